@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+
+#include "fd-util.h"
+
+int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                (void) close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+
+int fd_set_nonblock(int fd, bool nonblock) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return -errno;
+        flags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+        if (fcntl(fd, F_SETFL, flags) < 0)
+                return -errno;
+        return 0;
+}
+
+int fd_set_cloexec(int fd, bool cloexec) {
+        int flags = fcntl(fd, F_GETFD);
+
+        if (flags < 0)
+                return -errno;
+        flags = cloexec ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+        if (fcntl(fd, F_SETFD, flags) < 0)
+                return -errno;
+        return 0;
+}
+
+int fd_dup_cloexec(int fd) {
+        int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return r < 0 ? -errno : r;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdio.h>
+
+#include "macro.h"
+
+/* Closes fd if valid and returns -EBADF, so "fd = safe_close(fd);" is always safe. */
+int safe_close(int fd);
+
+static inline void closep(int *fd) {
+        (void) safe_close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+int fd_set_nonblock(int fd, bool nonblock);
+int fd_set_cloexec(int fd, bool cloexec);
+/* Duplicates fd to a number >= 3 with O_CLOEXEC set. */
+int fd_dup_cloexec(int fd);

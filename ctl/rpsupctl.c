@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* rpsupctl: the operator's command for rpsupd. It talks to rpsupd only through the control interface
+ * (protocol/): a direct D-Bus connection to the "control" socket in the service's runtime directory. */
+
+#include <dirent.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
+#include <systemd/sd-bus.h>
+
+#include "log.h"
+#include "parse-util.h"
+#include "probe.h"
+#include "records.h"
+#include "rpsup-protocol.h"
+#include "table.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,      /* the operation failed; the service is unchanged */
+        EXIT_USAGE = 2,
+        EXIT_UNREACHABLE = 3, /* no rpsupd answers */
+};
+
+static const char *arg_runtime_dir;
+static bool arg_json;
+static bool arg_wait;
+
+static void print_json(json_object *o) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
+                                                             JSON_C_TO_STRING_SPACED));
+}
+
+/* Reports a failure: on stderr, and with --json also as a JSON document on stdout. */
+static int fail(int code, const char *error_name, const char *fmt, ...) _printf_(3, 4);
+static int fail(int code, const char *error_name, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "rpsupctl: %s\n", msg);
+        if (arg_json) {
+                json_object *o = json_object_new_object(), *e = json_object_new_object();
+                json_object_object_add(e, "name", json_object_new_string(error_name ?: "io.rpsup.Error.Failed"));
+                json_object_object_add(e, "message", json_object_new_string(msg));
+                json_object_object_add(e, "exit_code", json_object_new_int(code));
+                json_object_object_add(o, "error", e);
+                print_json(o);
+                json_object_put(o);
+        }
+        return code;
+}
+
+static int connect_service(const char *name, sd_bus **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = rpsup_control_path(arg_runtime_dir, name, &path);
+        if (r == -EINVAL)
+                return fail(EXIT_USAGE, NULL, "\"%s\" is not a service name", name);
+        if (r < 0)
+                return fail(EXIT_FAILED, NULL, "out of memory");
+        r = rpsup_connect(path, ret);
+        if (r < 0)
+                return fail(EXIT_UNREACHABLE, NULL, "cannot reach rpsupd of \"%s\" at %s: %s (is rpsup@%s running?)",
+                            name, path, strerror(-r), name);
+        return EXIT_OK;
+}
+
+static int call_failed(const char *what, const char *name, int r, const sd_bus_error *e) {
+        /* A connection that breaks mid-call means rpsupd went away. */
+        if (r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE)
+                return fail(EXIT_UNREACHABLE, e && e->name ? e->name : NULL, "%s of \"%s\": rpsupd went away: %s", what,
+                            name, strerror(-r));
+        return fail(EXIT_FAILED, e && e->name ? e->name : NULL, "%s of \"%s\" failed: %s", what, name,
+                    e && e->message ? e->message : strerror(-r));
+}
+
+/* ---- status ---- */
+
+static void print_status(json_object *status, json_object *generations, json_object *workers, json_object *listeners) {
+        char age[FORMAT_TIMESPAN_MAX + 16], rel[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX];
+        bool shared = false;
+        Table *t;
+
+        printf("%s: %s\n", record_str(status, "service"), record_str(status, "status"));
+        printf("   Strategy: %s (%s)\n", record_str(status, "strategy"), record_str(status, "strategy_reason"));
+        printf("      State: %s, pid %" PRIi64 ", up %s\n", record_str(status, "state"), record_int(status, "pid"),
+               format_age(age, sizeof(age), (uint64_t) record_int(status, "started_usec")));
+        printf("    Reloads: %" PRIi64 " ok, %" PRIi64 " rolled back", record_int(status, "reloads_ok"),
+               record_int(status, "reloads_failed"));
+        if (record_int(status, "last_reload_usec") > 0)
+                printf(" (last took %s)",
+                       format_timespan(span, sizeof(span), (usec_t) record_int(status, "last_reload_usec"), USEC_PER_MSEC));
+        printf("\n   Failures: %" PRIi64 " worker failures, %" PRIi64 " watchdog kills, %" PRIi64 " stall replacements\n",
+               record_int(status, "worker_failures"), record_int(status, "watchdog_kills"),
+               record_int(status, "stall_replacements"));
+        printf("     Config: %s\n", record_str(status, "config"));
+
+        printf("\n");
+        t = table_new(6, "GENERATION", "STATE", "WORKERS", "STARTED", "LIVE SINCE", "DRAIN DEADLINE / FAILURE");
+        for (size_t i = 0; t && i < json_object_array_length(generations); i++) {
+                json_object *g = json_object_array_get_idx(generations, i);
+                char id[32], n[32], started[FORMAT_TIMESPAN_MAX + 16], deadline[FORMAT_TIMESPAN_MAX + 16];
+                const char *state = record_str(g, "state");
+                snprintf(id, sizeof(id), "%" PRIi64, record_int(g, "id"));
+                snprintf(n, sizeof(n), "%" PRIi64, record_int(g, "workers"));
+                format_relative(started, sizeof(started), (uint64_t) record_int(g, "started_usec"));
+                format_relative(rel, sizeof(rel), (uint64_t) record_int(g, "live_usec"));
+                if (streq(state, "failed"))
+                        snprintf(deadline, sizeof(deadline), "%s", record_str(g, "failure"));
+                else
+                        format_relative(deadline, sizeof(deadline), (uint64_t) record_int(g, "drain_deadline_usec"));
+                table_add(t, id, state, n, started, rel, deadline);
+        }
+        if (t)
+                table_print(t);
+        t = table_free(t);
+
+        printf("\n");
+        t = table_new(8, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "STATUS");
+        for (size_t i = 0; t && i < json_object_array_length(workers); i++) {
+                json_object *w = json_object_array_get_idx(workers, i);
+                char gen[32], slot[32], pid[32], restarts[32], queue[32], up[FORMAT_TIMESPAN_MAX + 16];
+                const char *st = record_str(w, "status");
+                snprintf(gen, sizeof(gen), "%" PRIi64, record_int(w, "generation"));
+                snprintf(slot, sizeof(slot), "%" PRIi64 "%s", record_int(w, "slot"), record_bool(w, "retiring") ? "*" : "");
+                if (record_int(w, "pid") > 0)
+                        snprintf(pid, sizeof(pid), "%" PRIi64, record_int(w, "pid"));
+                else
+                        snprintf(pid, sizeof(pid), "-");
+                snprintf(restarts, sizeof(restarts), "%" PRIi64, record_int(w, "restarts"));
+                if (record_int(w, "accept_queue") >= 0)
+                        snprintf(queue, sizeof(queue), "%" PRIi64, record_int(w, "accept_queue"));
+                else
+                        snprintf(queue, sizeof(queue), "-");
+                shared = shared || record_bool(w, "accept_queue_shared");
+                format_age(up, sizeof(up), (uint64_t) record_int(w, "started_usec"));
+                if (isempty(st))
+                        st = record_str(w, "last_failure");
+                table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, st);
+        }
+        if (t)
+                table_print(t);
+        t = table_free(t);
+        if (shared)
+                printf("QUEUE: the accept queue all workers share (handoff). *: retiring.\n");
+
+        printf("\n");
+        t = table_new(6, "LISTENER", "TYPE", "OWNER", "QUEUE", "BACKLOG", "ORIGIN");
+        for (size_t i = 0; t && i < json_object_array_length(listeners); i++) {
+                json_object *l = json_object_array_get_idx(listeners, i);
+                char queue[32], backlog[32];
+                if (record_int(l, "accept_queue") >= 0) {
+                        snprintf(queue, sizeof(queue), "%" PRIi64, record_int(l, "accept_queue"));
+                        snprintf(backlog, sizeof(backlog), "%" PRIi64, record_int(l, "backlog"));
+                } else {
+                        snprintf(queue, sizeof(queue), "-");
+                        snprintf(backlog, sizeof(backlog), "-");
+                }
+                table_add(t, record_str(l, "address"), record_str(l, "type"), record_str(l, "owner"), queue, backlog,
+                          record_bool(l, "socket_unit") ? "socket unit" :
+                          record_bool(l, "restored") ? "fd store" : "bound by rpsupd");
+        }
+        if (t)
+                table_print(t);
+        table_free(t);
+}
+
+static int verb_status(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus *bus = NULL;
+        json_object *status = NULL, *generations = NULL, *workers = NULL, *listeners = NULL;
+        int r, code;
+
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        if ((r = records_call(bus, "GetStatus", false, &e, &status)) < 0 ||
+            (r = records_call(bus, "ListGenerations", true, &e, &generations)) < 0 ||
+            (r = records_call(bus, "ListWorkers", true, &e, &workers)) < 0 ||
+            (r = records_call(bus, "ListListeners", true, &e, &listeners)) < 0) {
+                code = call_failed("status", argv[1], r, &e);
+                goto finish;
+        }
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "service", json_object_get(status));
+                json_object_object_add(o, "generations", json_object_get(generations));
+                json_object_object_add(o, "workers", json_object_get(workers));
+                json_object_object_add(o, "listeners", json_object_get(listeners));
+                print_json(o);
+                json_object_put(o);
+        } else
+                print_status(status, generations, workers, listeners);
+        code = EXIT_OK;
+finish:
+        json_object_put(status);
+        json_object_put(generations);
+        json_object_put(workers);
+        json_object_put(listeners);
+        sd_bus_close_unref(bus);
+        return code;
+}
+
+/* ---- operations ---- */
+
+static int verb_scale(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus *bus = NULL;
+        unsigned n;
+        int r, code;
+
+        if (parse_uint(argv[2], &n) < 0 || n == 0)
+                return fail(EXIT_USAGE, NULL, "\"%s\" is not a worker count (a number of at least 1)", argv[2]);
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        /* rpsupd bounds the operation itself (ReadyTimeoutSec=): no client-side timeout. */
+        (void) sd_bus_set_method_call_timeout(bus, UINT64_MAX);
+        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Scale", &e, &reply, "u", n);
+        sd_bus_message_unref(reply);
+        sd_bus_close_unref(bus);
+        if (r < 0)
+                return call_failed("scale", argv[1], r, &e);
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "service", json_object_new_string(argv[1]));
+                json_object_object_add(o, "workers", json_object_new_int64(n));
+                print_json(o);
+                json_object_put(o);
+        } else
+                printf("%s: %u worker%s ready.\n", argv[1], n, n == 1 ? "" : "s");
+        return EXIT_OK;
+}
+
+static int verb_reload(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus *bus = NULL;
+        uint64_t generation = 0;
+        usec_t begin = now_usec(CLOCK_MONOTONIC);
+        char span[FORMAT_TIMESPAN_MAX];
+        int r, code;
+
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        (void) sd_bus_set_method_call_timeout(bus, UINT64_MAX);
+        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Reload", &e, &reply, "b", arg_wait);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "t", &generation);
+        sd_bus_message_unref(reply);
+        sd_bus_close_unref(bus);
+        if (r < 0)
+                return call_failed("reload", argv[1], r, &e);
+        format_timespan(span, sizeof(span), now_usec(CLOCK_MONOTONIC) - begin, USEC_PER_MSEC);
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "service", json_object_new_string(argv[1]));
+                json_object_object_add(o, "generation", json_object_new_uint64(generation));
+                json_object_object_add(o, "duration_usec", json_object_new_uint64(now_usec(CLOCK_MONOTONIC) - begin));
+                print_json(o);
+                json_object_put(o);
+        } else
+                printf("%s: generation %" PRIu64 " takes all new connections (%s)%s.\n", argv[1], generation, span,
+                       arg_wait ? "; the previous generation has exited" : "; the previous one drains");
+        return EXIT_OK;
+}
+
+static int verb_metrics(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus *bus = NULL;
+        const char *text;
+        int r, code;
+
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "GetMetrics", &e, &reply, NULL);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "s", &text);
+        if (r < 0) {
+                sd_bus_message_unref(reply);
+                sd_bus_close_unref(bus);
+                return call_failed("metrics", argv[1], r, &e);
+        }
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "service", json_object_new_string(argv[1]));
+                json_object_object_add(o, "prometheus", json_object_new_string(text));
+                print_json(o);
+                json_object_put(o);
+        } else
+                fputs(text, stdout);
+        sd_bus_message_unref(reply);
+        sd_bus_close_unref(bus);
+        return EXIT_OK;
+}
+
+/* ---- host-wide ---- */
+
+static int verb_list(int argc, char *argv[]) {
+        json_object *all = json_object_new_array();
+        struct dirent **names = NULL;
+        Table *t = NULL;
+        int n;
+
+        n = scandir(arg_runtime_dir, &names, NULL, alphasort);
+        if (n < 0 && errno != ENOENT) {
+                json_object_put(all);
+                return fail(EXIT_FAILED, NULL, "cannot read %s: %m", arg_runtime_dir);
+        }
+        for (int i = 0; i < n; i++) {
+                const char *name = names[i]->d_name;
+                _cleanup_free_ char *path = NULL;
+                struct stat st;
+                json_object *o = json_object_new_object(), *status = NULL;
+                sd_bus *bus = NULL;
+
+                if (name[0] == '.' || rpsup_control_path(arg_runtime_dir, name, &path) < 0 || stat(path, &st) < 0 ||
+                    !S_ISSOCK(st.st_mode)) {
+                        json_object_put(o);
+                        free(names[i]);
+                        continue;
+                }
+                json_object_object_add(o, "service", json_object_new_string(name));
+                if (rpsup_connect(path, &bus) >= 0 && records_call(bus, "GetStatus", false, NULL, &status) >= 0) {
+                        json_object_object_add(o, "reachable", json_object_new_boolean(true));
+                        json_object_object_add(o, "state", json_object_new_string(record_str(status, "state")));
+                        json_object_object_add(o, "strategy", json_object_new_string(record_str(status, "strategy")));
+                        json_object_object_add(o, "live_generation",
+                                               json_object_new_int64(record_int(status, "live_generation")));
+                        json_object_object_add(o, "workers", json_object_new_int64(record_int(status, "workers")));
+                        json_object_object_add(o, "ready_workers",
+                                               json_object_new_int64(record_int(status, "ready_workers")));
+                        json_object_put(status);
+                } else
+                        json_object_object_add(o, "reachable", json_object_new_boolean(false));
+                sd_bus_close_unref(bus);
+                json_object_array_add(all, o);
+                free(names[i]);
+        }
+        free(names);
+
+        if (arg_json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "services", all);
+                print_json(o);
+                json_object_put(o);
+                return EXIT_OK;
+        }
+        t = table_new(6, "SERVICE", "STATE", "STRATEGY", "GENERATION", "WORKERS", "READY");
+        for (size_t i = 0; t && i < json_object_array_length(all); i++) {
+                json_object *o = json_object_array_get_idx(all, i);
+                char gen[32], w[32], rdy[32];
+                if (!record_bool(o, "reachable")) {
+                        table_add(t, record_str(o, "service"), "unreachable", NULL, NULL, NULL, NULL);
+                        continue;
+                }
+                snprintf(gen, sizeof(gen), "%" PRIi64, record_int(o, "live_generation"));
+                snprintf(w, sizeof(w), "%" PRIi64, record_int(o, "workers"));
+                snprintf(rdy, sizeof(rdy), "%" PRIi64, record_int(o, "ready_workers"));
+                table_add(t, record_str(o, "service"), record_str(o, "state"), record_str(o, "strategy"), gen, w, rdy);
+        }
+        if (t && json_object_array_length(all) > 0)
+                table_print(t);
+        else
+                printf("No rpsup services under %s.\n", arg_runtime_dir);
+        table_free(t);
+        json_object_put(all);
+        return EXIT_OK;
+}
+
+static int verb_probe(int argc, char *argv[]) {
+        ProbeResult p;
+        Table *t;
+
+        probe_run(&p);
+        if (arg_json) {
+                json_object *o = json_object_new_object(), *a = json_object_new_array();
+                json_object_object_add(o, "kernel", json_object_new_string(p.kernel));
+                json_object_object_add(o, "reuseport", json_object_new_boolean(p.reuseport));
+                json_object_object_add(o, "bpf", json_object_new_boolean(p.select_prog));
+                json_object_object_add(o, "bpf_reason", json_object_new_string(p.bpf_reason));
+                json_object_object_add(o, "migrate_program", json_object_new_boolean(p.migrate_prog));
+                json_object_object_add(o, "tcp_migrate_req", json_object_new_int(p.migrate_sysctl));
+                for (StrategyKind k = STRATEGY_HANDOFF; k < _STRATEGY_MAX; k++) {
+                        json_object *s = json_object_new_object();
+                        json_object_object_add(s, "name", json_object_new_string(strategy_kind_to_string(k)));
+                        json_object_object_add(s, "available", json_object_new_boolean(p.available[k]));
+                        json_object_object_add(s, "reason", json_object_new_string(p.reason[k]));
+                        json_object_array_add(a, s);
+                }
+                json_object_object_add(o, "strategies", a);
+                json_object_object_add(o, "auto", json_object_new_string(p.reason[STRATEGY_AUTO]));
+                print_json(o);
+                json_object_put(o);
+                return EXIT_OK;
+        }
+        printf("Kernel:          %s\n", p.kernel);
+        printf("SO_REUSEPORT:    %s\n", p.reuseport ? "yes" : "no");
+        printf("BPF steering:    %s%s%s\n", p.select_prog ? "yes" : "no", p.select_prog ? "" : " - ",
+               p.select_prog ? "" : p.bpf_reason);
+        printf("BPF migration:   %s\n", p.migrate_prog ? "yes" : "no");
+        printf("tcp_migrate_req: %s\n", p.migrate_sysctl < 0 ? "missing (kernel < 5.14)" :
+                                        p.migrate_sysctl ? "1" : "0");
+        printf("\n");
+        t = table_new(3, "STRATEGY", "AVAILABLE", "WHY");
+        for (StrategyKind k = STRATEGY_HANDOFF; t && k < _STRATEGY_MAX; k++)
+                table_add(t, strategy_kind_to_string(k), p.available[k] ? "yes" : "no", p.reason[k]);
+        if (t)
+                table_print(t);
+        table_free(t);
+        printf("\nStrategy=auto picks %s for TCP services (UDP cannot migrate; Unix sockets use handoff).\n",
+               p.reason[STRATEGY_AUTO]);
+        return EXIT_OK;
+}
+
+/* ---- main ---- */
+
+static void help(void) {
+        printf("rpsupctl [OPTIONS] COMMAND ...\n\n"
+               "Control rpsupd, the socket supervisor.\n\n"
+               "Commands:\n"
+               "  list                 Services on this host\n"
+               "  status NAME          Strategy, generations, workers and listeners\n"
+               "  scale NAME N         Run N workers; returns when they are ready\n"
+               "  reload NAME          Start a new generation and move all new connections to it;\n"
+               "                       returns once it takes them (exit 1 if it was rolled back)\n"
+               "  probe                What this kernel and these privileges allow, per strategy\n"
+               "  metrics NAME         Prometheus text exposition\n\n"
+               "Options:\n"
+               "     --runtime-dir DIR Where services' runtime directories are (default: $RPSUP_RUNTIME_DIR\n"
+               "                       or %s)\n"
+               "     --json            Print one JSON document\n"
+               "     --wait            reload: also wait until the previous generation has exited\n"
+               "  -h --help            Show this help\n"
+               "     --version         Show the version\n\n"
+               "Exit status: 0 done, 1 failed (the service is unchanged), 2 usage, 3 rpsupd not reachable.\n",
+               RPSUP_RUNTIME_PARENT_DEFAULT);
+}
+
+static const struct {
+        const char *name;
+        int args; /* including the command */
+        int (*run)(int argc, char *argv[]);
+} verbs[] = {
+        { "list", 1, verb_list },       { "status", 2, verb_status },   { "scale", 3, verb_scale },
+        { "reload", 2, verb_reload },   { "probe", 1, verb_probe },     { "metrics", 2, verb_metrics },
+};
+
+int main(int argc, char *argv[]) {
+        enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_WAIT, ARG_VERSION };
+        static const struct option options[] = {
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "wait", no_argument, NULL, ARG_WAIT },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        log_setup("rpsupctl");
+        arg_runtime_dir = getenv("RPSUP_RUNTIME_DIR");
+        if (isempty(arg_runtime_dir))
+                arg_runtime_dir = RPSUP_RUNTIME_PARENT_DEFAULT;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_RUNTIME_DIR:
+                        arg_runtime_dir = optarg;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_WAIT:
+                        arg_wait = true;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_OK;
+                case ARG_VERSION:
+                        printf("rpsupctl %s\n", RPSUP_VERSION);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+
+        if (optind >= argc) {
+                fprintf(stderr, "rpsupctl: no command given. See rpsupctl --help.\n");
+                return EXIT_USAGE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                if (!streq(verbs[i].name, argv[optind]))
+                        continue;
+                if (argc - optind != verbs[i].args) {
+                        fprintf(stderr, "rpsupctl: \"%s\" takes %d argument%s. See rpsupctl --help.\n", verbs[i].name,
+                                verbs[i].args - 1, verbs[i].args == 2 ? "" : "s");
+                        return EXIT_USAGE;
+                }
+                return verbs[i].run(argc - optind, argv + optind);
+        }
+        fprintf(stderr, "rpsupctl: unknown command \"%s\". See rpsupctl --help.\n", argv[optind]);
+        return EXIT_USAGE;
+}

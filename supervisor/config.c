@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <signal.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exec-argv.h"
+#include "fd-util.h"
+#include "limits.h"
+#include "parse-util.h"
+#include "strv.h"
+
+static const char *const ready_names[_READY_MAX] = {
+        [READY_NOTIFY] = "notify",
+        [READY_EXEC] = "exec",
+};
+static const char *const restart_names[_RESTART_MAX] = {
+        [RESTART_NO] = "no",
+        [RESTART_ON_FAILURE] = "on-failure",
+        [RESTART_ALWAYS] = "always",
+};
+
+static int lookup(const char *const *table, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *ready_mode_to_string(ReadyMode m) {
+        return m >= 0 && m < _READY_MAX ? ready_names[m] : NULL;
+}
+const char *restart_mode_to_string(RestartMode m) {
+        return m >= 0 && m < _RESTART_MAX ? restart_names[m] : NULL;
+}
+
+/* ---- the parsed object ---- */
+
+static void listen_specs_free(ListenSpec *l, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(l[i].text);
+        free(l);
+}
+
+static Config *config_free(Config *c) {
+        free(c->path);
+        free(c->service);
+        free(c->exec_start);
+        strv_free(c->exec_words);
+        free(c->exec_path);
+        strv_free(c->environment);
+        free(c->user);
+        free(c->group);
+        free(c->working_directory);
+        listen_specs_free(c->listen, c->n_listen);
+        free(c->fdname);
+        free(c);
+        return NULL;
+}
+
+Config *config_ref(Config *c) {
+        if (c)
+                c->n_ref++;
+        return c;
+}
+
+Config *config_unref(Config *c) {
+        if (!c)
+                return NULL;
+        if (--c->n_ref > 0)
+                return NULL;
+        return config_free(c);
+}
+
+bool config_sockets_equal(const Config *a, const Config *b) {
+        if (a->n_listen != b->n_listen || a->backlog != b->backlog || !streq(a->fdname, b->fdname))
+                return false;
+        for (size_t i = 0; i < a->n_listen; i++)
+                if (!socket_address_equal(&a->listen[i].address, &b->listen[i].address))
+                        return false;
+        return true;
+}
+
+/* ---- parsing ---- */
+
+typedef struct ParseContext {
+        const char *path;
+        unsigned line;
+        const char *section;
+        const char *key;
+        char *error;
+} ParseContext;
+
+static int fail(ParseContext *ctx, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail(ParseContext *ctx, int r, const char *fmt, ...) {
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&what, fmt, ap) < 0)
+                what = NULL;
+        va_end(ap);
+
+        free(ctx->error);
+        if (ctx->key) {
+                if (asprintf(&ctx->error, "%s:%u: %s=: %s", ctx->path, ctx->line, ctx->key, what ?: "out of memory") < 0)
+                        ctx->error = NULL;
+        } else if (asprintf(&ctx->error, "%s:%u: %s", ctx->path, ctx->line, what ?: "out of memory") < 0)
+                ctx->error = NULL;
+        return r;
+}
+
+typedef int (*KeyParser)(Config *c, ParseContext *ctx, const char *value);
+
+static int parse_exec_start(Config *c, ParseContext *ctx, const char *v) {
+        _cleanup_strv_free_ char **words = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = exec_line_split(v, c->service, &words, &err);
+        if (r < 0)
+                return fail(ctx, r, "%s", err ?: "cannot parse command line");
+        free(c->exec_start);
+        c->exec_start = strdup(v);
+        if (!c->exec_start)
+                return fail(ctx, -ENOMEM, "out of memory");
+        strv_free(c->exec_words);
+        c->exec_words = TAKE_PTR(words);
+        return 0;
+}
+
+static int parse_workers(Config *c, ParseContext *ctx, const char *v) {
+        unsigned n;
+
+        if (parse_uint(v, &n) < 0 || n < 1 || n > WORKERS_MAX)
+                return fail(ctx, -EINVAL, "\"%s\" is not a worker count between 1 and %u", v, WORKERS_MAX);
+        c->workers = n;
+        return 0;
+}
+
+static int parse_strategy(Config *c, ParseContext *ctx, const char *v) {
+        StrategyKind s = strategy_kind_from_string(v);
+
+        if (s < 0)
+                return fail(ctx, -EINVAL, "unknown strategy \"%s\" (expected auto, handoff, drain or migrate)", v);
+        c->strategy = s;
+        return 0;
+}
+
+static int parse_ready(Config *c, ParseContext *ctx, const char *v) {
+        int m = lookup(ready_names, _READY_MAX, v);
+
+        if (m < 0)
+                return fail(ctx, -EINVAL, "unknown readiness mode \"%s\" (expected notify or exec)", v);
+        c->ready = (ReadyMode) m;
+        return 0;
+}
+
+static int parse_restart(Config *c, ParseContext *ctx, const char *v) {
+        int m = lookup(restart_names, _RESTART_MAX, v);
+
+        if (m < 0)
+                return fail(ctx, -EINVAL, "unknown restart mode \"%s\" (expected on-failure, always or no)", v);
+        c->restart = (RestartMode) m;
+        return 0;
+}
+
+static int parse_time(ParseContext *ctx, const char *v, bool allow_auto, bool allow_zero, usec_t *ret) {
+        usec_t t;
+
+        if (allow_auto && streq(v, "auto")) {
+                *ret = USEC_INFINITY;
+                return 0;
+        }
+        if (parse_timespan(v, USEC_PER_SEC, &t) < 0 || t == USEC_INFINITY)
+                return fail(ctx, -EINVAL, "\"%s\" is not a time span (e.g. 30, 30s, 500ms, 2min%s)", v,
+                            allow_auto ? " or auto" : "");
+        if (t == 0 && !allow_zero)
+                return fail(ctx, -EINVAL, "must be greater than 0");
+        if (t > 7 * USEC_PER_DAY)
+                return fail(ctx, -ERANGE, "\"%s\" is longer than the 7 day maximum", v);
+        *ret = t;
+        return 0;
+}
+
+static int parse_ready_timeout(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, false, false, &c->ready_timeout);
+}
+static int parse_stop_timeout(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, false, true, &c->stop_timeout);
+}
+static int parse_watchdog(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, false, true, &c->watchdog);
+}
+static int parse_stall(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, true, true, &c->stall);
+}
+static int parse_drain(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, true, true, &c->drain);
+}
+
+static int parse_kill_signal(Config *c, ParseContext *ctx, const char *v) {
+        int sig = parse_signal(v);
+
+        if (sig < 0)
+                return fail(ctx, -EINVAL, "unknown signal \"%s\" (e.g. SIGTERM, SIGINT, SIGQUIT)", v);
+        if (sig == SIGKILL || sig == SIGSTOP)
+                return fail(ctx, -EINVAL, "%s cannot start a graceful stop; it is what StopTimeoutSec= ends in",
+                            signal_name(sig));
+        c->kill_signal = sig;
+        return 0;
+}
+
+static int parse_environment(Config *c, ParseContext *ctx, const char *v) {
+        _cleanup_strv_free_ char **words = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        if (isempty(v)) {
+                c->environment = strv_free(c->environment);
+                return 0;
+        }
+        r = words_split(v, c->service, &words, &err);
+        if (r < 0)
+                return fail(ctx, r, "%s", err ?: "cannot parse assignment");
+        STRV_FOREACH(w, words) {
+                if (!env_assignment_is_valid(*w))
+                        return fail(ctx, -EINVAL, "\"%s\" is not a valid KEY=VALUE assignment", *w);
+                if (strv_length(c->environment) >= ENVIRONMENT_MAX)
+                        return fail(ctx, -E2BIG, "more than %u assignments", ENVIRONMENT_MAX);
+                r = strv_env_set(&c->environment, *w);
+                if (r < 0)
+                        return fail(ctx, r, "out of memory");
+        }
+        return 0;
+}
+
+static int parse_user(Config *c, ParseContext *ctx, const char *v) {
+        if (isempty(v)) {
+                c->user = mfree(c->user);
+                return 0;
+        }
+        free(c->user);
+        c->user = strdup(v);
+        return c->user ? 0 : fail(ctx, -ENOMEM, "out of memory");
+}
+
+static int parse_group(Config *c, ParseContext *ctx, const char *v) {
+        if (isempty(v)) {
+                c->group = mfree(c->group);
+                return 0;
+        }
+        free(c->group);
+        c->group = strdup(v);
+        return c->group ? 0 : fail(ctx, -ENOMEM, "out of memory");
+}
+
+static int parse_working_directory(Config *c, ParseContext *ctx, const char *v) {
+        bool missing_ok = false;
+
+        if (isempty(v)) {
+                c->working_directory = mfree(c->working_directory);
+                return 0;
+        }
+        if (v[0] == '-') {
+                missing_ok = true;
+                v++;
+        }
+        if (v[0] != '/')
+                return fail(ctx, -EINVAL, "\"%s\" is not an absolute path", v);
+        free(c->working_directory);
+        c->working_directory = strdup(v);
+        c->working_directory_missing_ok = missing_ok;
+        return c->working_directory ? 0 : fail(ctx, -ENOMEM, "out of memory");
+}
+
+static int parse_listen(Config *c, ParseContext *ctx, const char *v, int type) {
+        SocketAddress a;
+        ListenSpec *l;
+        int r;
+
+        if (isempty(v)) {
+                /* An empty assignment resets the list, as in systemd. Only this key's type is reset. */
+                size_t j = 0;
+                for (size_t i = 0; i < c->n_listen; i++) {
+                        if (c->listen[i].address.type == type)
+                                free(c->listen[i].text);
+                        else
+                                c->listen[j++] = c->listen[i];
+                }
+                c->n_listen = j;
+                return 0;
+        }
+
+        r = socket_address_parse(v, type, &a);
+        if (r == -ENODEV)
+                return fail(ctx, r, "\"%s\": no such network interface", v);
+        if (r < 0)
+                return fail(ctx, r, "\"%s\" is not an address (PORT, ADDR:PORT, [IPV6]:PORT, /path or @abstract)", v);
+        for (size_t i = 0; i < c->n_listen; i++)
+                if (socket_address_equal(&c->listen[i].address, &a))
+                        return fail(ctx, -EEXIST, "\"%s\" is listed twice", v);
+        if (c->n_listen >= LISTEN_MAX)
+                return fail(ctx, -E2BIG, "more than %u listening addresses", LISTEN_MAX);
+
+        l = realloc(c->listen, sizeof(ListenSpec) * (c->n_listen + 1));
+        if (!l)
+                return fail(ctx, -ENOMEM, "out of memory");
+        c->listen = l;
+        l[c->n_listen] = (ListenSpec) { .address = a, .text = strdup(v) };
+        if (!l[c->n_listen].text)
+                return fail(ctx, -ENOMEM, "out of memory");
+        c->n_listen++;
+        return 0;
+}
+
+static int parse_listen_stream(Config *c, ParseContext *ctx, const char *v) {
+        return parse_listen(c, ctx, v, SOCK_STREAM);
+}
+static int parse_listen_datagram(Config *c, ParseContext *ctx, const char *v) {
+        return parse_listen(c, ctx, v, SOCK_DGRAM);
+}
+
+static int parse_backlog(Config *c, ParseContext *ctx, const char *v) {
+        unsigned n;
+
+        if (parse_uint(v, &n) < 0 || n < 1 || n > 65535)
+                return fail(ctx, -EINVAL, "\"%s\" is not a backlog between 1 and 65535", v);
+        c->backlog = n;
+        return 0;
+}
+
+bool fdname_is_valid(const char *s) {
+        size_t n = 0;
+
+        /* The rules of systemd's FileDescriptorName=: printable ASCII except ':', at most 255 characters. */
+        for (const char *p = s; *p; p++, n++)
+                if (*p < ' ' || *p > '~' || *p == ':')
+                        return false;
+        return n > 0 && n <= 255;
+}
+
+static int parse_fdname(Config *c, ParseContext *ctx, const char *v) {
+        if (!fdname_is_valid(v))
+                return fail(ctx, -EINVAL, "\"%s\" is not a valid name (printable ASCII without ':', "
+                            "1 to 255 characters)", v);
+        free(c->fdname);
+        c->fdname = strdup(v);
+        return c->fdname ? 0 : fail(ctx, -ENOMEM, "out of memory");
+}
+
+static const struct {
+        const char *section;
+        const char *key;
+        KeyParser parse;
+} keys[] = {
+        { "Service", "ExecStart", parse_exec_start },
+        { "Service", "Workers", parse_workers },
+        { "Service", "Strategy", parse_strategy },
+        { "Service", "Ready", parse_ready },
+        { "Service", "ReadyTimeoutSec", parse_ready_timeout },
+        { "Service", "KillSignal", parse_kill_signal },
+        { "Service", "StopTimeoutSec", parse_stop_timeout },
+        { "Service", "WatchdogSec", parse_watchdog },
+        { "Service", "StallSec", parse_stall },
+        { "Service", "DrainSec", parse_drain },
+        { "Service", "Restart", parse_restart },
+        { "Service", "Environment", parse_environment },
+        { "Service", "User", parse_user },
+        { "Service", "Group", parse_group },
+        { "Service", "WorkingDirectory", parse_working_directory },
+        { "Socket", "ListenStream", parse_listen_stream },
+        { "Socket", "ListenDatagram", parse_listen_datagram },
+        { "Socket", "Backlog", parse_backlog },
+        { "Socket", "FileDescriptorName", parse_fdname },
+};
+
+static char *strstrip(char *s) {
+        char *e;
+
+        while (isspace((unsigned char) *s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char) e[-1]))
+                *--e = 0;
+        return s;
+}
+
+static int parse_assignment(Config *c, ParseContext *ctx, char *l) {
+        char *eq = strchr(l, '='), *key, *value;
+        bool section_known = false;
+
+        if (!eq)
+                return fail(ctx, -EINVAL, "\"%s\" is not a KEY=VALUE assignment", l);
+        *eq = 0;
+        key = strstrip(l);
+        value = strstrip(eq + 1);
+        if (isempty(key))
+                return fail(ctx, -EINVAL, "assignment without a key");
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                if (!streq(keys[i].section, ctx->section))
+                        continue;
+                section_known = true;
+                if (streq(keys[i].key, key)) {
+                        ctx->key = keys[i].key;
+                        int r = keys[i].parse(c, ctx, value);
+                        ctx->key = NULL;
+                        return r;
+                }
+        }
+        if (!section_known)
+                return fail(ctx, -EINVAL, "unknown section [%s]", ctx->section);
+        ctx->key = key;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (streq(keys[i].key, key)) {
+                        int r = fail(ctx, -EINVAL, "belongs in [%s], not [%s]", keys[i].section, ctx->section);
+                        ctx->key = NULL;
+                        return r;
+                }
+        int r = fail(ctx, -EINVAL, "unknown key in [%s]", ctx->section);
+        ctx->key = NULL;
+        return r;
+}
+
+static int parse_text(Config *c, ParseContext *ctx, char *text) {
+        _cleanup_free_ char *section = NULL;
+        _cleanup_free_ char *continued = NULL;
+        unsigned first_line = 0;
+        int r;
+
+        /* Split on '\n' by hand, so that empty lines still count. */
+        char *p = text;
+        unsigned lineno = 0;
+        while (p) {
+                char *nl = strchr(p, '\n'), *l;
+                if (nl)
+                        *nl = 0;
+                lineno++;
+                l = strstrip(p);
+                p = nl ? nl + 1 : NULL;
+
+                if (strlen(l) > CONFIG_LINE_MAX) {
+                        ctx->line = lineno;
+                        return fail(ctx, -E2BIG, "line longer than %u bytes", CONFIG_LINE_MAX);
+                }
+
+                /* Comments are skipped, also in the middle of a continued line (as systemd does). */
+                if (l[0] == '#' || l[0] == ';')
+                        continue;
+
+                bool continues = l[0] && l[strlen(l) - 1] == '\\';
+                if (continues)
+                        l[strlen(l) - 1] = ' ';
+
+                if (continued || continues) {
+                        size_t a = continued ? strlen(continued) : 0, b = strlen(l);
+                        if (a + b > CONFIG_LINE_MAX) {
+                                ctx->line = first_line ?: lineno;
+                                return fail(ctx, -E2BIG, "continued line longer than %u bytes", CONFIG_LINE_MAX);
+                        }
+                        char *t = realloc(continued, a + b + 1);
+                        if (!t)
+                                return -ENOMEM;
+                        memcpy(t + a, l, b + 1);
+                        continued = t;
+                        if (!first_line)
+                                first_line = lineno;
+                        if (continues && p)
+                                continue;
+                        l = strstrip(continued);
+                }
+                ctx->line = first_line ?: lineno;
+
+                if (isempty(l)) {
+                        /* nothing */
+                } else if (l[0] == '[') {
+                        size_t n = strlen(l);
+                        if (l[n - 1] != ']' || n < 3)
+                                return fail(ctx, -EINVAL, "invalid section header \"%s\"", l);
+                        free(section);
+                        section = strndup(l + 1, n - 2);
+                        if (!section)
+                                return -ENOMEM;
+                        ctx->section = section;
+                        bool known = false;
+                        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                                known = known || streq(keys[i].section, section);
+                        if (!known)
+                                return fail(ctx, -EINVAL, "unknown section [%s] (expected [Service] or [Socket])",
+                                            section);
+                } else if (!ctx->section) {
+                        return fail(ctx, -EINVAL, "assignment outside of a section");
+                } else {
+                        r = parse_assignment(c, ctx, l);
+                        if (r < 0)
+                                return r;
+                }
+                continued = mfree(continued);
+                first_line = 0;
+        }
+        ctx->section = NULL;
+        return 0;
+}
+
+static int find_executable(const char *name, char **ret) {
+        const char *path;
+
+        if (strchr(name, '/')) {
+                if (name[0] != '/')
+                        return -EINVAL;
+                if (access(name, X_OK) < 0)
+                        return -errno;
+                *ret = strdup(name);
+                return *ret ? 0 : -ENOMEM;
+        }
+        path = getenv("PATH") ?: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+                _cleanup_free_ char *f = NULL;
+                if (n > 0 && asprintf(&f, "%.*s/%s", (int) n, p, name) >= 0) {
+                        struct stat st;
+                        if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0) {
+                                *ret = TAKE_PTR(f);
+                                return 0;
+                        }
+                }
+                p += n;
+                if (*p == ':')
+                        p++;
+        }
+        return -ENOENT;
+}
+
+static int validate(Config *c, ParseContext *ctx) {
+        int r;
+
+        ctx->line = 0;
+        if (!c->exec_words)
+                return fail(ctx, -EINVAL, "[Service] has no ExecStart=; it is required");
+        r = find_executable(c->exec_words[0], &c->exec_path);
+        if (r == -EINVAL)
+                return fail(ctx, r, "ExecStart=: \"%s\" must be an absolute path or a name found in $PATH",
+                            c->exec_words[0]);
+        if (r < 0)
+                return fail(ctx, r, "ExecStart=: cannot execute \"%s\": %s", c->exec_words[0], strerror(-r));
+        if (c->n_listen == 0)
+                return fail(ctx, -EINVAL, "[Socket] has no ListenStream= or ListenDatagram=; at least one is "
+                            "required");
+
+        if (c->user) {
+                struct passwd *pw;
+                unsigned id;
+                errno = 0;
+                pw = parse_uint(c->user, &id) >= 0 ? getpwuid((uid_t) id) : getpwnam(c->user);
+                if (!pw && parse_uint(c->user, &id) < 0)
+                        return fail(ctx, errno > 0 ? -errno : -ESRCH, "User=: no such user \"%s\"", c->user);
+                c->uid = pw ? pw->pw_uid : (uid_t) id;
+                if (!c->group)
+                        c->gid = pw ? pw->pw_gid : (gid_t) id;
+        } else
+                c->uid = getuid();
+        if (c->group) {
+                struct group *gr;
+                unsigned id;
+                errno = 0;
+                gr = parse_uint(c->group, &id) >= 0 ? getgrgid((gid_t) id) : getgrnam(c->group);
+                if (!gr && parse_uint(c->group, &id) < 0)
+                        return fail(ctx, errno > 0 ? -errno : -ESRCH, "Group=: no such group \"%s\"", c->group);
+                c->gid = gr ? gr->gr_gid : (gid_t) id;
+        } else if (!c->user)
+                c->gid = getgid();
+        if ((c->uid != getuid() || c->gid != getgid()) && geteuid() != 0)
+                return fail(ctx, -EPERM, "User=/Group=: switching to %s%s%s needs rpsupd to run as root",
+                            c->user ?: "", c->user && c->group ? ":" : "", c->group ?: "");
+        return 0;
+}
+
+int config_load(const char *path, const char *service, Config **ret, char **ret_error) {
+        _cleanup_(config_unrefp) Config *c = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *text = NULL;
+        ParseContext ctx = { .path = path };
+        size_t n;
+        int r;
+
+        *ret_error = NULL;
+        c = calloc(1, sizeof(Config));
+        if (!c)
+                return -ENOMEM;
+        *c = (Config) {
+                .n_ref = 1,
+                .workers = 0,
+                .strategy = STRATEGY_AUTO,
+                .ready = READY_NOTIFY,
+                .ready_timeout = 30 * USEC_PER_SEC,
+                .kill_signal = SIGTERM,
+                .stop_timeout = 30 * USEC_PER_SEC,
+                .watchdog = 0,
+                .stall = USEC_INFINITY,
+                .drain = USEC_INFINITY,
+                .restart = RESTART_ON_FAILURE,
+                .backlog = 4096,
+        };
+        c->path = strdup(path);
+        c->service = strdup(service);
+        if (!c->path || !c->service)
+                return -ENOMEM;
+
+        f = fopen(path, "re");
+        if (!f) {
+                r = -errno;
+                if (asprintf(ret_error, "%s: cannot open: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        text = malloc(CONFIG_SIZE_MAX + 1);
+        if (!text)
+                return -ENOMEM;
+        n = fread(text, 1, CONFIG_SIZE_MAX + 1, f);
+        if (ferror(f)) {
+                r = -EIO;
+                if (asprintf(ret_error, "%s: cannot read", path) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (n > CONFIG_SIZE_MAX) {
+                if (asprintf(ret_error, "%s: larger than %u bytes", path, CONFIG_SIZE_MAX) < 0)
+                        *ret_error = NULL;
+                return -EFBIG;
+        }
+        text[n] = 0;
+        if (strlen(text) != n) {
+                if (asprintf(ret_error, "%s: contains a NUL byte", path) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+
+        r = parse_text(c, &ctx, text);
+        if (r >= 0)
+                r = validate(c, &ctx);
+        if (r < 0) {
+                if (ctx.error && ctx.line == 0) {
+                        /* Whole-file problems name the file only. */
+                        char *colon = strstr(ctx.error, ":0: ");
+                        if (colon)
+                                memmove(colon + 1, colon + 3, strlen(colon + 3) + 1);
+                }
+                *ret_error = ctx.error ?: strdup("out of memory");
+                return r;
+        }
+        free(ctx.error);
+
+        if (c->workers == 0) {
+                long n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                c->workers = n_cpus > 0 ? (unsigned) MIN(n_cpus, (long) WORKERS_MAX) : 1;
+        }
+        if (!c->fdname) {
+                c->fdname = strdup(fdname_is_valid(service) ? service : "rpsup");
+                if (!c->fdname)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A service's configuration: /etc/rpsup/NAME.conf, systemd's INI syntax, [Service] and [Socket]. */
+
+#include <sys/types.h>
+
+#include "macro.h"
+#include "socket-address.h"
+#include "strategy-kind.h"
+#include "time-util.h"
+
+typedef enum ReadyMode {
+        READY_NOTIFY,
+        READY_EXEC,
+        _READY_MAX,
+        _READY_INVALID = -EINVAL,
+} ReadyMode;
+
+typedef enum RestartMode {
+        RESTART_NO,
+        RESTART_ON_FAILURE,
+        RESTART_ALWAYS,
+        _RESTART_MAX,
+        _RESTART_INVALID = -EINVAL,
+} RestartMode;
+
+typedef struct ListenSpec {
+        SocketAddress address; /* .type is SOCK_STREAM for ListenStream=, SOCK_DGRAM for ListenDatagram= */
+        char *text;            /* as written */
+} ListenSpec;
+
+typedef struct Config {
+        unsigned n_ref;
+        char *path;
+        char *service;
+
+        /* [Service] */
+        char *exec_start;    /* as written */
+        char **exec_words;   /* split and unquoted; $VARS expand at spawn time */
+        char *exec_path;     /* the executable, resolved */
+        unsigned workers;
+        StrategyKind strategy;
+        ReadyMode ready;
+        usec_t ready_timeout;
+        int kill_signal;
+        usec_t stop_timeout;
+        usec_t watchdog;     /* 0: off */
+        usec_t stall;        /* USEC_INFINITY: auto; 0: off */
+        usec_t drain;        /* USEC_INFINITY: auto */
+        RestartMode restart;
+        char **environment;
+        char *user, *group;
+        uid_t uid;
+        gid_t gid;
+        char *working_directory;
+        bool working_directory_missing_ok;
+
+        /* [Socket] */
+        ListenSpec *listen;
+        size_t n_listen;
+        unsigned backlog;
+        char *fdname;
+} Config;
+
+#define CONFIG_DIR "/etc/rpsup"
+
+/* Reads and validates a config file. `service` is the service name (used for %i and the default
+ * FileDescriptorName=). On failure returns a negative errno and sets *ret_error to "FILE:LINE: Key=: what
+ * is wrong" (caller frees). Does not log. */
+int config_load(const char *path, const char *service, Config **ret, char **ret_error);
+
+Config *config_ref(Config *c);
+Config *config_unref(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_unref);
+
+const char *ready_mode_to_string(ReadyMode m);
+const char *restart_mode_to_string(RestartMode m);
+
+/* systemd's rules for FileDescriptorName=/FDNAME=: printable ASCII except ':', 1..255 characters. */
+bool fdname_is_valid(const char *s);
+
+/* True when both configs ask for the same listening sockets (same addresses, types, backlog, name). */
+bool config_sockets_equal(const Config *a, const Config *b);

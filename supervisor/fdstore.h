@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* systemd's file descriptor store: what rpsupd hands to systemd to keep across its own restarts, and what
+ * comes back (with socket activation's fds) in LISTEN_FDS/LISTEN_FDNAMES. */
+
+#include "macro.h"
+
+typedef struct InheritedFd {
+        int fd;       /* -EBADF once claimed */
+        char *name;   /* LISTEN_FDNAMES entry */
+} InheritedFd;
+
+typedef struct InheritedFds {
+        InheritedFd *fds;
+        size_t n;
+} InheritedFds;
+
+/* Whether systemd (or something speaking its protocol) can keep fds for us. */
+bool fdstore_available(void);
+/* Stores a copy of fd under name. Returns 0 when there is no store. */
+int fdstore_add(int fd, const char *name);
+/* Drops every fd stored under name. */
+int fdstore_remove(const char *name);
+
+/* Takes the fds passed in LISTEN_FDS (socket activation and the fd store) and unsets the variables, so
+ * that workers do not see them. Every fd is made O_CLOEXEC. */
+int inherited_fds_take(InheritedFds *ret);
+/* The first unclaimed fd with this name, claimed: the caller owns it. -EBADF if none. */
+int inherited_fds_claim(InheritedFds *l, const char *name);
+/* Names with this prefix that are still unclaimed, one at a time: returns the index or -1. */
+ssize_t inherited_fds_next(const InheritedFds *l, const char *prefix, size_t from);
+void inherited_fds_done(InheritedFds *l);

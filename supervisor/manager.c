@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "control.h"
+#include "fd-util.h"
+#include "limits.h"
+#include "log.h"
+#include "manager.h"
+#include "rpsup-protocol.h"
+#include "state-file.h"
+#include "strategy-select.h"
+#include "takeover.h"
+#include "worker-process.h"
+
+static usec_t host_now(void *userdata) {
+        return now_usec(CLOCK_MONOTONIC);
+}
+
+static void host_changed(void *userdata) {
+        manager_changed(userdata);
+}
+
+static const ServiceHost manager_host = {
+        .now = host_now,
+        .spawn = worker_process_spawn,
+        .kill = worker_process_kill,
+        .forget = worker_process_forget,
+        .changed = host_changed,
+};
+
+/* ---- publishing state ---- */
+
+int manager_status_line(Manager *m, char **ret) {
+        Service *s = m->service;
+        unsigned ready = 0, target = 0, draining = 0, looping = 0;
+        Generation *g = s->pending ?: s->live;
+        const char *strategy = strategy_kind_to_string(m->strategy->ops->kind);
+        char *line;
+        int r;
+
+        for (Generation *x = s->generations; x; x = x->next) {
+                if (x->state == GENERATION_RETIRING)
+                        for (size_t i = 0; i < x->n_slots; i++)
+                                draining += !!x->slots[i]->worker;
+                for (size_t i = 0; i < x->n_slots; i++)
+                        looping += !x->slots[i]->retiring && x->slots[i]->failures >= CRASH_LOOP_FAILURES;
+        }
+        if (g)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        Slot *slot = g->slots[i];
+                        if (slot->retiring)
+                                continue;
+                        target++;
+                        ready += slot->worker && slot->worker->state == WORKER_READY;
+                }
+
+        switch (s->state) {
+        case SERVICE_STARTING:
+                r = asprintf(&line, "Starting generation %" PRIu64 ": %u/%u workers ready (%s)", g ? g->id : 0,
+                             ready, target, strategy);
+                break;
+        case SERVICE_RELOADING:
+                r = asprintf(&line, "Reloading: generation %" PRIu64 " %u/%u ready, generation %" PRIu64
+                             " serving (%s)", g ? g->id : 0, ready, target, s->live ? s->live->id : 0, strategy);
+                break;
+        case SERVICE_STOPPING: {
+                unsigned left = 0;
+                for (Generation *x = s->generations; x; x = x->next)
+                        for (size_t i = 0; i < x->n_slots; i++)
+                                left += !!x->slots[i]->worker;
+                r = asprintf(&line, "Stopping: %u worker%s left", left, left == 1 ? "" : "s");
+                break;
+        }
+        case SERVICE_STOPPED:
+                r = asprintf(&line, "Stopped");
+                break;
+        case SERVICE_FAILED:
+                r = asprintf(&line, "Failed to start");
+                break;
+        default:
+                r = asprintf(&line, "Generation %" PRIu64 " serving: %u/%u workers ready (%s)%s%s%s", g ? g->id : 0,
+                             ready, target, strategy, s->state == SERVICE_SCALING ? ", scaling" : "",
+                             draining ? "; draining older generations" : "",
+                             looping ? "; a worker is crash-looping" : "");
+        }
+        if (r < 0)
+                return -ENOMEM;
+        *ret = line;
+        return 0;
+}
+
+static uint64_t worker_start_time(Worker *w) {
+        WorkerProcess *wp = w->host_data;
+        return wp ? wp->start_time : 0;
+}
+
+static int on_publish(sd_event_source *source, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *line = NULL, *msg = NULL, *state_path = NULL;
+        int r;
+
+        if (m->reloading && m->service->state != SERVICE_RELOADING) {
+                /* The reload is over (new generation live, or rolled back). */
+                (void) sd_notify(false, "READY=1");
+                m->reloading = false;
+        }
+        if (manager_status_line(m, &line) >= 0 && asprintf(&msg, "STATUS=%s", line) >= 0)
+                (void) sd_notify(false, msg);
+
+        if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
+                return 0;
+        if (m->service->state == SERVICE_STOPPED || m->service->state == SERVICE_FAILED)
+                (void) unlink(state_path);
+        else {
+                r = state_save(state_path, m->service, worker_start_time);
+                if (r < 0)
+                        log_ratelimit(LOG_WARNING, "Failed to write %s, a restarted rpsupd could not take over "
+                                      "the workers: %s", state_path, strerror(-r));
+        }
+        return 0;
+}
+
+void manager_changed(Manager *m) {
+        usec_t next;
+
+        /* The single timer follows the earliest deadline of the service. */
+        next = service_next_deadline(m->service);
+        if (next == USEC_INFINITY)
+                (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+        else {
+                (void) sd_event_source_set_time(m->deadline_timer, next);
+                (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+        }
+        (void) sd_event_source_set_enabled(m->publish_event, SD_EVENT_ONESHOT);
+}
+
+static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        service_tick(m->service);
+        manager_changed(m);
+        return 0;
+}
+
+/* ---- notifications from workers ---- */
+
+static void on_worker_notify(pid_t pid, const NotifyMessage *msg, void *userdata) {
+        Manager *m = userdata;
+        Worker *w = service_find_worker(m->service, pid);
+
+        if (!w) {
+                log_ratelimit(LOG_DEBUG, "Ignoring a notification from pid %d, which is not a worker.", (int) pid);
+                return;
+        }
+        if (msg->status)
+                service_worker_status(m->service, w, msg->status);
+        if (msg->extend_timeout > 0)
+                service_worker_extend_timeout(m->service, w, msg->extend_timeout);
+        if (msg->watchdog)
+                service_worker_watchdog(m->service, w);
+        if (msg->watchdog_trigger)
+                service_worker_watchdog_trigger(m->service, w);
+        if (msg->ready)
+                service_worker_ready(m->service, w);
+        if (msg->stopping)
+                service_worker_stopping(m->service, w);
+        manager_changed(m);
+}
+
+/* ---- operations ---- */
+
+typedef struct ReloadCall {
+        Manager *manager;
+        ServiceDone done;
+        void *userdata;
+} ReloadCall;
+
+static void reload_done(Service *s, int r, const char *message, void *userdata) {
+        ReloadCall *c = userdata;
+
+        if (r >= 0)
+                log_info("Reload done: generation %" PRIu64 " serves.", s->live ? s->live->id : 0);
+        if (c->done)
+                c->done(s, r, message, c->userdata);
+        manager_changed(c->manager);
+        free(c);
+}
+
+void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userdata) {
+        _cleanup_(config_unrefp) Config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        ReloadCall *call;
+        char buf[64];
+        int r;
+
+        if (m->stopping) {
+                if (done)
+                        done(m->service, -ESHUTDOWN, "the service is stopping", userdata);
+                return;
+        }
+        r = config_load(m->config_path, m->service_name, &c, &error);
+        if (r < 0) {
+                log_error("Reload refused, nothing changed: %s", error ?: strerror(-r));
+                if (done)
+                        done(m->service, -EBADMSG, error ?: strerror(-r), userdata);
+                return;
+        }
+        r = strategy_check_reload(m->strategy, c, &error);
+        if (r < 0) {
+                log_error("Reload refused, nothing changed: %s", error);
+                if (done)
+                        done(m->service, r, error, userdata);
+                return;
+        }
+
+        call = calloc(1, sizeof(ReloadCall));
+        if (!call) {
+                if (done)
+                        done(m->service, -ENOMEM, "out of memory", userdata);
+                return;
+        }
+        *call = (ReloadCall) { .manager = m, .done = done, .userdata = userdata };
+
+        snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
+        (void) sd_notify(false, buf);
+        m->reloading = true;
+
+        r = service_reload(m->service, c, wait_retired, reload_done, call);
+        if (r >= 0) {
+                config_unref(m->config);
+                m->config = TAKE_PTR(c);
+        }
+        manager_changed(m);
+}
+
+void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata) {
+        service_scale(m->service, n, done, userdata);
+        manager_changed(m);
+}
+
+static void stop_done(Service *s, int r, const char *message, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_exit(m->event, m->exit_code);
+}
+
+void manager_stop(Manager *m) {
+        if (m->stopping) {
+                log_info("Already stopping; %s.", "waiting for the workers to finish");
+                return;
+        }
+        m->stopping = true;
+        /* The listeners stay open and in the fd store: an rpsupd started after this one takes them over
+         * with whatever is queued on them. */
+        m->listeners->keep = true;
+        (void) sd_notify(false, "STOPPING=1");
+        service_stop(m->service, stop_done, m);
+        manager_changed(m);
+}
+
+/* ---- signals ---- */
+
+static void sighup_reload_done(Service *s, int r, const char *message, void *userdata) {
+        if (r < 0)
+                log_error("Reload (SIGHUP) failed: %s", message ?: strerror(-r));
+}
+
+static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        switch (si->ssi_signo) {
+        case SIGHUP:
+                log_info("SIGHUP: reloading.");
+                manager_reload(m, false, sighup_reload_done, NULL);
+                break;
+        case SIGTERM:
+        case SIGINT:
+                log_info("%s: stopping.", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                manager_stop(m);
+                break;
+        }
+        return 0;
+}
+
+/* ---- start-up ---- */
+
+static int runtime_directory(const char *service, char **ret) {
+        const char *e = getenv("RUNTIME_DIRECTORY");
+        char *d;
+
+        if (!isempty(e)) {
+                /* Several directories are separated by ':'; ours is the first. */
+                d = strndup(e, strcspn(e, ":"));
+                unsetenv("RUNTIME_DIRECTORY");
+        } else {
+                const char *parent = getenv("RPSUP_RUNTIME_DIR");
+                if (isempty(parent))
+                        parent = RPSUP_RUNTIME_PARENT_DEFAULT;
+                if (asprintf(&d, "%s/%s", parent, service) < 0)
+                        d = NULL;
+                if (d) {
+                        /* Create the parent (for RPSUP_RUNTIME_DIR) and the service's own. */
+                        (void) mkdir(parent, 0755);
+                        if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+                                int r = -errno;
+                                free(d);
+                                return r;
+                        }
+                }
+        }
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
+static void start_done(Service *s, int r, const char *message, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *line = NULL;
+
+        if (r < 0) {
+                log_error("Start failed: %s", message ?: strerror(-r));
+                m->exit_code = EXIT_FAILURE;
+                manager_stop(m);
+                return;
+        }
+        if (!m->ready_sent) {
+                _cleanup_free_ char *msg = NULL;
+                m->ready_sent = true;
+                if (manager_status_line(m, &line) >= 0 && asprintf(&msg, "READY=1\nSTATUS=%s", line) >= 0)
+                        (void) sd_notify(false, msg);
+                else
+                        (void) sd_notify(false, "READY=1");
+        }
+}
+
+static int socket_from_store(Manager *m, const char *name) {
+        return inherited_fds_claim(&m->inherited, name);
+}
+
+int manager_start(Manager *m) {
+        _cleanup_free_ char *notify_path = NULL, *control_path = NULL, *error = NULL, *state_path = NULL;
+        SavedState saved = {};
+        bool adopt;
+        int fd, r;
+
+        r = runtime_directory(m->service_name, &m->runtime_dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the runtime directory of %s: %m", m->service_name);
+
+        r = inherited_fds_take(&m->inherited);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take the file descriptors passed by systemd: %m");
+        if (r > 0)
+                log_info("Received %d file descriptor%s from systemd.", r, r == 1 ? "" : "s");
+
+        r = listener_set_new(&m->inherited, &m->listeners);
+        if (r < 0)
+                return log_oom();
+
+        if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
+                return log_oom();
+        r = state_load(state_path, &saved);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Ignoring %s, which cannot be read: %m", state_path);
+        adopt = r >= 0 && m->inherited.n > 0;
+        if (r >= 0 && !adopt)
+                /* Workers of an rpsupd whose listeners are gone cannot be supervised: end them. */
+                takeover_end_orphans(&saved, m->config);
+
+        r = strategy_select(m->config, m->listeners, adopt ? saved.strategy : _STRATEGY_INVALID, &m->strategy,
+                            &error);
+        if (r < 0) {
+                saved_state_done(&saved);
+                return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
+        }
+        log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->ops->kind), m->strategy->reason);
+
+        if (asprintf(&notify_path, "%s/%s", m->runtime_dir, RPSUP_NOTIFY_SOCKET) < 0 ||
+            asprintf(&control_path, "%s/%s", m->runtime_dir, RPSUP_CONTROL_SOCKET) < 0)
+                return log_oom();
+
+        fd = socket_from_store(m, "notify");
+        r = notify_server_new(m->event, notify_path, fd, on_worker_notify, m, &m->notify);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the workers' notification socket %s: %m", notify_path);
+        if (fd < 0)
+                (void) fdstore_add(notify_server_fd(m->notify), "notify");
+
+        fd = socket_from_store(m, "control");
+        r = control_server_new(m, control_path, fd, &m->control);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the control socket %s: %m", control_path);
+        if (fd < 0)
+                (void) fdstore_add(control_server_fd(m->control), "control");
+
+        r = service_new(m->service_name, &manager_host, m, m->strategy, &m->service);
+        if (r < 0)
+                return log_oom();
+
+        r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                              on_deadline, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_defer(m->event, &m->publish_event, on_publish, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->publish_event, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up timers: %m");
+
+        if (adopt) {
+                r = takeover_restore(m, &saved);
+                saved_state_done(&saved);
+                if (r < 0)
+                        return r;
+        }
+        saved_state_done(&saved);
+
+        /* Whatever systemd passed that nothing claimed belongs to a config that changed: let it go. */
+        for (size_t i = 0; i < m->inherited.n; i++) {
+                InheritedFd *in = &m->inherited.fds[i];
+                if (in->fd < 0)
+                        continue;
+                log_notice("Closing the stored file descriptor \"%s\": nothing in %s uses it any more.", in->name,
+                           m->config_path);
+                (void) fdstore_remove(in->name);
+                in->fd = safe_close(in->fd);
+        }
+
+        if (m->service->generations) {
+                r = service_resume(m->service, start_done, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to resume: %m");
+        } else {
+                r = service_start(m->service, m->config, start_done, m);
+                if (r < 0)
+                        return r; /* start_done() logged and asked to stop */
+        }
+        manager_changed(m);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r = sd_event_loop(m->event);
+
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}
+
+int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->service_name = strdup(o->service_name);
+        m->config_path = strdup(o->config_path);
+        if (!m->service_name || !m->config_path)
+                return -ENOMEM;
+        m->config = config_ref(config);
+        m->under_systemd = fdstore_available();
+        m->started_at_realtime = now_usec(CLOCK_REALTIME);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return r;
+        (void) sd_event_set_watchdog(m->event, true);
+        if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_signal, m)) < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        m->service = service_free(m->service);
+        m->control = control_server_free(m->control);
+        m->notify = notify_server_free(m->notify);
+        m->strategy = strategy_free(m->strategy);
+        m->listeners = listener_set_free(m->listeners);
+        inherited_fds_done(&m->inherited);
+        sd_event_source_disable_unref(m->deadline_timer);
+        sd_event_source_disable_unref(m->publish_event);
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_source_disable_unref(m->sigint);
+        sd_event_source_disable_unref(m->sighup);
+        sd_event_unref(m->event);
+        config_unref(m->config);
+        free(m->runtime_dir);
+        free(m->service_name);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}

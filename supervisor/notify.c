@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "fd-util.h"
+#include "limits.h"
+#include "log.h"
+#include "notify.h"
+#include "parse-util.h"
+
+struct NotifyServer {
+        sd_event_source *source;
+        int fd;
+        char *path;
+        NotifyHandler handler;
+        void *userdata;
+};
+
+int notify_parse(char *buf, size_t n, NotifyMessage *ret) {
+        NotifyMessage m = {};
+        char *p = buf, *end = buf + n;
+
+        if (memchr(buf, 0, n))
+                return -EBADMSG;
+        *end = 0;
+        while (p < end) {
+                char *nl = strchr(p, '\n');
+                if (nl)
+                        *nl = 0;
+                if (streq(p, "READY=1"))
+                        m.ready = true;
+                else if (streq(p, "STOPPING=1"))
+                        m.stopping = true;
+                else if (streq(p, "WATCHDOG=1"))
+                        m.watchdog = true;
+                else if (streq(p, "WATCHDOG=trigger"))
+                        m.watchdog_trigger = true;
+                else if (strncmp(p, "STATUS=", 7) == 0)
+                        m.status = p + 7;
+                else if (strncmp(p, "EXTEND_TIMEOUT_USEC=", 20) == 0)
+                        (void) parse_uint64(p + 20, &m.extend_timeout);
+                else if (strncmp(p, "ERRNO=", 6) == 0)
+                        (void) parse_int(p + 6, &m.errno_value);
+                /* Anything else (MAINPID=, RELOADING=1, FDSTORE=1, ...) means nothing to rpsupd. */
+                if (!nl)
+                        break;
+                p = nl + 1;
+        }
+        *ret = m;
+        return 0;
+}
+
+static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        NotifyServer *ns = userdata;
+        char buf[NOTIFY_MESSAGE_MAX + 1];
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 253)];
+        } control;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        struct ucred *cred = NULL;
+        NotifyMessage m;
+        ssize_t n;
+
+        /* A bounded number of datagrams per wake-up, so a flood cannot starve everything else. */
+        for (unsigned i = 0; i < 64; i++) {
+                mh.msg_controllen = sizeof(control);
+                mh.msg_flags = 0;
+                cred = NULL;
+                n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        log_ratelimit(LOG_WARNING, "Failed to receive a notification from a worker: %m");
+                        return 0;
+                }
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                        if (c->cmsg_level != SOL_SOCKET)
+                                continue;
+                        if (c->cmsg_type == SCM_RIGHTS) {
+                                /* Workers cannot store fds with rpsupd: close what they sent. */
+                                int *fds = (int *) CMSG_DATA(c);
+                                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                                for (size_t j = 0; j < k; j++)
+                                        safe_close(fds[j]);
+                        } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                                cred = (struct ucred *) CMSG_DATA(c);
+                }
+                if ((size_t) n > sizeof(buf) - 1 || (mh.msg_flags & MSG_CTRUNC)) {
+                        log_ratelimit(LOG_WARNING, "Ignoring a notification of %zd bytes (at most %u are read).", n,
+                                      NOTIFY_MESSAGE_MAX);
+                        continue;
+                }
+                if (!cred || cred->pid <= 0) {
+                        log_ratelimit(LOG_WARNING, "Ignoring a notification without sender credentials.");
+                        continue;
+                }
+                if (notify_parse(buf, (size_t) n, &m) < 0) {
+                        log_ratelimit(LOG_WARNING, "Ignoring a malformed notification from pid %d.", (int) cred->pid);
+                        continue;
+                }
+                ns->handler(cred->pid, &m, ns->userdata);
+        }
+        return 0;
+}
+
+int notify_server_new(sd_event *e, const char *path, int fd, NotifyHandler handler, void *userdata,
+                      NotifyServer **ret) {
+        _cleanup_close_ int sfd = fd;
+        NotifyServer *ns;
+        int one = 1, r;
+
+        if (sfd < 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                if (strlen(path) >= sizeof(sa.sun_path))
+                        return -ENAMETOOLONG;
+                strcpy(sa.sun_path, path);
+                sfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (sfd < 0)
+                        return -errno;
+                (void) unlink(path);
+                if (bind(sfd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        return -errno;
+                /* Workers may run as another user (User=). */
+                (void) chmod(path, 0666);
+        } else
+                (void) fd_set_nonblock(sfd, true);
+        if (setsockopt(sfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+                return -errno;
+
+        ns = calloc(1, sizeof(NotifyServer));
+        if (!ns)
+                return -ENOMEM;
+        *ns = (NotifyServer) { .fd = -EBADF, .handler = handler, .userdata = userdata };
+        ns->path = strdup(path);
+        if (!ns->path) {
+                free(ns);
+                return -ENOMEM;
+        }
+        r = sd_event_add_io(e, &ns->source, sfd, EPOLLIN, on_notify, ns);
+        if (r < 0) {
+                free(ns->path);
+                free(ns);
+                return r;
+        }
+        ns->fd = TAKE_FD(sfd);
+        *ret = ns;
+        return 0;
+}
+
+NotifyServer *notify_server_free(NotifyServer *ns) {
+        if (!ns)
+                return NULL;
+        sd_event_source_disable_unref(ns->source);
+        safe_close(ns->fd);
+        free(ns->path);
+        free(ns);
+        return NULL;
+}
+
+int notify_server_fd(NotifyServer *ns) {
+        return ns->fd;
+}
+
+const char *notify_server_path(NotifyServer *ns) {
+        return ns->path;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The receiving end of the workers' sd_notify(): rpsupd's own NOTIFY_SOCKET. Messages are accepted only
+ * from the pids of rpsupd's workers (checked with SO_PASSCRED credentials, which the kernel fills in). */
+
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+typedef struct NotifyMessage {
+        bool ready;
+        bool stopping;
+        bool watchdog;
+        bool watchdog_trigger;
+        const char *status;       /* NULL: none */
+        uint64_t extend_timeout;  /* EXTEND_TIMEOUT_USEC=, 0: none */
+        int errno_value;          /* ERRNO=, 0: none */
+} NotifyMessage;
+
+/* Parses a notification datagram (newline-separated assignments; unknown ones are ignored). The strings
+ * point into `buf`, which is modified. */
+int notify_parse(char *buf, size_t n, NotifyMessage *ret);
+
+typedef void (*NotifyHandler)(pid_t pid, const NotifyMessage *m, void *userdata);
+
+typedef struct NotifyServer NotifyServer;
+
+/* Binds (or adopts `fd`, if >= 0) the datagram socket at path. */
+int notify_server_new(sd_event *e, const char *path, int fd, NotifyHandler handler, void *userdata,
+                      NotifyServer **ret);
+NotifyServer *notify_server_free(NotifyServer *ns);
+int notify_server_fd(NotifyServer *ns);
+const char *notify_server_path(NotifyServer *ns);

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The generation state machine of one service: generations of worker slots, what happens when a worker
+ * becomes ready, exits, hangs or misses its watchdog, and the operations start, reload, scale and stop.
+ *
+ * This file decides; it does not touch processes, sockets or clocks itself. Processes are started and
+ * signalled through ServiceHost (the daemon's implementation forks and execs, the unit tests' fakes record
+ * calls), time comes from ServiceHost.now(), and listeners change hands through the Strategy. The daemon
+ * feeds events in (service_worker_*()), calls service_tick() when service_next_deadline() is reached, and
+ * is told through ServiceHost.changed() that something visible changed. */
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "macro.h"
+#include "time-util.h"
+
+typedef struct Service Service;
+typedef struct Generation Generation;
+typedef struct Slot Slot;
+typedef struct Worker Worker;
+typedef struct Strategy Strategy;
+
+typedef enum WorkerState {
+        WORKER_STARTING, /* started, not ready yet */
+        WORKER_READY,    /* serving */
+        WORKER_DRAINING, /* out of steering, still accepting until its slot's drain window ends */
+        WORKER_STOPPING, /* sent KillSignal (or SIGABRT for a hung worker); SIGKILL at stop_deadline */
+        WORKER_KILLED,   /* sent SIGKILL; waiting for it to be gone */
+        _WORKER_STATE_MAX,
+        _WORKER_STATE_INVALID = -EINVAL,
+} WorkerState;
+
+typedef enum GenerationState {
+        GENERATION_STARTING, /* workers starting; takes no connections yet */
+        GENERATION_LIVE,     /* takes every new connection */
+        GENERATION_RETIRING, /* replaced or stopping: draining, then its workers are stopped */
+        GENERATION_FAILED,   /* did not become ready: being stopped, the previous one keeps serving */
+        _GENERATION_STATE_MAX,
+        _GENERATION_STATE_INVALID = -EINVAL,
+} GenerationState;
+
+typedef enum ServiceState {
+        SERVICE_STARTING,
+        SERVICE_RUNNING,
+        SERVICE_RELOADING,
+        SERVICE_SCALING,
+        SERVICE_STOPPING,
+        SERVICE_STOPPED,
+        SERVICE_FAILED, /* the first generation never became ready */
+        _SERVICE_STATE_MAX,
+        _SERVICE_STATE_INVALID = -EINVAL,
+} ServiceState;
+
+/* Why a worker stopped or is being stopped; decides whether the slot is respawned. */
+typedef enum StopReason {
+        STOP_NONE,
+        STOP_RETIRED,        /* its generation or slot was retired: expected */
+        STOP_READY_TIMEOUT,  /* not ready within ReadyTimeoutSec=: a failure */
+        STOP_WATCHDOG,       /* missed WatchdogSec=: a failure */
+        STOP_STALLED,        /* accept queue stopped moving for StallSec=: a failure */
+        _STOP_REASON_MAX,
+} StopReason;
+
+struct Worker {
+        Slot *slot;
+        pid_t pid;
+        WorkerState state;
+        StopReason stop_reason;
+        bool exec_done;    /* execve() succeeded */
+        int exec_error;    /* why execve() (or a step before it) failed; 0: it did not */
+        bool adopted;      /* started by an earlier rpsupd; not our child */
+        usec_t started_at; /* monotonic */
+        usec_t ready_at;
+        usec_t ready_deadline;
+        usec_t stop_deadline;
+        usec_t watchdog_deadline;
+        char *status_text; /* the worker's last STATUS= */
+        void *host_data;   /* owned by the ServiceHost: process tracking */
+};
+
+struct Slot {
+        Generation *generation;
+        unsigned index;        /* RPSUP_WORKER */
+        uint64_t id;           /* unique within the service, for names that must not be reused */
+        Worker *worker;        /* NULL between an exit and the respawn */
+        bool retiring;         /* taken out: no respawn, stopped after the drain window */
+        bool failed;           /* a scale-out slot that never became ready */
+        bool stall_stopped;    /* replaced for stalling; counted once */
+        unsigned restarts;     /* respawns so far */
+        unsigned failures;     /* consecutive failures (backoff, crash-loop report) */
+        usec_t respawn_at;     /* USEC_INFINITY: no respawn pending */
+        usec_t drain_deadline; /* USEC_INFINITY: none; else KillSignal then */
+        char *last_failure;    /* what the last failure was, for status */
+        void *strategy_data;   /* owned by the strategy: per-slot listeners */
+};
+
+struct Generation {
+        Service *service;
+        uint64_t id;
+        GenerationState state;
+        Config *config;
+        Slot **slots;
+        size_t n_slots;
+        usec_t started_at, live_at, retired_at;
+        char *failure; /* why it failed, for status */
+        void *strategy_data;
+        /* Callers of "reload --wait" waiting for this generation to be gone. */
+        struct Waiter *waiters;
+        Generation *next; /* in Service.generations, oldest first */
+};
+
+typedef void (*ServiceDone)(Service *s, int r, const char *message, void *userdata);
+
+typedef struct ServiceHost {
+        usec_t (*now)(void *userdata);
+        /* Start the worker's process. On success sets w->pid; the outcome of execve() is reported later
+         * with service_worker_exec_done(). */
+        int (*spawn)(void *userdata, Worker *w);
+        int (*kill)(void *userdata, Worker *w, int sig);
+        /* The worker object is about to be freed: release host_data. */
+        void (*forget)(void *userdata, Worker *w);
+        /* Something an observer could see changed (states, deadlines). */
+        void (*changed)(void *userdata);
+} ServiceHost;
+
+typedef struct ServiceCounters {
+        uint64_t reloads_ok;
+        uint64_t reloads_failed;
+        uint64_t scales_ok;
+        uint64_t scales_failed;
+        uint64_t worker_starts;
+        uint64_t worker_failures;
+        uint64_t watchdog_kills;
+        uint64_t stall_replacements;
+        usec_t last_reload_usec; /* duration of the last successful reload, request to live */
+} ServiceCounters;
+
+struct Service {
+        char *name;
+        const ServiceHost *host;
+        void *host_userdata;
+        Strategy *strategy;
+
+        ServiceState state;
+        Generation *generations; /* oldest first */
+        Generation *live;        /* takes new connections; NULL before the first is ready */
+        Generation *pending;     /* starting (first start or reload) */
+        uint64_t next_generation_id;
+        uint64_t next_slot_id;
+
+        /* Runtime scale: overrides Workers= until Workers= itself changes in the config. */
+        unsigned scaled_workers;
+        unsigned scaled_base;
+
+        /* The operation in progress (start, reload or scale), at most one. */
+        struct Operation *op;
+        /* Stop requests (stop preempts everything else). */
+        struct Waiter *stop_waiters;
+
+        ServiceCounters counters;
+};
+
+int service_new(const char *name, const ServiceHost *host, void *userdata, Strategy *strategy, Service **ret);
+Service *service_free(Service *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Service *, service_free);
+
+/* Operations. Each completes through `done` (r < 0 with a message on failure); at most one of start,
+ * reload and scale runs at a time (-EBUSY otherwise). The return value says whether it was started. */
+int service_start(Service *s, Config *c, ServiceDone done, void *userdata);
+int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, void *userdata);
+int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata);
+int service_stop(Service *s, ServiceDone done, void *userdata);
+
+/* Events. */
+void service_worker_exec_done(Service *s, Worker *w, int error);
+void service_worker_ready(Service *s, Worker *w);
+void service_worker_stopping(Service *s, Worker *w);
+void service_worker_watchdog(Service *s, Worker *w);
+void service_worker_watchdog_trigger(Service *s, Worker *w); /* WATCHDOG=trigger: act as if it was missed */
+void service_worker_extend_timeout(Service *s, Worker *w, usec_t usec);
+void service_worker_status(Service *s, Worker *w, const char *text);
+/* code/status as in siginfo_t: CLD_EXITED + exit status, or CLD_KILLED/CLD_DUMPED + signal;
+ * code 0 when unknown (an adopted worker). */
+void service_worker_exited(Service *s, Worker *w, int code, int status);
+/* The strategy found the slot's worker stalled (accept queue not moving): replace it. */
+void service_slot_stalled(Service *s, Slot *slot);
+
+/* Deadlines. */
+usec_t service_next_deadline(Service *s);
+void service_tick(Service *s);
+
+/* Queries. */
+Worker *service_find_worker(Service *s, pid_t pid);
+unsigned service_live_workers(Service *s); /* non-retiring slots of the live generation */
+size_t service_count_generations(Service *s);
+bool slot_is_serving(const Slot *slot);    /* ready, live generation, not retiring */
+
+/* Adoption after an rpsupd restart: rebuild generations, slots and workers that a previous rpsupd ran.
+ * Call before service_start()/service_resume(). */
+Generation *service_adopt_generation(Service *s, uint64_t id, GenerationState state, Config *c);
+Slot *service_adopt_slot(Service *s, Generation *g, unsigned index, uint64_t id, bool retiring);
+Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState state, usec_t started_at);
+/* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.
+ * `done` is called like service_start()'s: at once if a generation is live, else when the first one
+ * (which was still starting) is ready or failed. */
+int service_resume(Service *s, ServiceDone done, void *userdata);
+
+const char *worker_state_to_string(WorkerState s);
+const char *generation_state_to_string(GenerationState s);
+const char *service_state_to_string(ServiceState s);
+WorkerState worker_state_from_string(const char *s);
+GenerationState generation_state_from_string(const char *s);

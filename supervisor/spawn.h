@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Starting a worker process: fork, move the listeners to fds 3.., drop privileges, exec. */
+
+#include <sys/types.h>
+
+#include "macro.h"
+
+typedef struct SpawnParams {
+        char **argv;
+        char **env;             /* complete; LISTEN_PID is added in the child */
+        const char *path;       /* the executable */
+        const int *fds;         /* become fds 3, 4, ... in the child */
+        size_t n_fds;
+        bool set_ids;
+        uid_t uid;
+        gid_t gid;
+        const char *user;       /* for supplementary groups; NULL: none */
+        const char *working_directory;
+        bool working_directory_missing_ok;
+} SpawnParams;
+
+/* On success returns the child's pid, a pidfd for it, and the read end of a pipe that reaches EOF once
+ * execve() succeeded, or carries the errno (int) of the step that failed. */
+int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd);
+
+/* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat): with the pid, a
+ * process's identity. */
+int process_start_time(pid_t pid, uint64_t *ret);

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What a restarted rpsupd needs to take over from its predecessor: generations, slots and worker
+ * processes (pid + start time), kept in the runtime directory. The listeners themselves come back from
+ * the fd store. */
+
+#include "config.h"
+#include "service.h"
+
+typedef struct SavedWorker {
+        pid_t pid;
+        uint64_t start_time; /* /proc/PID/stat starttime */
+        WorkerState state;
+        usec_t started_at;   /* CLOCK_MONOTONIC: valid across rpsupd restarts within one boot */
+} SavedWorker;
+
+typedef struct SavedSlot {
+        uint64_t generation;
+        unsigned index;
+        uint64_t id;
+        bool retiring;
+        unsigned restarts;
+        unsigned failures;
+        bool has_worker;
+        SavedWorker worker;
+} SavedSlot;
+
+typedef struct SavedGeneration {
+        uint64_t id;
+        GenerationState state;
+} SavedGeneration;
+
+typedef struct SavedState {
+        StrategyKind strategy;
+        uint64_t next_generation;
+        uint64_t next_slot;
+        unsigned scaled_workers;
+        unsigned scaled_base;
+        SavedGeneration *generations;
+        size_t n_generations;
+        SavedSlot *slots;
+        size_t n_slots;
+} SavedState;
+
+/* Writes the service's state atomically. `start_time` gives a worker's process start time. */
+int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w));
+/* -ENOENT when there is none. */
+int state_load(const char *path, SavedState *ret);
+void saved_state_done(SavedState *st);

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "listener.h"
+#include "strategy.h"
+
+int strategy_handoff_new(ListenerSet *set, const char *reason, Strategy **ret);
+size_t strategy_handoff_listeners(Generation *g, Listener ***ret);

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* How listeners change hands: the one interface behind which handoff, drain and migrate live. The
+ * generation logic (service.c) calls these hooks and never asks which strategy runs.
+ *
+ *  handoff  one listener per address, held by rpsupd, inherited by every worker of every generation.
+ *  drain    one SO_REUSEPORT listener per worker slot, steered by BPF; retiring = out of the active set,
+ *           then the worker keeps accepting for the drain window.
+ *  migrate  like drain, but retiring = out of the active set, then shutdown() of rpsupd's copy: the
+ *           kernel moves the queue and the handshakes in flight to the live generation at once. */
+
+#include "config.h"
+#include "service.h"
+
+#define FD_LIST_MAX 64
+
+typedef struct FdList {
+        int fds[FD_LIST_MAX];
+        const char *names[FD_LIST_MAX];
+        size_t n;
+} FdList;
+
+typedef enum MigrationKind {
+        MIGRATION_ACCEPT_QUEUE, /* an established connection moved out of a closing listener's queue */
+        MIGRATION_REQUEST_ACK,  /* a handshake in flight moved when the client's final ACK came */
+        MIGRATION_REQUEST_TIMER,/* a handshake in flight moved when its SYN-ACK timer fired */
+        _MIGRATION_KIND_MAX,
+} MigrationKind;
+
+typedef struct SlotStats {
+        int64_t accept_queue;   /* connections waiting to be accepted; -1: unknown */
+        bool queue_shared;      /* the queue is shared by all workers (handoff) */
+        uint64_t syns;          /* new connections steered to the slot */
+        uint64_t migrations[_MIGRATION_KIND_MAX]; /* connections migrated into the slot's listeners */
+} SlotStats;
+
+typedef struct StrategyOps {
+        StrategyKind kind;
+        /* A generation is created from a config: acquire what it needs (listeners for its addresses).
+         * On failure sets *ret_error to what went wrong (caller frees). */
+        int (*generation_open)(Strategy *st, Generation *g, char **ret_error);
+        void (*generation_close)(Strategy *st, Generation *g);
+        /* A slot is created (on start, reload, scale-out, adoption) or is gone for good. */
+        int (*slot_open)(Strategy *st, Slot *slot, char **ret_error);
+        void (*slot_close)(Strategy *st, Slot *slot);
+        /* What a worker of this slot gets as LISTEN_FDS/LISTEN_FDNAMES (borrowed). */
+        int (*slot_fds)(Strategy *st, Slot *slot, FdList *ret);
+        /* Make the kernel's steering match the service: new connections go to the serving slots of the
+         * live generation (slot_is_serving()). Called after anything changed which slots serve. */
+        int (*steer)(Strategy *st, Service *s);
+        /* The slot takes no new connections from now on (steer() already ran). Returns how long its
+         * worker may keep accepting before it is asked to stop: 0 for at once. */
+        usec_t (*retire)(Strategy *st, Slot *slot);
+        /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
+        int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
+        void (*free)(Strategy *st);
+} StrategyOps;
+
+struct Strategy {
+        const StrategyOps *ops;
+        void *data;   /* the implementation's state */
+        char *reason; /* why this strategy runs (for status) */
+};
+
+Strategy *strategy_free(Strategy *st);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Strategy *, strategy_free);
+
+static inline int fd_list_add(FdList *l, int fd, const char *name) {
+        if (l->n >= FD_LIST_MAX)
+                return -E2BIG;
+        l->fds[l->n] = fd;
+        l->names[l->n] = name;
+        l->n++;
+        return 0;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "fd-util.h"
+#include "log.h"
+#include "manager.h"
+#include "parse-util.h"
+#include "spawn.h"
+#include "takeover.h"
+#include "worker-process.h"
+
+int takeover_restore(Manager *m, const SavedState *saved) {
+        Service *s = m->service;
+        unsigned adopted = 0, gone = 0;
+
+        s->next_generation_id = MAX(s->next_generation_id, saved->next_generation);
+        s->next_slot_id = MAX(s->next_slot_id, saved->next_slot);
+        s->scaled_workers = saved->scaled_workers;
+        s->scaled_base = saved->scaled_base;
+
+        for (size_t i = 0; i < saved->n_generations; i++) {
+                const SavedGeneration *sg = &saved->generations[i];
+                Generation *g;
+
+                g = service_adopt_generation(s, sg->id, sg->state, m->config);
+                if (!g)
+                        return -EIO; /* logged */
+
+                for (size_t j = 0; j < saved->n_slots; j++) {
+                        const SavedSlot *ss = &saved->slots[j];
+                        WorkerProcess *wp = NULL;
+                        Slot *slot;
+                        Worker *w;
+                        int r;
+
+                        if (ss->generation != sg->id)
+                                continue;
+                        slot = service_adopt_slot(s, g, ss->index, ss->id, ss->retiring);
+                        if (!slot)
+                                return -EIO; /* logged */
+                        slot->restarts = ss->restarts;
+                        slot->failures = ss->failures;
+                        if (!ss->has_worker)
+                                continue;
+
+                        r = worker_process_open(m, ss->worker.pid, ss->worker.start_time, &wp);
+                        if (r < 0) {
+                                log_info("Worker %u of generation %" PRIu64 " (pid %d) is gone.", ss->index, sg->id,
+                                         (int) ss->worker.pid);
+                                gone++;
+                                continue;
+                        }
+                        w = service_adopt_worker(s, slot, ss->worker.pid, ss->worker.state, ss->worker.started_at);
+                        if (!w) {
+                                worker_process_close(wp);
+                                return log_oom();
+                        }
+                        r = worker_process_attach(wp, w);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to watch worker pid %d: %m", (int) w->pid);
+                        adopted++;
+                }
+        }
+        log_info("Took over %u running worker%s from the previous rpsupd%s.", adopted, adopted == 1 ? "" : "s",
+                 gone ? " (some had exited meanwhile and are restarted)" : "");
+        return 0;
+}
+
+void takeover_end_orphans(const SavedState *saved, const Config *c) {
+        struct pollfd pfd[256];
+        size_t n = 0;
+        usec_t deadline;
+
+        for (size_t i = 0; i < saved->n_slots && n < ELEMENTSOF(pfd); i++) {
+                const SavedSlot *ss = &saved->slots[i];
+                uint64_t t;
+                int fd;
+
+                if (!ss->has_worker)
+                        continue;
+                fd = (int) syscall(SYS_pidfd_open, ss->worker.pid, 0);
+                if (fd < 0)
+                        continue;
+                if (process_start_time(ss->worker.pid, &t) < 0 || t != ss->worker.start_time) {
+                        safe_close(fd);
+                        continue;
+                }
+                (void) syscall(SYS_pidfd_send_signal, fd, c->kill_signal, NULL, 0);
+                (void) syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
+                pfd[n++] = (struct pollfd) { .fd = fd, .events = POLLIN };
+        }
+        if (n == 0)
+                return;
+
+        log_warning("Stopping %zu worker%s left by an earlier rpsupd: their listeners were not passed back, so "
+                    "they cannot be supervised.", n, n == 1 ? "" : "s");
+        deadline = usec_add(now_usec(CLOCK_MONOTONIC), c->stop_timeout);
+        for (;;) {
+                usec_t t = now_usec(CLOCK_MONOTONIC);
+                size_t alive = 0;
+
+                for (size_t i = 0; i < n; i++)
+                        if (pfd[i].fd >= 0 && !(pfd[i].revents & POLLIN))
+                                alive++;
+                if (alive == 0 || t >= deadline)
+                        break;
+                (void) poll(pfd, n, (int) MIN((deadline - t) / USEC_PER_MSEC + 1, 1000));
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!(pfd[i].revents & POLLIN)) {
+                        log_warning("An earlier worker did not stop within StopTimeoutSec=; sending SIGKILL.");
+                        (void) syscall(SYS_pidfd_send_signal, pfd[i].fd, SIGKILL, NULL, 0);
+                }
+                safe_close(pfd[i].fd);
+        }
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Taking over from an rpsupd that crashed or was restarted: its generations, slots and still-running
+ * workers (from the state file) and its listeners (from the fd store). */
+
+#include "state-file.h"
+
+typedef struct Manager Manager;
+
+int takeover_restore(Manager *m, const SavedState *saved);
+/* Without the listeners, the workers of an earlier rpsupd cannot be supervised: ask them to stop (and
+ * SIGKILL them after StopTimeoutSec=), so they do not hold the addresses this rpsupd must bind. */
+void takeover_end_orphans(const SavedState *saved, const Config *c);

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "exec-argv.h"
+#include "fd-util.h"
+#include "log.h"
+#include "manager.h"
+#include "spawn.h"
+#include "strv.h"
+#include "worker-process.h"
+
+extern char **environ;
+
+/* Variables that describe rpsupd's own relation to systemd, or that rpsupd sets per worker. */
+static const char *const env_not_inherited[] = {
+        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+        "MAINPID", "RPSUP_SERVICE", "RPSUP_GENERATION", "RPSUP_WORKER", "RPSUP_LOG_LEVEL",
+};
+
+static bool env_inherited(const char *e) {
+        for (size_t i = 0; i < ELEMENTSOF(env_not_inherited); i++) {
+                size_t n = strlen(env_not_inherited[i]);
+                if (strncmp(e, env_not_inherited[i], n) == 0 && e[n] == '=')
+                        return false;
+        }
+        return true;
+}
+
+static int env_setf(char ***env, const char *fmt, ...) _printf_(2, 3);
+static int env_setf(char ***env, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (!s)
+                return -ENOMEM;
+        return strv_env_set(env, s);
+}
+
+static int build_environment(Manager *m, Worker *w, const FdList *fds, char ***ret) {
+        Config *c = w->slot->generation->config;
+        _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
+        _cleanup_free_ char *names = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!env)
+                return -ENOMEM;
+        for (char **e = environ; e && *e; e++)
+                if (env_inherited(*e) && strchr(*e, '=')) {
+                        r = strv_extend(&env, *e);
+                        if (r < 0)
+                                return r;
+                }
+        STRV_FOREACH(e, c->environment) {
+                r = strv_env_set(&env, *e);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < fds->n; i++)
+                len += strlen(fds->names[i]) + 1;
+        names = calloc(len + 1, 1);
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < fds->n; i++) {
+                if (i > 0)
+                        strcat(names, ":");
+                strcat(names, fds->names[i]);
+        }
+
+        if ((r = env_setf(&env, "LISTEN_FDS=%zu", fds->n)) < 0 ||
+            (r = env_setf(&env, "LISTEN_FDNAMES=%s", names)) < 0 ||
+            (r = env_setf(&env, "NOTIFY_SOCKET=%s", notify_server_path(m->notify))) < 0 ||
+            (r = env_setf(&env, "RPSUP_SERVICE=%s", m->service_name)) < 0 ||
+            (r = env_setf(&env, "RPSUP_GENERATION=%" PRIu64, w->slot->generation->id)) < 0 ||
+            (r = env_setf(&env, "RPSUP_WORKER=%u", w->slot->index)) < 0)
+                return r;
+        if (c->watchdog > 0 && (r = env_setf(&env, "WATCHDOG_USEC=%" PRIu64, c->watchdog)) < 0)
+                return r;
+        if (c->user && (r = env_setf(&env, "USER=%s", c->user)) < 0)
+                return r;
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+static WorkerProcess *worker_process_free(WorkerProcess *wp) {
+        if (!wp)
+                return NULL;
+        sd_event_source_disable_unref(wp->exit_source);
+        sd_event_source_disable_unref(wp->exec_source);
+        safe_close(wp->pidfd);
+        free(wp);
+        return NULL;
+}
+
+static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, void *userdata);
+
+static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
+        WorkerProcess *wp = userdata;
+
+        /* If the exec status was not read yet, read it first: it says why the worker is gone. */
+        if (wp->exec_source)
+                (void) on_exec_status(wp->exec_source, sd_event_source_get_io_fd(wp->exec_source), EPOLLIN, wp);
+        service_worker_exited(wp->manager->service, wp->worker, si->si_code, si->si_status);
+        return 0;
+}
+
+static int on_adopted_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        WorkerProcess *wp = userdata;
+
+        /* Not our child: another process reaps it, and its exit status is not ours to know. */
+        service_worker_exited(wp->manager->service, wp->worker, 0, 0);
+        return 0;
+}
+
+static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        WorkerProcess *wp = userdata;
+        Worker *w = wp->worker;
+        int error = 0;
+        ssize_t n;
+
+        n = read(fd, &error, sizeof(error));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        wp->exec_source = sd_event_source_disable_unref(wp->exec_source);
+        safe_close(fd);
+
+        if (n == (ssize_t) sizeof(error) && error != 0) {
+                Config *c = w->slot->generation->config;
+                log_error_errno(error, "Worker %u of generation %" PRIu64 " could not start %s: %m",
+                                w->slot->index, w->slot->generation->id, c->exec_path);
+                service_worker_exec_done(wp->manager->service, w, error);
+        } else
+                service_worker_exec_done(wp->manager->service, w, 0);
+        return 0;
+}
+
+int worker_process_spawn(void *userdata, Worker *w) {
+        Manager *m = userdata;
+        Config *c = w->slot->generation->config;
+        _cleanup_strv_free_ char **env = NULL, **argv = NULL;
+        _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF;
+        WorkerProcess *wp;
+        FdList fds = {};
+        pid_t pid;
+        int r;
+
+        r = m->strategy->ops->slot_fds(m->strategy, w->slot, &fds);
+        if (r < 0)
+                return r;
+        r = build_environment(m, w, &fds, &env);
+        if (r < 0)
+                return r;
+        r = exec_argv_expand(c->exec_words, env, &argv);
+        if (r < 0)
+                return r;
+
+        SpawnParams p = {
+                .argv = argv,
+                .env = env,
+                .path = c->exec_path,
+                .fds = fds.fds,
+                .n_fds = fds.n,
+                .set_ids = c->user || c->group,
+                .uid = c->uid,
+                .gid = c->gid,
+                .user = c->user,
+                .working_directory = c->working_directory,
+                .working_directory_missing_ok = c->working_directory_missing_ok,
+        };
+        r = spawn_worker(&p, &pid, &pidfd, &exec_fd);
+        if (r < 0)
+                return r;
+
+        wp = calloc(1, sizeof(WorkerProcess));
+        if (!wp) {
+                (void) kill(pid, SIGKILL);
+                return -ENOMEM;
+        }
+        *wp = (WorkerProcess) { .manager = m, .worker = w, .pidfd = -EBADF };
+        (void) process_start_time(pid, &wp->start_time);
+
+        r = sd_event_add_child_pidfd(m->event, &wp->exit_source, pidfd, WEXITED, on_child_exit, wp);
+        if (r < 0)
+                goto fail;
+        wp->pidfd = TAKE_FD(pidfd);
+        r = sd_event_add_io(m->event, &wp->exec_source, exec_fd, EPOLLIN, on_exec_status, wp);
+        if (r < 0)
+                goto fail;
+        TAKE_FD(exec_fd);
+
+        w->pid = pid;
+        w->host_data = wp;
+        return 0;
+
+fail:
+        (void) kill(pid, SIGKILL);
+        /* Reap it, or it stays a zombie: the child source never ran. */
+        (void) waitpid(pid, NULL, 0);
+        worker_process_free(wp);
+        return r;
+}
+
+int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProcess **ret) {
+        _cleanup_close_ int pidfd = -EBADF;
+        WorkerProcess *wp;
+        uint64_t t;
+        int r;
+
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                return -errno;
+        /* The pid may have been reused: only the same start time is the same process. Checked after
+         * pidfd_open(), so the pidfd refers to the process that was checked. */
+        r = process_start_time(pid, &t);
+        if (r < 0)
+                return r;
+        if (t != start_time)
+                return -ESRCH;
+
+        wp = calloc(1, sizeof(WorkerProcess));
+        if (!wp)
+                return -ENOMEM;
+        *wp = (WorkerProcess) { .manager = m, .pidfd = TAKE_FD(pidfd), .start_time = t };
+        *ret = wp;
+        return 0;
+}
+
+int worker_process_attach(WorkerProcess *wp, Worker *w) {
+        int r;
+
+        r = sd_event_add_io(wp->manager->event, &wp->exit_source, wp->pidfd, EPOLLIN, on_adopted_exit, wp);
+        if (r < 0) {
+                worker_process_free(wp);
+                return r;
+        }
+        wp->worker = w;
+        w->host_data = wp;
+        return 0;
+}
+
+void worker_process_close(WorkerProcess *wp) {
+        worker_process_free(wp);
+}
+
+int worker_process_kill(void *userdata, Worker *w, int sig) {
+        WorkerProcess *wp = w->host_data;
+
+        if (!wp || wp->pidfd < 0)
+                return -ESRCH;
+        if (syscall(SYS_pidfd_send_signal, wp->pidfd, sig, NULL, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+void worker_process_forget(void *userdata, Worker *w) {
+        w->host_data = worker_process_free(w->host_data);
+}
