@@ -122,7 +122,12 @@ int parse_timespan(const char *s, usec_t default_unit, usec_t *ret) {
                         return -EINVAL;
                 if (v > (USEC_INFINITY - 1) / unit)
                         return -ERANGE;
-                total = usec_add(total, (usec_t) v * unit + frac * unit / frac_div);
+                /* unit * frac / frac_div, without overflowing: frac can have 9 digits and unit be a day. */
+                usec_t whole = (usec_t) v * unit,
+                       part = unit / frac_div * frac + unit % frac_div * frac / frac_div;
+                if (whole >= USEC_INFINITY - part)
+                        return -ERANGE;
+                total = usec_add(total, whole + part);
                 if (total == USEC_INFINITY)
                         return -ERANGE;
                 any = true;
@@ -165,7 +170,7 @@ int parse_signal(const char *s) {
         for (size_t i = 1; i < ELEMENTSOF(signal_names); i++)
                 if (signal_names[i] && streq(s, signal_names[i]))
                         return (int) i;
-        if (strncmp(s, "RTMIN+", 6) == 0 && parse_int(s + 6, &n) >= 0 && n >= 0 && SIGRTMIN + n <= SIGRTMAX)
+        if (strncmp(s, "RTMIN+", 6) == 0 && parse_int(s + 6, &n) >= 0 && n >= 0 && n <= SIGRTMAX - SIGRTMIN)
                 return SIGRTMIN + n;
         return -EINVAL;
 }

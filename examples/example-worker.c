@@ -277,6 +277,14 @@ int main(int argc, char *argv[]) {
                 n = epoll_wait(epfd, events, 64, -1);
                 if (n < 0 && errno != EINTR)
                         return 1;
+                /* A stop request first: after it, nothing more is accepted, even if it arrived together
+                 * with new connections. */
+                for (int i = 0; i < n; i++)
+                        if (events[i].data.u64 == TAG_SIGNAL && i > 0) {
+                                struct epoll_event t = events[0];
+                                events[0] = events[i];
+                                events[i] = t;
+                        }
                 for (int i = 0; i < n; i++) {
                         uint64_t tag = events[i].data.u64;
 

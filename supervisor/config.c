@@ -12,7 +12,7 @@
 #include "config.h"
 #include "exec-argv.h"
 #include "fd-util.h"
-#include "limits.h"
+#include "rpsup-limits.h"
 #include "parse-util.h"
 #include "strv.h"
 
@@ -95,6 +95,8 @@ typedef struct ParseContext {
         const char *section;
         const char *key;
         char *error;
+        /* Where ExecStart=, User= and Group= were last set, for the errors of validate(). */
+        unsigned exec_start_line, user_line, group_line;
 } ParseContext;
 
 static int fail(ParseContext *ctx, int r, const char *fmt, ...) _printf_(3, 4);
@@ -132,6 +134,7 @@ static int parse_exec_start(Config *c, ParseContext *ctx, const char *v) {
                 return fail(ctx, -ENOMEM, "out of memory");
         strv_free(c->exec_words);
         c->exec_words = TAKE_PTR(words);
+        ctx->exec_start_line = ctx->line;
         return 0;
 }
 
@@ -248,6 +251,7 @@ static int parse_user(Config *c, ParseContext *ctx, const char *v) {
         }
         free(c->user);
         c->user = strdup(v);
+        ctx->user_line = ctx->line;
         return c->user ? 0 : fail(ctx, -ENOMEM, "out of memory");
 }
 
@@ -258,6 +262,7 @@ static int parse_group(Config *c, ParseContext *ctx, const char *v) {
         }
         free(c->group);
         c->group = strdup(v);
+        ctx->group_line = ctx->line;
         return c->group ? 0 : fail(ctx, -ENOMEM, "out of memory");
 }
 
@@ -513,8 +518,15 @@ static int find_executable(const char *name, char **ret) {
         const char *path;
 
         if (strchr(name, '/')) {
+                struct stat st;
                 if (name[0] != '/')
                         return -EINVAL;
+                if (stat(name, &st) < 0)
+                        return -errno;
+                if (S_ISDIR(st.st_mode))
+                        return -EISDIR;
+                if (!S_ISREG(st.st_mode))
+                        return -EACCES;
                 if (access(name, X_OK) < 0)
                         return -errno;
                 *ret = strdup(name);
@@ -538,6 +550,24 @@ static int find_executable(const char *name, char **ret) {
         return -ENOENT;
 }
 
+/* An error about the value of `key`, set on `line`: "FILE:LINE: Key=: what". */
+static int fail_at(ParseContext *ctx, unsigned line, const char *key, int r, const char *fmt, ...) _printf_(5, 6);
+static int fail_at(ParseContext *ctx, unsigned line, const char *key, int r, const char *fmt, ...) {
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&what, fmt, ap) < 0)
+                what = NULL;
+        va_end(ap);
+
+        ctx->line = line;
+        ctx->key = key;
+        r = fail(ctx, r, "%s", what ?: "out of memory");
+        ctx->key = NULL;
+        return r;
+}
+
 static int validate(Config *c, ParseContext *ctx) {
         int r;
 
@@ -546,10 +576,11 @@ static int validate(Config *c, ParseContext *ctx) {
                 return fail(ctx, -EINVAL, "[Service] has no ExecStart=; it is required");
         r = find_executable(c->exec_words[0], &c->exec_path);
         if (r == -EINVAL)
-                return fail(ctx, r, "ExecStart=: \"%s\" must be an absolute path or a name found in $PATH",
-                            c->exec_words[0]);
+                return fail_at(ctx, ctx->exec_start_line, "ExecStart", r,
+                               "\"%s\" must be an absolute path or a name found in $PATH", c->exec_words[0]);
         if (r < 0)
-                return fail(ctx, r, "ExecStart=: cannot execute \"%s\": %s", c->exec_words[0], strerror(-r));
+                return fail_at(ctx, ctx->exec_start_line, "ExecStart", r, "cannot execute \"%s\": %s",
+                               c->exec_words[0], strerror(-r));
         if (c->n_listen == 0)
                 return fail(ctx, -EINVAL, "[Socket] has no ListenStream= or ListenDatagram=; at least one is "
                             "required");
@@ -560,7 +591,8 @@ static int validate(Config *c, ParseContext *ctx) {
                 errno = 0;
                 pw = parse_uint(c->user, &id) >= 0 ? getpwuid((uid_t) id) : getpwnam(c->user);
                 if (!pw && parse_uint(c->user, &id) < 0)
-                        return fail(ctx, errno > 0 ? -errno : -ESRCH, "User=: no such user \"%s\"", c->user);
+                        return fail_at(ctx, ctx->user_line, "User", errno > 0 ? -errno : -ESRCH,
+                                       "no such user \"%s\"", c->user);
                 c->uid = pw ? pw->pw_uid : (uid_t) id;
                 if (!c->group)
                         c->gid = pw ? pw->pw_gid : (gid_t) id;
@@ -572,13 +604,16 @@ static int validate(Config *c, ParseContext *ctx) {
                 errno = 0;
                 gr = parse_uint(c->group, &id) >= 0 ? getgrgid((gid_t) id) : getgrnam(c->group);
                 if (!gr && parse_uint(c->group, &id) < 0)
-                        return fail(ctx, errno > 0 ? -errno : -ESRCH, "Group=: no such group \"%s\"", c->group);
+                        return fail_at(ctx, ctx->group_line, "Group", errno > 0 ? -errno : -ESRCH,
+                                       "no such group \"%s\"", c->group);
                 c->gid = gr ? gr->gr_gid : (gid_t) id;
         } else if (!c->user)
                 c->gid = getgid();
-        if ((c->uid != getuid() || c->gid != getgid()) && geteuid() != 0)
+        if ((c->uid != getuid() || c->gid != getgid()) && geteuid() != 0) {
+                ctx->line = ctx->user_line ?: ctx->group_line;
                 return fail(ctx, -EPERM, "User=/Group=: switching to %s%s%s needs rpsupd to run as root",
                             c->user ?: "", c->user && c->group ? ":" : "", c->group ?: "");
+        }
         return 0;
 }
 

@@ -11,7 +11,7 @@
 
 #include "control.h"
 #include "fd-util.h"
-#include "limits.h"
+#include "rpsup-limits.h"
 #include "log.h"
 #include "manager.h"
 #include "probe.h"

@@ -67,8 +67,9 @@ static int hexval(char c) {
         return -1;
 }
 
-/* Decodes one C escape starting after the backslash; advances *p. */
-static int decode_escape(const char **p, Buf *b, char **ret_error) {
+/* Decodes one C escape starting after the backslash; advances *p. `exec`: the word is part of a command
+ * line, where '$' is expanded later, so "\$" must stay a literal '$' through exec_argv_expand(). */
+static int decode_escape(const char **p, Buf *b, bool exec, char **ret_error) {
         const char *s = *p;
         unsigned long v = 0;
 
@@ -83,8 +84,9 @@ static int decode_escape(const char **p, Buf *b, char **ret_error) {
         case 's': v = ' '; s++; break;
         case '\\': case '"': case '\'': case ' ': case '$': case '%': case ';':
                 /* A backslash before '$' or '%' keeps it from starting an expansion later; systemd keeps
-                 * '$' literally and expects "$$" instead, so do the same: emit the escape as "$$". */
-                if (*s == '$') {
+                 * '$' literally and expects "$$" instead, so in a command line emit the escape as "$$".
+                 * Elsewhere (Environment=) nothing expands '$': it is just a '$'. */
+                if (*s == '$' && exec) {
                         *p = s + 1;
                         return buf_put(b, "$$", 2);
                 }
@@ -144,48 +146,43 @@ nul:
         return -EINVAL;
 }
 
-static int expand_specifiers(const char *line, const char *instance, char **ret, char **ret_error) {
-        Buf b = {};
-        int r = 0;
+/* Appends the value of the specifier at p[0] == '%' (%% or %i); advances *p past it. Specifiers are
+ * resolved while the words are split, so that a value with spaces, quotes or backslashes (the service
+ * name comes from a file name) stays one literal piece of its word, and "\%" keeps a '%' literal. In a
+ * command line (`exec`), a '$' of the service name is written "$$" so that it stays literal too. */
+static int put_specifier(const char **p, const char *instance, bool exec, Buf *b, char **ret_error) {
+        const char *s = *p;
+        int r;
 
-        for (const char *p = line; *p; p++) {
-                if (*p != '%') {
-                        r = buf_putc(&b, *p);
-                } else if (p[1] == '%') {
-                        r = buf_putc(&b, '%');
-                        p++;
-                } else if (p[1] == 'i' || p[1] == 'I') {
-                        r = buf_put(&b, instance ?: "", strlen(instance ?: ""));
-                        p++;
-                } else {
-                        if (asprintf(ret_error, "unknown specifier \"%%%.1s\" (only %%i and %%%% are known; "
-                                     "write %%%% for a literal %%)", p + 1) < 0)
-                                *ret_error = NULL;
-                        r = -EINVAL;
-                }
-                if (r < 0) {
-                        free(b.s);
-                        return r;
-                }
+        if (s[1] == '%') {
+                *p = s + 2;
+                return buf_putc(b, '%');
         }
-        if (!b.s && buf_put(&b, "", 0) < 0)
-                return -ENOMEM;
-        *ret = b.s;
-        return 0;
+        if (s[1] == 'i' || s[1] == 'I') {
+                *p = s + 2;
+                for (const char *i = instance ?: ""; *i; i++) {
+                        r = *i == '$' && exec ? buf_put(b, "$$", 2) : buf_putc(b, *i);
+                        if (r < 0)
+                                return r;
+                }
+                return buf_put(b, "", 0);
+        }
+        if (asprintf(ret_error, "unknown specifier \"%%%.1s\" (only %%i and %%%% are known; "
+                     "write %%%% for a literal %%)", s + 1) < 0)
+                *ret_error = NULL;
+        return -EINVAL;
 }
 
-int words_split(const char *line, const char *instance, char ***ret_words, char **ret_error) {
+static int split(const char *line, const char *instance, bool exec, char ***ret_words, char **ret_error) {
         _cleanup_strv_free_ char **words = calloc(1, sizeof(char *));
-        _cleanup_free_ char *expanded = NULL;
         const char *p;
         int r;
 
         *ret_error = NULL;
-        r = expand_specifiers(line, instance, &expanded, ret_error);
-        if (r < 0)
-                return r;
+        if (!words)
+                return -ENOMEM;
 
-        p = expanded;
+        p = line;
         for (;;) {
                 Buf word = {};
                 bool have_word = false;
@@ -206,7 +203,17 @@ int words_split(const char *line, const char *instance, char ***ret_words, char 
                                         *ret_error = strdup("trailing backslash");
                                         return -EINVAL;
                                 }
-                                r = decode_escape(&p, &word, ret_error);
+                                r = decode_escape(&p, &word, exec, ret_error);
+                                if (r < 0) {
+                                        free(word.s);
+                                        return r;
+                                }
+                                p--;
+                                have_word = true;
+                                continue;
+                        }
+                        if (*p == '%') {
+                                r = put_specifier(&p, instance, exec, &word, ret_error);
                                 if (r < 0) {
                                         free(word.s);
                                         return r;
@@ -250,11 +257,15 @@ int words_split(const char *line, const char *instance, char ***ret_words, char 
         return 0;
 }
 
+int words_split(const char *line, const char *instance, char ***ret_words, char **ret_error) {
+        return split(line, instance, false, ret_words, ret_error);
+}
+
 int exec_line_split(const char *line, const char *instance, char ***ret_words, char **ret_error) {
         _cleanup_strv_free_ char **words = NULL;
         int r;
 
-        r = words_split(line, instance, &words, ret_error);
+        r = split(line, instance, true, &words, ret_error);
         if (r < 0)
                 return r;
         if (strv_length(words) == 0) {

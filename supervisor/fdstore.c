@@ -8,9 +8,10 @@
 #include "fd-util.h"
 #include "fdstore.h"
 #include "strv.h"
+#include "systemd-notify.h"
 
 bool fdstore_available(void) {
-        return !isempty(getenv("NOTIFY_SOCKET"));
+        return systemd_notify_available();
 }
 
 int fdstore_add(int fd, const char *name) {
@@ -22,10 +23,8 @@ int fdstore_add(int fd, const char *name) {
         /* FDPOLL=0: systemd must not drop a listener just because it is readable or hung up. */
         if (asprintf(&msg, "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name) < 0)
                 return -ENOMEM;
-        r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
-        if (r < 0)
-                return r;
-        return r > 0 ? 1 : 0;
+        r = systemd_notify(msg, fd);
+        return r < 0 ? r : 1;
 }
 
 int fdstore_remove(const char *name) {
@@ -35,7 +34,7 @@ int fdstore_remove(const char *name) {
                 return 0;
         if (asprintf(&msg, "FDSTOREREMOVE=1\nFDNAME=%s", name) < 0)
                 return -ENOMEM;
-        return sd_notify(false, msg);
+        return systemd_notify(msg, -EBADF);
 }
 
 int inherited_fds_take(InheritedFds *ret) {

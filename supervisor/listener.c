@@ -10,7 +10,7 @@
 
 #include "fd-util.h"
 #include "listener.h"
-#include "limits.h"
+#include "rpsup-limits.h"
 
 int socket_bind_listen(const SocketAddress *a, unsigned backlog, bool reuseport, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;

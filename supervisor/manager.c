@@ -5,16 +5,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <systemd/sd-daemon.h>
 
 #include "control.h"
 #include "fd-util.h"
-#include "limits.h"
+#include "rpsup-limits.h"
 #include "log.h"
 #include "manager.h"
 #include "rpsup-protocol.h"
 #include "state-file.h"
 #include "strategy-select.h"
+#include "systemd-notify.h"
 #include "takeover.h"
 #include "worker-process.h"
 
@@ -107,11 +107,11 @@ static int on_publish(sd_event_source *source, void *userdata) {
 
         if (m->reloading && m->service->state != SERVICE_RELOADING) {
                 /* The reload is over (new generation live, or rolled back). */
-                (void) sd_notify(false, "READY=1");
+                (void) systemd_notify("READY=1", -EBADF);
                 m->reloading = false;
         }
         if (manager_status_line(m, &line) >= 0 && asprintf(&msg, "STATUS=%s", line) >= 0)
-                (void) sd_notify(false, msg);
+                (void) systemd_notify(msg, -EBADF);
 
         if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
                 return 0;
@@ -207,6 +207,7 @@ void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userd
         r = config_load(m->config_path, m->service_name, &c, &error);
         if (r < 0) {
                 log_error("Reload refused, nothing changed: %s", error ?: strerror(-r));
+                m->service->counters.reloads_refused++;
                 if (done)
                         done(m->service, -EBADMSG, error ?: strerror(-r), userdata);
                 return;
@@ -214,6 +215,7 @@ void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userd
         r = strategy_check_reload(m->strategy, c, &error);
         if (r < 0) {
                 log_error("Reload refused, nothing changed: %s", error);
+                m->service->counters.reloads_refused++;
                 if (done)
                         done(m->service, r, error, userdata);
                 return;
@@ -228,7 +230,7 @@ void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userd
         *call = (ReloadCall) { .manager = m, .done = done, .userdata = userdata };
 
         snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
-        (void) sd_notify(false, buf);
+        (void) systemd_notify(buf, -EBADF);
         m->reloading = true;
 
         r = service_reload(m->service, c, wait_retired, reload_done, call);
@@ -259,7 +261,7 @@ void manager_stop(Manager *m) {
         /* The listeners stay open and in the fd store: an rpsupd started after this one takes them over
          * with whatever is queued on them. */
         m->listeners->keep = true;
-        (void) sd_notify(false, "STOPPING=1");
+        (void) systemd_notify("STOPPING=1", -EBADF);
         service_stop(m->service, stop_done, m);
         manager_changed(m);
 }
@@ -334,9 +336,9 @@ static void start_done(Service *s, int r, const char *message, void *userdata) {
                 _cleanup_free_ char *msg = NULL;
                 m->ready_sent = true;
                 if (manager_status_line(m, &line) >= 0 && asprintf(&msg, "READY=1\nSTATUS=%s", line) >= 0)
-                        (void) sd_notify(false, msg);
+                        (void) systemd_notify(msg, -EBADF);
                 else
-                        (void) sd_notify(false, "READY=1");
+                        (void) systemd_notify("READY=1", -EBADF);
         }
 }
 
@@ -373,6 +375,8 @@ int manager_start(Manager *m) {
         if (r >= 0 && !adopt)
                 /* Workers of an rpsupd whose listeners are gone cannot be supervised: end them. */
                 takeover_end_orphans(&saved, m->config);
+        if (!adopt)
+                takeover_end_cgroup_leftovers(m->config);
 
         r = strategy_select(m->config, m->listeners, adopt ? saved.strategy : _STRATEGY_INVALID, &m->strategy,
                             &error);
@@ -450,6 +454,8 @@ int manager_start(Manager *m) {
 int manager_run(Manager *m) {
         int r = sd_event_loop(m->event);
 
+        /* What systemd has not read yet (the last STATUS=, fds) goes out before we do. */
+        systemd_notify_flush(USEC_PER_SEC);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return r;
@@ -483,6 +489,7 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         r = sd_event_new(&m->event);
         if (r < 0)
                 return r;
+        systemd_notify_attach(m->event);
         (void) sd_event_set_watchdog(m->event, true);
         if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m)) < 0 ||
             (r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_signal, m)) < 0 ||
@@ -506,6 +513,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
+        systemd_notify_detach();
         sd_event_unref(m->event);
         config_unref(m->config);
         free(m->runtime_dir);

@@ -6,7 +6,7 @@
 #include <sys/un.h>
 
 #include "fd-util.h"
-#include "limits.h"
+#include "rpsup-limits.h"
 #include "log.h"
 #include "notify.h"
 #include "parse-util.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "limits.h"
+#include "rpsup-limits.h"
 #include "log.h"
 #include "parse-util.h"
 #include "service.h"
@@ -564,14 +564,20 @@ int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, v
         int r;
 
         r = check_idle(s, done, userdata);
-        if (r < 0)
+        if (r < 0) {
+                s->counters.reloads_refused++;
                 return r;
-        if (!s->live)
+        }
+        if (!s->live) {
+                s->counters.reloads_refused++;
                 return refuse(s, done, userdata, -EBUSY, "no generation is serving yet");
-        if (service_count_generations(s) >= GENERATIONS_MAX)
+        }
+        if (service_count_generations(s) >= GENERATIONS_MAX) {
+                s->counters.reloads_refused++;
                 return refuse(s, done, userdata, -EBUSY,
                               "%zu generations are still draining (at most %u may run at once); retry when "
                               "one has finished", service_count_generations(s) - 1, GENERATIONS_MAX);
+        }
 
         r = operation_begin(s, OPERATION_RELOAD, done, userdata);
         if (r < 0)

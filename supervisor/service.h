@@ -127,7 +127,8 @@ typedef struct ServiceHost {
 
 typedef struct ServiceCounters {
         uint64_t reloads_ok;
-        uint64_t reloads_failed;
+        uint64_t reloads_failed;  /* rolled back */
+        uint64_t reloads_refused; /* refused before anything started: a bad config, or busy */
         uint64_t scales_ok;
         uint64_t scales_failed;
         uint64_t worker_starts;

@@ -26,7 +26,9 @@ int socket_address_parse(const char *s, int type, SocketAddress *ret) {
         if (s[0] == '/' || s[0] == '@') {
                 size_t n = strlen(s);
 
-                if (n >= sizeof(a.un.sun_path) || (s[0] == '/' && n < 2) || (s[0] == '@' && n < 2))
+                /* A path needs its terminating NUL in sun_path; an abstract name does not ('@' becomes the
+                 * leading NUL), so it may use all of sun_path after that byte, as in systemd. */
+                if (n > sizeof(a.un.sun_path) || (s[0] == '/' && n >= sizeof(a.un.sun_path)) || n < 2)
                         return -EINVAL;
                 a.un.sun_family = AF_UNIX;
                 memcpy(a.un.sun_path, s, n);

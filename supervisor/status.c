@@ -105,6 +105,7 @@ int status_append_service(sd_bus_message *m, Manager *manager) {
         TRY(entry_u64(m, "started_usec", manager->started_at_realtime));
         TRY(entry_u64(m, "reloads_ok", s->counters.reloads_ok));
         TRY(entry_u64(m, "reloads_failed", s->counters.reloads_failed));
+        TRY(entry_u64(m, "reloads_refused", s->counters.reloads_refused));
         TRY(entry_u64(m, "last_reload_usec", s->counters.last_reload_usec));
         TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
         TRY(entry_u64(m, "watchdog_kills", s->counters.watchdog_kills));
@@ -323,6 +324,8 @@ int status_metrics(Manager *manager, char **ret) {
         fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"ok\"} %" PRIu64 "\n", svc, s->counters.reloads_ok);
         fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"rolled_back\"} %" PRIu64 "\n", svc,
                 s->counters.reloads_failed);
+        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"refused\"} %" PRIu64 "\n", svc,
+                s->counters.reloads_refused);
         metric_header(f, "rpsup_last_reload_seconds", "gauge",
                       "Time from the reload request until the new generation took all new connections.");
         fprintf(f, "rpsup_last_reload_seconds{service=\"%s\"} %.6f\n", svc,

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -70,12 +71,44 @@ int takeover_restore(Manager *m, const SavedState *saved) {
         return 0;
 }
 
-void takeover_end_orphans(const SavedState *saved, const Config *c) {
+/* Ends a set of processes given as pidfds: KillSignal=, then SIGKILL after StopTimeoutSec=. */
+static void end_processes(int *fds, size_t n, const Config *c) {
         struct pollfd pfd[256];
-        size_t n = 0;
         usec_t deadline;
 
-        for (size_t i = 0; i < saved->n_slots && n < ELEMENTSOF(pfd); i++) {
+        n = MIN(n, ELEMENTSOF(pfd));
+        for (size_t i = 0; i < n; i++) {
+                (void) syscall(SYS_pidfd_send_signal, fds[i], c->kill_signal, NULL, 0);
+                (void) syscall(SYS_pidfd_send_signal, fds[i], SIGCONT, NULL, 0);
+                pfd[i] = (struct pollfd) { .fd = fds[i], .events = POLLIN };
+        }
+        deadline = usec_add(now_usec(CLOCK_MONOTONIC), c->stop_timeout);
+        for (;;) {
+                usec_t t = now_usec(CLOCK_MONOTONIC);
+                size_t alive = 0;
+
+                for (size_t i = 0; i < n; i++)
+                        if (!(pfd[i].revents & POLLIN))
+                                alive++;
+                if (alive == 0 || t >= deadline)
+                        break;
+                (void) poll(pfd, n, (int) MIN((deadline - t) / USEC_PER_MSEC + 1, 1000));
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!(pfd[i].revents & POLLIN)) {
+                        log_warning("A process left by an earlier rpsupd did not stop within StopTimeoutSec=; "
+                                    "sending SIGKILL.");
+                        (void) syscall(SYS_pidfd_send_signal, pfd[i].fd, SIGKILL, NULL, 0);
+                }
+                safe_close(fds[i]);
+        }
+}
+
+void takeover_end_orphans(const SavedState *saved, const Config *c) {
+        int fds[256];
+        size_t n = 0;
+
+        for (size_t i = 0; i < saved->n_slots && n < ELEMENTSOF(fds); i++) {
                 const SavedSlot *ss = &saved->slots[i];
                 uint64_t t;
                 int fd;
@@ -89,32 +122,48 @@ void takeover_end_orphans(const SavedState *saved, const Config *c) {
                         safe_close(fd);
                         continue;
                 }
-                (void) syscall(SYS_pidfd_send_signal, fd, c->kill_signal, NULL, 0);
-                (void) syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
-                pfd[n++] = (struct pollfd) { .fd = fd, .events = POLLIN };
+                fds[n++] = fd;
         }
         if (n == 0)
                 return;
-
         log_warning("Stopping %zu worker%s left by an earlier rpsupd: their listeners were not passed back, so "
                     "they cannot be supervised.", n, n == 1 ? "" : "s");
-        deadline = usec_add(now_usec(CLOCK_MONOTONIC), c->stop_timeout);
-        for (;;) {
-                usec_t t = now_usec(CLOCK_MONOTONIC);
-                size_t alive = 0;
+        end_processes(fds, n, c);
+}
 
-                for (size_t i = 0; i < n; i++)
-                        if (pfd[i].fd >= 0 && !(pfd[i].revents & POLLIN))
-                                alive++;
-                if (alive == 0 || t >= deadline)
-                        break;
-                (void) poll(pfd, n, (int) MIN((deadline - t) / USEC_PER_MSEC + 1, 1000));
+void takeover_end_cgroup_leftovers(const Config *c) {
+        _cleanup_free_ char *line = NULL, *procs = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t size = 0;
+        int fds[256];
+        size_t n = 0;
+        unsigned pid;
+
+        /* Only under systemd: then our cgroup is the service's own, and anything else in it is a worker
+         * that an earlier rpsupd left behind (KillMode=process) and nobody supervises. */
+        if (isempty(getenv("INVOCATION_ID")))
+                return;
+        f = fopen("/proc/self/cgroup", "re");
+        if (!f || getline(&line, &size, f) <= 0 || strncmp(line, "0::", 3) != 0)
+                return;
+        line[strcspn(line, "\n")] = 0;
+        if (!strstr(line, ".service") || asprintf(&procs, "/sys/fs/cgroup%s/cgroup.procs", line + 3) < 0)
+                return;
+        fclose(f);
+        f = fopen(procs, "re");
+        if (!f)
+                return;
+        while (n < ELEMENTSOF(fds) && fscanf(f, "%u", &pid) == 1) {
+                int fd;
+                if ((pid_t) pid == getpid())
+                        continue;
+                fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
+                if (fd >= 0)
+                        fds[n++] = fd;
         }
-        for (size_t i = 0; i < n; i++) {
-                if (!(pfd[i].revents & POLLIN)) {
-                        log_warning("An earlier worker did not stop within StopTimeoutSec=; sending SIGKILL.");
-                        (void) syscall(SYS_pidfd_send_signal, pfd[i].fd, SIGKILL, NULL, 0);
-                }
-                safe_close(pfd[i].fd);
-        }
+        if (n == 0)
+                return;
+        log_warning("Stopping %zu process%s left in this service's control group by an earlier rpsupd.", n,
+                    n == 1 ? "" : "es");
+        end_processes(fds, n, c);
 }

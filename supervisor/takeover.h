@@ -12,3 +12,6 @@ int takeover_restore(Manager *m, const SavedState *saved);
 /* Without the listeners, the workers of an earlier rpsupd cannot be supervised: ask them to stop (and
  * SIGKILL them after StopTimeoutSec=), so they do not hold the addresses this rpsupd must bind. */
 void takeover_end_orphans(const SavedState *saved, const Config *c);
+/* Under systemd, with nothing to take over: other processes in our control group are workers of an earlier
+ * rpsupd that nobody supervises (and that may hold our addresses). They are stopped the same way. */
+void takeover_end_cgroup_leftovers(const Config *c);

@@ -1,0 +1,904 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The generation state machine (supervisor/service.c) with fake processes, a fake clock and a fake
+ * strategy: start, reload, rollback, scale, crashes, watchdog, stop, overlapping drains. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "rpsup-limits.h"
+#include "service.h"
+#include "strategy.h"
+
+/* ---- fakes ---- */
+
+#define MAX_EVENTS 4096
+
+typedef struct Fake {
+        usec_t now;
+        pid_t next_pid;
+        int spawn_error;        /* next spawn fails with this */
+        unsigned spawns;
+        struct {
+                pid_t pid;
+                int sig;
+        } kills[MAX_EVENTS];
+        unsigned n_kills;
+        unsigned steers;
+        pid_t serving[WORKERS_MAX]; /* pids in the steering after the last steer() */
+        unsigned n_serving;
+        usec_t retire_delay;    /* what the fake strategy's retire() returns */
+        unsigned retired;
+        unsigned slots_open;
+        unsigned generations_open;
+        int generation_open_error;
+        /* the last completed operation */
+        unsigned done_calls;
+        int done_r;
+        char done_message[512];
+} Fake;
+
+static Fake fake;
+
+static usec_t fake_now(void *userdata) {
+        return fake.now;
+}
+
+static int fake_spawn(void *userdata, Worker *w) {
+        if (fake.spawn_error) {
+                int r = fake.spawn_error;
+                fake.spawn_error = 0;
+                return r;
+        }
+        w->pid = ++fake.next_pid;
+        fake.spawns++;
+        return 0;
+}
+
+static int fake_kill(void *userdata, Worker *w, int sig) {
+        assert_true(fake.n_kills < MAX_EVENTS);
+        fake.kills[fake.n_kills].pid = w->pid;
+        fake.kills[fake.n_kills].sig = sig;
+        fake.n_kills++;
+        return 0;
+}
+
+static const ServiceHost fake_host = {
+        .now = fake_now,
+        .spawn = fake_spawn,
+        .kill = fake_kill,
+};
+
+static int fake_generation_open(Strategy *st, Generation *g, char **ret_error) {
+        if (fake.generation_open_error) {
+                *ret_error = strdup("cannot listen on 127.0.0.1:1: Address already in use");
+                return fake.generation_open_error;
+        }
+        fake.generations_open++;
+        return 0;
+}
+static void fake_generation_close(Strategy *st, Generation *g) {
+        fake.generations_open--;
+}
+static int fake_slot_open(Strategy *st, Slot *slot, char **ret_error) {
+        fake.slots_open++;
+        return 0;
+}
+static void fake_slot_close(Strategy *st, Slot *slot) {
+        fake.slots_open--;
+}
+static int fake_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
+        return 0;
+}
+static int fake_steer(Strategy *st, Service *s) {
+        fake.steers++;
+        fake.n_serving = 0;
+        for (Generation *g = s->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        if (slot_is_serving(g->slots[i]))
+                                fake.serving[fake.n_serving++] = g->slots[i]->worker->pid;
+        return 0;
+}
+static usec_t fake_retire(Strategy *st, Slot *slot) {
+        fake.retired++;
+        return fake.retire_delay;
+}
+static int fake_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
+        return -EOPNOTSUPP;
+}
+
+static const StrategyOps fake_ops = {
+        .kind = STRATEGY_DRAIN,
+        .generation_open = fake_generation_open,
+        .generation_close = fake_generation_close,
+        .slot_open = fake_slot_open,
+        .slot_close = fake_slot_close,
+        .slot_fds = fake_slot_fds,
+        .steer = fake_steer,
+        .retire = fake_retire,
+        .slot_stats = fake_slot_stats,
+};
+
+static Strategy fake_strategy = { .ops = &fake_ops };
+
+static void op_done(Service *s, int r, const char *message, void *userdata) {
+        fake.done_calls++;
+        fake.done_r = r;
+        snprintf(fake.done_message, sizeof(fake.done_message), "%s", message ?: "");
+}
+
+static Config *config_new(unsigned workers) {
+        Config *c = calloc(1, sizeof(Config));
+
+        assert_non_null(c);
+        *c = (Config) {
+                .n_ref = 1,
+                .workers = workers,
+                .strategy = STRATEGY_DRAIN,
+                .ready = READY_NOTIFY,
+                .ready_timeout = 10 * USEC_PER_SEC,
+                .kill_signal = SIGTERM,
+                .stop_timeout = 5 * USEC_PER_SEC,
+                .restart = RESTART_ON_FAILURE,
+                .stall = USEC_INFINITY,
+                .drain = USEC_INFINITY,
+                .backlog = 128,
+        };
+        c->exec_path = strdup("/usr/bin/worker");
+        return c;
+}
+
+/* ---- helpers ---- */
+
+static Service *setup_service(void) {
+        Service *s = NULL;
+
+        memset(&fake, 0, sizeof(fake));
+        fake.now = 1000 * USEC_PER_SEC;
+        fake.next_pid = 100;
+        assert_int_equal(service_new("web", &fake_host, NULL, &fake_strategy, &s), 0);
+        return s;
+}
+
+static void advance(Service *s, usec_t t) {
+        /* Step through deadlines the way the daemon's timer does. */
+        usec_t end = fake.now + t;
+
+        for (;;) {
+                usec_t next = service_next_deadline(s);
+                if (next > end)
+                        break;
+                if (next > fake.now)
+                        fake.now = next;
+                service_tick(s);
+        }
+        fake.now = end;
+}
+
+static Generation *generation_by_id(Service *s, uint64_t id) {
+        for (Generation *g = s->generations; g; g = g->next)
+                if (g->id == id)
+                        return g;
+        return NULL;
+}
+
+static void ready_all(Service *s, Generation *g) {
+        /* Copy first: readiness can change the generation's slots (it may go live). */
+        Worker *ws[WORKERS_MAX];
+        size_t n = 0;
+
+        for (size_t i = 0; i < g->n_slots; i++)
+                if (g->slots[i]->worker && g->slots[i]->worker->state == WORKER_STARTING)
+                        ws[n++] = g->slots[i]->worker;
+        for (size_t i = 0; i < n; i++)
+                service_worker_ready(s, ws[i]);
+}
+
+static unsigned kills_with(int sig) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < fake.n_kills; i++)
+                n += fake.kills[i].sig == sig;
+        return n;
+}
+
+static bool killed(pid_t pid, int sig) {
+        for (unsigned i = 0; i < fake.n_kills; i++)
+                if (fake.kills[i].pid == pid && fake.kills[i].sig == sig)
+                        return true;
+        return false;
+}
+
+static void exit_worker(Service *s, Worker *w, int code, int status) {
+        service_worker_exited(s, w, code, status);
+}
+
+static Worker *find_signalled(Service *s) {
+        for (Generation *g = s->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        Worker *w = g->slots[i]->worker;
+                        if (w && (w->state == WORKER_STOPPING || w->state == WORKER_KILLED))
+                                return w;
+                }
+        return NULL;
+}
+
+/* Every worker that was signalled exits, as a well-behaved process would. */
+static void exit_signalled(Service *s) {
+        Worker *w;
+
+        while ((w = find_signalled(s)))
+                exit_worker(s, w, CLD_EXITED, 0);
+}
+
+static Service *start_running(unsigned workers) {
+        Service *s = setup_service();
+        Config *c = config_new(workers);
+
+        assert_int_equal(service_start(s, c, op_done, NULL), 0);
+        config_unref(c);
+        ready_all(s, s->pending);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        fake.done_calls = 0;
+        return s;
+}
+
+static void teardown(Service *s) {
+        service_free(s);
+        assert_int_equal(fake.slots_open, 0);
+        assert_int_equal(fake.generations_open, 0);
+}
+
+/* ---- start ---- */
+
+static void test_start_waits_for_every_worker(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(3);
+        Generation *g;
+
+        assert_int_equal(service_start(s, c, op_done, NULL), 0);
+        config_unref(c);
+        g = s->pending;
+        assert_non_null(g);
+        assert_int_equal(g->n_slots, 3);
+        assert_int_equal(fake.spawns, 3);
+        assert_null(s->live);
+
+        service_worker_ready(s, g->slots[0]->worker);
+        service_worker_ready(s, g->slots[2]->worker);
+        assert_null(s->live);
+        assert_int_equal(fake.done_calls, 0);
+        assert_int_equal(fake.n_serving, 0);
+
+        service_worker_ready(s, g->slots[1]->worker);
+        assert_ptr_equal(s->live, g);
+        assert_int_equal(g->state, GENERATION_LIVE);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        assert_int_equal(fake.n_serving, 3);
+        /* RPSUP_WORKER values are 0..N-1 */
+        for (unsigned i = 0; i < 3; i++)
+                assert_int_equal(g->slots[i]->index, i);
+        teardown(s);
+}
+
+static void test_start_ready_timeout_fails(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Generation *g;
+
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        g = s->pending;
+        service_worker_ready(s, g->slots[0]->worker);
+        advance(s, 9 * USEC_PER_SEC);
+        assert_int_equal(fake.done_calls, 0);
+        advance(s, 2 * USEC_PER_SEC);
+        assert_int_equal(fake.done_calls, 1);
+        assert_true(fake.done_r < 0);
+        assert_non_null(strstr(fake.done_message, "was not ready within 10s"));
+        assert_int_equal(s->state, SERVICE_FAILED);
+        assert_int_equal(kills_with(SIGTERM), 2);
+        /* They ignore SIGTERM: SIGKILL after StopTimeoutSec. */
+        advance(s, 5 * USEC_PER_SEC + 1);
+        assert_int_equal(kills_with(SIGKILL), 2);
+        exit_signalled(s);
+        assert_null(s->generations);
+        teardown(s);
+}
+
+static void test_start_early_exit_fails(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Generation *g;
+
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        g = s->pending;
+        exit_worker(s, g->slots[1]->worker, CLD_EXITED, 3);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "worker 1"));
+        assert_non_null(strstr(fake.done_message, "exited with status 3 before it was ready"));
+        assert_int_equal(s->state, SERVICE_FAILED);
+        assert_true(killed(g->slots[0]->worker->pid, SIGTERM));
+        exit_signalled(s);
+        assert_null(s->generations);
+        teardown(s);
+}
+
+static void test_ready_exec(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+
+        c->ready = READY_EXEC;
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        /* READY=1 means nothing in exec mode; a successful execve() does. */
+        service_worker_ready(s, s->pending->slots[0]->worker);
+        assert_null(s->live);
+        service_worker_exec_done(s, s->pending->slots[0]->worker, 0);
+        assert_non_null(s->live);
+        assert_int_equal(fake.done_r, 0);
+        teardown(s);
+}
+
+static void test_exec_failure_is_reported(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+        Worker *w;
+
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        w = s->pending->slots[0]->worker;
+        service_worker_exec_done(s, w, ENOENT);
+        exit_worker(s, w, CLD_EXITED, 127);
+        assert_int_equal(fake.done_calls, 1);
+        assert_non_null(strstr(fake.done_message, "could not execute /usr/bin/worker: No such file or directory"));
+        teardown(s);
+}
+
+static void test_spawn_failure_fails_start(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+
+        fake.spawn_error = -EAGAIN;
+        assert_true(service_start(s, c, op_done, NULL) < 0);
+        config_unref(c);
+        assert_int_equal(fake.done_calls, 1);
+        assert_true(fake.done_r < 0);
+        assert_non_null(strstr(fake.done_message, "cannot start worker 0"));
+        assert_int_equal(s->state, SERVICE_FAILED);
+        teardown(s);
+}
+
+/* ---- reload ---- */
+
+static void test_reload_switches_generations(void **state) {
+        Service *s = start_running(2);
+        Generation *g1 = s->live, *g2;
+        pid_t old0 = g1->slots[0]->worker->pid, old1 = g1->slots[1]->worker->pid;
+        Config *c = config_new(2);
+
+        assert_int_equal(service_reload(s, c, false, op_done, NULL), 0);
+        config_unref(c);
+        g2 = s->pending;
+        assert_non_null(g2);
+        assert_int_equal(g2->id, 2);
+        assert_int_equal(s->state, SERVICE_RELOADING);
+        /* Until g2 is ready, g1 serves. */
+        assert_ptr_equal(s->live, g1);
+        service_worker_ready(s, g2->slots[0]->worker);
+        assert_ptr_equal(s->live, g1);
+        assert_int_equal(fake.n_serving, 2);
+        assert_true(fake.serving[0] == old0 || fake.serving[0] == old1);
+        assert_int_equal(kills_with(SIGTERM), 0);
+
+        service_worker_ready(s, g2->slots[1]->worker);
+        assert_ptr_equal(s->live, g2);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        assert_int_equal(s->counters.reloads_ok, 1);
+        /* Steering now names g2's workers only, and g1 retires through the strategy. */
+        assert_int_equal(fake.n_serving, 2);
+        for (unsigned i = 0; i < fake.n_serving; i++)
+                assert_true(fake.serving[i] != old0 && fake.serving[i] != old1);
+        assert_int_equal(fake.retired, 2);
+        assert_int_equal(g1->state, GENERATION_RETIRING);
+        assert_true(killed(old0, SIGTERM));
+        assert_true(killed(old1, SIGTERM));
+
+        exit_signalled(s);
+        assert_null(generation_by_id(s, 1));
+        assert_ptr_equal(s->generations, g2);
+        teardown(s);
+}
+
+static void test_reload_rollback_on_early_exit(void **state) {
+        Service *s = start_running(2);
+        Generation *g1 = s->live, *g2;
+        Config *c = config_new(2);
+
+        service_reload(s, c, false, op_done, NULL);
+        config_unref(c);
+        g2 = s->pending;
+        service_worker_ready(s, g2->slots[0]->worker);
+        exit_worker(s, g2->slots[1]->worker, CLD_KILLED, SIGSEGV);
+
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "was killed by SIGSEGV"));
+        assert_non_null(strstr(fake.done_message, "rolled back, generation 1 keeps serving"));
+        assert_ptr_equal(s->live, g1);
+        assert_int_equal(g1->state, GENERATION_LIVE);
+        assert_int_equal(g2->state, GENERATION_FAILED);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        assert_int_equal(s->counters.reloads_failed, 1);
+        /* g1 was never touched */
+        assert_int_equal(fake.retired, 0);
+        for (size_t i = 0; i < g1->n_slots; i++)
+                assert_false(killed(g1->slots[i]->worker->pid, SIGTERM));
+        exit_signalled(s);
+        assert_null(generation_by_id(s, 2));
+        /* and the service can reload again */
+        c = config_new(2);
+        assert_int_equal(service_reload(s, c, false, op_done, NULL), 0);
+        config_unref(c);
+        teardown(s);
+}
+
+static void test_reload_rollback_on_timeout(void **state) {
+        Service *s = start_running(1);
+        Generation *g1 = s->live;
+        Config *c = config_new(1);
+
+        service_reload(s, c, false, op_done, NULL);
+        config_unref(c);
+        advance(s, 11 * USEC_PER_SEC);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "not ready within 10s"));
+        assert_ptr_equal(s->live, g1);
+        assert_int_equal(g1->slots[0]->worker->state, WORKER_READY);
+        teardown(s);
+}
+
+static void test_reload_generation_open_failure(void **state) {
+        Service *s = start_running(1);
+        Config *c = config_new(1);
+
+        fake.generation_open_error = -EADDRINUSE;
+        assert_true(service_reload(s, c, false, op_done, NULL) < 0);
+        config_unref(c);
+        assert_int_equal(fake.done_calls, 1);
+        assert_non_null(strstr(fake.done_message, "Address already in use"));
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        assert_int_equal(service_count_generations(s), 1);
+        teardown(s);
+}
+
+static void test_reload_wait_answers_when_old_is_gone(void **state) {
+        Service *s = start_running(1);
+        Config *c = config_new(1);
+
+        service_reload(s, c, true, op_done, NULL);
+        config_unref(c);
+        ready_all(s, s->pending);
+        assert_int_equal(fake.done_calls, 0);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        exit_signalled(s);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        teardown(s);
+}
+
+static void test_reload_busy(void **state) {
+        Service *s = start_running(1);
+        Config *c = config_new(1);
+
+        service_reload(s, c, false, NULL, NULL);
+        assert_int_equal(service_reload(s, c, false, op_done, NULL), -EBUSY);
+        assert_non_null(strstr(fake.done_message, "a reload is in progress"));
+        assert_int_equal(service_scale(s, 3, op_done, NULL), -EBUSY);
+        config_unref(c);
+        teardown(s);
+}
+
+static void test_overlapping_drains_are_bounded(void **state) {
+        Service *s = start_running(1);
+        unsigned ok = 0;
+
+        fake.retire_delay = 60 * USEC_PER_SEC; /* drain windows longer than the test */
+        for (unsigned i = 0; i < GENERATIONS_MAX + 3; i++) {
+                Config *c = config_new(1);
+                int r = service_reload(s, c, false, op_done, NULL);
+                config_unref(c);
+                if (r < 0) {
+                        assert_int_equal(r, -EBUSY);
+                        assert_non_null(strstr(fake.done_message, "still draining"));
+                        break;
+                }
+                ready_all(s, s->pending);
+                ok++;
+        }
+        assert_int_equal(ok, GENERATIONS_MAX - 1);
+        assert_int_equal(service_count_generations(s), GENERATIONS_MAX);
+        /* Draining workers keep running until their window ends... */
+        assert_int_equal(kills_with(SIGTERM), 0);
+        for (Generation *g = s->generations; g != s->live; g = g->next)
+                assert_int_equal(g->slots[0]->worker->state, WORKER_DRAINING);
+        /* ...then are asked to stop, and the generations go away. */
+        advance(s, 60 * USEC_PER_SEC);
+        assert_int_equal(kills_with(SIGTERM), GENERATIONS_MAX - 1);
+        exit_signalled(s);
+        assert_int_equal(service_count_generations(s), 1);
+        teardown(s);
+}
+
+static void test_reload_keeps_runtime_scale(void **state) {
+        Service *s = start_running(2);
+        Config *c;
+
+        service_scale(s, 3, NULL, NULL);
+        ready_all(s, s->live);
+        assert_int_equal(service_live_workers(s), 3);
+        /* Workers= unchanged in the config: the scaled count carries over. */
+        c = config_new(2);
+        service_reload(s, c, false, NULL, NULL);
+        config_unref(c);
+        assert_int_equal(s->pending->n_slots, 3);
+        ready_all(s, s->pending);
+        exit_signalled(s);
+        /* Workers= changed in the config: it wins. */
+        c = config_new(5);
+        service_reload(s, c, false, NULL, NULL);
+        config_unref(c);
+        assert_int_equal(s->pending->n_slots, 5);
+        teardown(s);
+}
+
+/* ---- scale ---- */
+
+static void test_scale_out(void **state) {
+        Service *s = start_running(2);
+        Generation *g = s->live;
+
+        assert_int_equal(service_scale(s, 4, op_done, NULL), 0);
+        assert_int_equal(g->n_slots, 4);
+        assert_int_equal(s->state, SERVICE_SCALING);
+        assert_int_equal(fake.done_calls, 0);
+        service_worker_ready(s, g->slots[2]->worker);
+        /* A new worker takes connections as soon as it is ready. */
+        assert_int_equal(fake.n_serving, 3);
+        assert_int_equal(fake.done_calls, 0);
+        service_worker_ready(s, g->slots[3]->worker);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        assert_int_equal(fake.n_serving, 4);
+        assert_int_equal(g->slots[3]->index, 3);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        teardown(s);
+}
+
+static void test_scale_out_failure_rolls_back(void **state) {
+        Service *s = start_running(2);
+        Generation *g = s->live;
+
+        service_scale(s, 4, op_done, NULL);
+        service_worker_ready(s, g->slots[2]->worker);
+        exit_worker(s, g->slots[3]->worker, CLD_EXITED, 1);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "2 workers keep serving"));
+        assert_int_equal(service_live_workers(s), 2);
+        assert_int_equal(fake.n_serving, 2);
+        exit_signalled(s);
+        assert_int_equal(g->n_slots, 2);
+        assert_int_equal(s->counters.scales_failed, 1);
+        teardown(s);
+}
+
+static void test_scale_in_retires_highest(void **state) {
+        Service *s = start_running(4);
+        Generation *g = s->live;
+        pid_t p2 = g->slots[2]->worker->pid, p3 = g->slots[3]->worker->pid;
+
+        fake.retire_delay = 0;
+        assert_int_equal(service_scale(s, 2, op_done, NULL), 0);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        assert_int_equal(service_live_workers(s), 2);
+        assert_int_equal(fake.n_serving, 2);
+        assert_int_equal(fake.retired, 2);
+        assert_true(killed(p2, SIGTERM));
+        assert_true(killed(p3, SIGTERM));
+        assert_false(killed(g->slots[0]->worker->pid, SIGTERM));
+        exit_signalled(s);
+        assert_int_equal(g->n_slots, 2);
+        /* Scaling out again reuses indices 2 and 3. */
+        service_scale(s, 4, NULL, NULL);
+        assert_int_equal(g->slots[2]->index, 2);
+        assert_int_equal(g->slots[3]->index, 3);
+        teardown(s);
+}
+
+static void test_scale_invalid(void **state) {
+        Service *s = start_running(1);
+
+        assert_int_equal(service_scale(s, 0, op_done, NULL), -EINVAL);
+        assert_int_equal(service_scale(s, WORKERS_MAX + 1, op_done, NULL), -EINVAL);
+        assert_int_equal(service_live_workers(s), 1);
+        teardown(s);
+}
+
+/* ---- crashes, watchdog ---- */
+
+static void test_crash_respawns_with_backoff(void **state) {
+        Service *s = start_running(2);
+        Slot *slot = s->live->slots[1];
+        usec_t delays[8];
+
+        for (unsigned i = 0; i < 8; i++) {
+                usec_t t0 = fake.now;
+                exit_worker(s, slot->worker, CLD_KILLED, SIGKILL);
+                assert_null(slot->worker);
+                /* Out of the steering while it is down. */
+                assert_int_equal(fake.n_serving, 1);
+                delays[i] = slot->respawn_at - t0;
+                advance(s, delays[i]);
+                assert_non_null(slot->worker);
+                assert_int_equal(slot->index, 1);
+                service_worker_ready(s, slot->worker);
+                assert_int_equal(fake.n_serving, 2);
+        }
+        assert_int_equal(delays[0], 100 * USEC_PER_MSEC);
+        assert_int_equal(delays[1], 200 * USEC_PER_MSEC);
+        assert_int_equal(delays[2], 400 * USEC_PER_MSEC);
+        assert_true(delays[7] <= RESTART_DELAY_MAX_USEC);
+        assert_int_equal(slot->restarts, 8);
+        assert_true(slot->failures >= CRASH_LOOP_FAILURES);
+        assert_non_null(strstr(slot->last_failure, "killed by SIGKILL"));
+
+        /* A worker that stays up long enough resets the backoff. */
+        advance(s, RESTART_HEALTHY_USEC);
+        exit_worker(s, slot->worker, CLD_EXITED, 1);
+        assert_int_equal(slot->respawn_at - fake.now, 100 * USEC_PER_MSEC);
+        teardown(s);
+}
+
+static void test_clean_exit_with_restart_on_failure(void **state) {
+        Service *s = start_running(1);
+        Slot *slot = s->live->slots[0];
+
+        exit_worker(s, slot->worker, CLD_EXITED, 0);
+        assert_int_equal(slot->respawn_at, USEC_INFINITY);
+        assert_null(slot->worker);
+        teardown(s);
+}
+
+static void test_restart_no(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+
+        c->restart = RESTART_NO;
+        service_start(s, c, NULL, NULL);
+        config_unref(c);
+        ready_all(s, s->pending);
+        exit_worker(s, s->live->slots[0]->worker, CLD_EXITED, 1);
+        assert_int_equal(s->live->slots[0]->respawn_at, USEC_INFINITY);
+        advance(s, 60 * USEC_PER_SEC);
+        assert_int_equal(fake.spawns, 1);
+        teardown(s);
+}
+
+static void test_watchdog_replaces_hung_worker(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Slot *slot;
+        pid_t pid;
+
+        c->watchdog = 2 * USEC_PER_SEC;
+        service_start(s, c, NULL, NULL);
+        config_unref(c);
+        ready_all(s, s->pending);
+        slot = s->live->slots[0];
+        pid = slot->worker->pid;
+        for (unsigned i = 0; i < 5; i++) {
+                advance(s, USEC_PER_SEC);
+                service_worker_watchdog(s, slot->worker);
+                service_worker_watchdog(s, s->live->slots[1]->worker);
+        }
+        assert_int_equal(fake.n_kills, 0);
+        /* Slot 0 goes silent. */
+        for (unsigned i = 0; i < 3; i++) {
+                advance(s, USEC_PER_SEC);
+                service_worker_watchdog(s, s->live->slots[1]->worker);
+        }
+        assert_true(killed(pid, SIGABRT));
+        assert_int_equal(fake.n_serving, 1);
+        assert_int_equal(s->counters.watchdog_kills, 1);
+        exit_worker(s, slot->worker, CLD_DUMPED, SIGABRT);
+        advance(s, USEC_PER_SEC);
+        assert_non_null(slot->worker);
+        assert_true(slot->worker->pid != pid);
+        teardown(s);
+}
+
+static void test_respawned_worker_not_ready_is_replaced(void **state) {
+        Service *s = start_running(1);
+        Slot *slot = s->live->slots[0];
+        pid_t pid;
+
+        exit_worker(s, slot->worker, CLD_EXITED, 1);
+        advance(s, USEC_PER_SEC);
+        pid = slot->worker->pid;
+        advance(s, 11 * USEC_PER_SEC);
+        assert_true(killed(pid, SIGTERM));
+        assert_int_equal(slot->worker->stop_reason, STOP_READY_TIMEOUT);
+        exit_worker(s, slot->worker, CLD_EXITED, 0);
+        /* A worker killed for not being ready is a failure even if it exits 0. */
+        assert_true(slot->respawn_at != USEC_INFINITY);
+        teardown(s);
+}
+
+static void test_worker_says_stopping(void **state) {
+        Service *s = start_running(2);
+
+        service_worker_stopping(s, s->live->slots[0]->worker);
+        assert_int_equal(fake.n_serving, 1);
+        teardown(s);
+}
+
+static void test_status_text_is_one_line(void **state) {
+        Service *s = start_running(1);
+        Worker *w = s->live->slots[0]->worker;
+        char longtext[1000];
+
+        service_worker_status(s, w, "line one\nline two");
+        assert_string_equal(w->status_text, "line one line two");
+        memset(longtext, 'x', sizeof(longtext) - 1);
+        longtext[sizeof(longtext) - 1] = 0;
+        service_worker_status(s, w, longtext);
+        assert_int_equal(strlen(w->status_text), STATUS_TEXT_MAX);
+        teardown(s);
+}
+
+/* ---- stop ---- */
+
+static void test_stop_then_sigkill(void **state) {
+        Service *s = start_running(2);
+        Generation *g = s->live;
+        pid_t p0 = g->slots[0]->worker->pid;
+
+        fake.done_calls = 0;
+        assert_int_equal(service_stop(s, op_done, NULL), 0);
+        assert_int_equal(s->state, SERVICE_STOPPING);
+        assert_int_equal(kills_with(SIGTERM), 2);
+        /* A stop does not drain: nothing takes over, and the listeners stay for the next rpsupd. */
+        assert_int_equal(fake.retired, 0);
+        exit_worker(s, g->slots[1]->worker, CLD_EXITED, 0);
+        assert_int_equal(fake.done_calls, 0);
+        advance(s, 5 * USEC_PER_SEC + 1);
+        assert_true(killed(p0, SIGKILL));
+        exit_worker(s, g->slots[0]->worker, CLD_KILLED, SIGKILL);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(s->state, SERVICE_STOPPED);
+        assert_null(s->generations);
+        /* A second stop completes at once. */
+        assert_int_equal(service_stop(s, op_done, NULL), 0);
+        assert_int_equal(fake.done_calls, 2);
+        teardown(s);
+}
+
+static void test_stop_during_reload(void **state) {
+        Service *s = start_running(1);
+        Config *c = config_new(1);
+        unsigned reload_done_calls;
+
+        service_reload(s, c, false, op_done, NULL);
+        config_unref(c);
+        service_stop(s, NULL, NULL);
+        reload_done_calls = fake.done_calls;
+        assert_int_equal(reload_done_calls, 1);
+        assert_int_equal(fake.done_r, -ESHUTDOWN);
+        assert_int_equal(kills_with(SIGTERM), 2);
+        assert_int_equal(service_reload(s, c = config_new(1), false, op_done, NULL), -ESHUTDOWN);
+        config_unref(c);
+        exit_signalled(s);
+        assert_int_equal(s->state, SERVICE_STOPPED);
+        teardown(s);
+}
+
+static void test_stop_while_draining(void **state) {
+        Service *s = start_running(1);
+        Config *c = config_new(1);
+
+        fake.retire_delay = 30 * USEC_PER_SEC;
+        service_reload(s, c, false, NULL, NULL);
+        config_unref(c);
+        ready_all(s, s->pending);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        service_stop(s, op_done, NULL);
+        /* The draining worker is asked to stop now, not after its window. */
+        assert_int_equal(kills_with(SIGTERM), 2);
+        exit_signalled(s);
+        assert_int_equal(s->state, SERVICE_STOPPED);
+        teardown(s);
+}
+
+/* ---- adoption ---- */
+
+static void test_adopt_and_resume(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Generation *g1, *g2;
+        Slot *slot;
+
+        g1 = service_adopt_generation(s, 4, GENERATION_RETIRING, c);
+        slot = service_adopt_slot(s, g1, 0, 7, true);
+        service_adopt_worker(s, slot, 500, WORKER_DRAINING, fake.now);
+        g2 = service_adopt_generation(s, 5, GENERATION_LIVE, c);
+        slot = service_adopt_slot(s, g2, 0, 8, false);
+        service_adopt_worker(s, slot, 501, WORKER_READY, fake.now);
+        service_adopt_slot(s, g2, 1, 9, false); /* its worker was gone */
+        config_unref(c);
+
+        assert_int_equal(service_resume(s, op_done, NULL), 0);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        assert_ptr_equal(s->live, g2);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        assert_true(killed(500, SIGTERM));     /* the retiring one keeps retiring */
+        assert_false(killed(501, SIGTERM));
+        assert_int_equal(fake.n_serving, 1);
+        advance(s, USEC_PER_SEC);              /* the empty slot is filled */
+        assert_non_null(g2->slots[1]->worker);
+        assert_int_equal(s->next_generation_id, 6);
+        assert_int_equal(s->next_slot_id, 10);
+        teardown(s);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_start_waits_for_every_worker),
+                cmocka_unit_test(test_start_ready_timeout_fails),
+                cmocka_unit_test(test_start_early_exit_fails),
+                cmocka_unit_test(test_ready_exec),
+                cmocka_unit_test(test_exec_failure_is_reported),
+                cmocka_unit_test(test_spawn_failure_fails_start),
+                cmocka_unit_test(test_reload_switches_generations),
+                cmocka_unit_test(test_reload_rollback_on_early_exit),
+                cmocka_unit_test(test_reload_rollback_on_timeout),
+                cmocka_unit_test(test_reload_generation_open_failure),
+                cmocka_unit_test(test_reload_wait_answers_when_old_is_gone),
+                cmocka_unit_test(test_reload_busy),
+                cmocka_unit_test(test_overlapping_drains_are_bounded),
+                cmocka_unit_test(test_reload_keeps_runtime_scale),
+                cmocka_unit_test(test_scale_out),
+                cmocka_unit_test(test_scale_out_failure_rolls_back),
+                cmocka_unit_test(test_scale_in_retires_highest),
+                cmocka_unit_test(test_scale_invalid),
+                cmocka_unit_test(test_crash_respawns_with_backoff),
+                cmocka_unit_test(test_clean_exit_with_restart_on_failure),
+                cmocka_unit_test(test_restart_no),
+                cmocka_unit_test(test_watchdog_replaces_hung_worker),
+                cmocka_unit_test(test_respawned_worker_not_ready_is_replaced),
+                cmocka_unit_test(test_worker_says_stopping),
+                cmocka_unit_test(test_status_text_is_one_line),
+                cmocka_unit_test(test_stop_then_sigkill),
+                cmocka_unit_test(test_stop_during_reload),
+                cmocka_unit_test(test_stop_while_draining),
+                cmocka_unit_test(test_adopt_and_resume),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
