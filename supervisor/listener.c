@@ -250,6 +250,23 @@ int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog,
         return 0;
 }
 
+int listener_adopt_socket_unit(ListenerSet *set, const ListenSpec *spec, unsigned backlog, const char *name,
+                               Listener **ret) {
+        _cleanup_free_ char *error = NULL;
+        bool passed = false;
+
+        for (Listener *l = set->listeners; l; l = l->next)
+                passed = passed || (l->socket_unit && l->slot_id == 0 && socket_address_equal(&l->address, &spec->address));
+        for (size_t i = 0; !passed && set->inherited && i < set->inherited->n; i++) {
+                InheritedFd *in = &set->inherited->fds[i];
+                passed = in->fd >= 0 && streq_ptr(in->name, name) && check_socket(in->fd, &spec->address) > 0;
+        }
+        if (!passed)
+                return 0;
+        /* It is there: listener_acquire() takes it (and does not bind). */
+        return listener_acquire(set, spec, backlog, name, 0, false, ret, &error) < 0 ? -EBADF : 1;
+}
+
 int listener_accept_queue(const Listener *l, uint32_t *ret_depth, uint32_t *ret_backlog) {
         struct tcp_info info = {};
         socklen_t len = sizeof(info);

@@ -23,6 +23,8 @@ typedef struct Listener {
         bool socket_unit;  /* handed to us by systemd socket activation */
         bool reuseport;
         bool restored;     /* came back from the fd store */
+        bool steer_joined; /* the strategy put it under BPF steering, at steer_index */
+        uint32_t steer_index;
         struct Listener *next;
 } Listener;
 
@@ -41,6 +43,10 @@ ListenerSet *listener_set_free(ListenerSet *set);
  * *ret_error to a message naming the address (caller frees). */
 int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog, const char *socket_unit_name,
                      uint64_t slot_id, bool reuseport, Listener **ret, char **ret_error);
+/* The listener systemd's socket unit passed for `spec`, if any (1), adopted like listener_acquire() does;
+ * 0 if none was passed. Never binds. */
+int listener_adopt_socket_unit(ListenerSet *set, const ListenSpec *spec, unsigned backlog, const char *name,
+                               Listener **ret);
 Listener *listener_ref(Listener *l);
 Listener *listener_unref(Listener *l);
 

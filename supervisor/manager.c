@@ -11,6 +11,7 @@
 #include "rpsup-limits.h"
 #include "log.h"
 #include "manager.h"
+#include "queue-watch.h"
 #include "rpsup-protocol.h"
 #include "state-file.h"
 #include "strategy-select.h"
@@ -26,12 +27,20 @@ static void host_changed(void *userdata) {
         manager_changed(userdata);
 }
 
+static void host_watch_queues(void *userdata) {
+        Manager *m = userdata;
+
+        if (m->queue_watch)
+                queue_watch_arm(m->queue_watch);
+}
+
 static const ServiceHost manager_host = {
         .now = host_now,
         .spawn = worker_process_spawn,
         .kill = worker_process_kill,
         .forget = worker_process_forget,
         .changed = host_changed,
+        .watch_queues = host_watch_queues,
 };
 
 /* ---- publishing state ---- */
@@ -138,6 +147,8 @@ void manager_changed(Manager *m) {
                 (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
         }
         (void) sd_event_source_set_enabled(m->publish_event, SD_EVENT_ONESHOT);
+        if (m->queue_watch)
+                queue_watch_sync(m->queue_watch);
 }
 
 static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -378,8 +389,8 @@ int manager_start(Manager *m) {
         if (!adopt)
                 takeover_end_cgroup_leftovers(m->config);
 
-        r = strategy_select(m->config, m->listeners, adopt ? saved.strategy : _STRATEGY_INVALID, &m->strategy,
-                            &error);
+        r = strategy_select(m->config, m->listeners, &m->inherited, adopt ? saved.strategy : _STRATEGY_INVALID,
+                            &m->strategy, &error);
         if (r < 0) {
                 saved_state_done(&saved);
                 return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
@@ -405,6 +416,9 @@ int manager_start(Manager *m) {
                 (void) fdstore_add(control_server_fd(m->control), "control");
 
         r = service_new(m->service_name, &manager_host, m, m->strategy, &m->service);
+        if (r < 0)
+                return log_oom();
+        r = queue_watch_new(m, &m->queue_watch);
         if (r < 0)
                 return log_oom();
 
@@ -502,6 +516,7 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->queue_watch = queue_watch_free(m->queue_watch);
         m->service = service_free(m->service);
         m->control = control_server_free(m->control);
         m->notify = notify_server_free(m->notify);

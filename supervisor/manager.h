@@ -16,7 +16,7 @@
 #include "strategy.h"
 
 typedef struct ControlServer ControlServer;
-typedef struct Steering Steering;
+typedef struct QueueWatch QueueWatch;
 
 typedef struct Manager {
         sd_event *event;
@@ -31,6 +31,7 @@ typedef struct Manager {
         Service *service;
         NotifyServer *notify;
         ControlServer *control;
+        QueueWatch *queue_watch;
 
         sd_event_source *deadline_timer;
         sd_event_source *publish_event; /* deferred: STATUS=, state file */

@@ -1059,23 +1059,123 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
         changed(s);
 }
 
+/* A serving worker hangs: it leaves the steering, what is queued for it moves to the serving workers where
+ * the strategy can move it, and it is replaced. */
+static void worker_replace_hung(Service *s, Worker *w, StopReason reason) {
+        Slot *slot = w->slot;
+        int r;
+
+        worker_stop(s, w, reason); /* not serving from here on */
+        steer(s);
+        r = s->strategy->ops->evacuate ? s->strategy->ops->evacuate(s->strategy, slot) : 0;
+        if (r > 0)
+                log_info("Moved the connections waiting for worker %u to the serving workers.", slot->index);
+        slot->stall_since = 0;
+        slot->sampled = false;
+        changed(s);
+}
+
 void service_slot_stalled(Service *s, Slot *slot) {
         Worker *w = slot->worker;
+        char buf[FORMAT_TIMESPAN_MAX];
 
         if (!w || w->state != WORKER_READY || slot->generation != s->live || slot->retiring)
                 return;
         s->counters.stall_replacements++;
-        w->state = WORKER_STOPPING; /* out of steering first */
-        steer(s);
-        w->state = WORKER_READY;
-        worker_stop(s, w, STOP_STALLED);
+        format_timespan(buf, sizeof(buf), stall_timeout(slot->generation->config), USEC_PER_MSEC);
+        log_error("Worker %u of generation %" PRIu64 " (pid %d) accepted nothing for %s while connections "
+                  "waited for it; replacing it.", slot->index, slot->generation->id, (int) w->pid, buf);
+        worker_replace_hung(s, w, STOP_STALLED);
+}
+
+/* ---- stall detection ----
+ *
+ * A serving worker stalls when connections wait in its own accept queue and it takes none of them for
+ * StallSec=. Only strategies with per-worker queues can tell (drain, migrate). While every queue is empty
+ * nothing is sampled (the daemon watches the queues and calls service_queues_busy()); once one is not,
+ * the queues are sampled until they are all empty again. */
+
+usec_t stall_timeout(const Config *c) {
+        return c->stall == USEC_INFINITY ? STALL_AUTO_USEC : c->stall;
+}
+
+static usec_t stall_period(const Config *c) {
+        return MAX(MIN(stall_timeout(c) / 4, USEC_PER_SEC), 50 * USEC_PER_MSEC);
+}
+
+static bool stall_detection_on(Service *s) {
+        return s->live && stall_timeout(s->live->config) > 0 && s->state != SERVICE_STOPPING &&
+               s->state != SERVICE_STOPPED;
+}
+
+void service_queues_busy(Service *s) {
+        if (!stall_detection_on(s) || s->sampling)
+                return;
+        s->sampling = true;
+        s->next_sample = now(s); /* the first sample now: it is the baseline */
         changed(s);
+}
+
+static void stall_sample(Service *s, usec_t t) {
+        Generation *g = s->live;
+        usec_t timeout = stall_timeout(g->config);
+        bool waiting = false;
+
+        for (size_t i = 0; i < g->n_slots; i++) {
+                Slot *slot = g->slots[i];
+                SlotStats st = { .accept_queue = -1 };
+                uint64_t in;
+                int64_t taken;
+
+                if (!slot_is_serving(slot) || s->strategy->ops->slot_stats(s->strategy, slot, &st) < 0 ||
+                    st.queue_shared || st.accept_queue < 0) {
+                        slot->sampled = false;
+                        slot->stall_since = 0;
+                        continue;
+                }
+                in = st.syns + st.migrations[MIGRATION_ACCEPT_QUEUE] + st.migrations[MIGRATION_REQUEST_ACK] +
+                     st.migrations[MIGRATION_REQUEST_TIMER];
+                if (st.accept_queue > 0)
+                        waiting = true;
+                if (slot->sampled) {
+                        /* What it took since the last sample: what was queued, plus what came, minus what is
+                         * queued now. */
+                        taken = (int64_t) slot->sample_queue + (int64_t) (in - slot->sample_in) - st.accept_queue;
+                        if (st.accept_queue > 0 && slot->sample_queue > 0 && taken <= 0) {
+                                if (slot->stall_since == 0)
+                                        slot->stall_since = slot->sample_at;
+                        } else
+                                slot->stall_since = 0;
+                }
+                slot->sampled = true;
+                slot->sample_at = t;
+                slot->sample_queue = (uint64_t) st.accept_queue;
+                slot->sample_in = in;
+                if (slot->stall_since > 0 && t - slot->stall_since >= timeout) {
+                        service_slot_stalled(s, slot);
+                        waiting = true;
+                        break; /* the slots changed; the next sample goes on */
+                }
+        }
+        if (waiting)
+                s->next_sample = usec_add(t, stall_period(g->config));
+        else {
+                /* All quiet: nothing to sample until a queue fills again. */
+                s->sampling = false;
+                s->next_sample = USEC_INFINITY;
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        g->slots[i]->sampled = false;
+                        g->slots[i]->stall_since = 0;
+                }
+                if (s->host->watch_queues)
+                        s->host->watch_queues(s->host_userdata);
+        }
 }
 
 /* ---- time ---- */
 
 usec_t service_next_deadline(Service *s) {
-        usec_t next = USEC_INFINITY;
+        usec_t next = s->sampling ? s->next_sample : USEC_INFINITY;
 
         for (Generation *g = s->generations; g; g = g->next)
                 for (size_t i = 0; i < g->n_slots; i++) {
@@ -1153,11 +1253,7 @@ static bool tick_one(Service *s, usec_t t) {
                                           "for %s; replacing it.", slot->index, g->id, (int) w->pid, buf);
                                 s->counters.watchdog_kills++;
                                 w->watchdog_deadline = USEC_INFINITY;
-                                w->state = WORKER_STOPPING; /* out of steering before the signal */
-                                steer(s);
-                                w->state = WORKER_READY;
-                                worker_stop(s, w, STOP_WATCHDOG);
-                                changed(s);
+                                worker_replace_hung(s, w, STOP_WATCHDOG);
                                 return true;
                         }
                         if (w->state == WORKER_STOPPING && w->stop_deadline <= t) {
@@ -1183,6 +1279,14 @@ void service_tick(Service *s) {
 
         while (tick_one(s, t) && ++guard < 100000)
                 ;
+        if (s->sampling && s->next_sample <= t) {
+                if (stall_detection_on(s))
+                        stall_sample(s, t);
+                else {
+                        s->sampling = false;
+                        s->next_sample = USEC_INFINITY;
+                }
+        }
 }
 
 /* ---- queries ---- */

@@ -93,6 +93,12 @@ struct Slot {
         usec_t respawn_at;     /* USEC_INFINITY: no respawn pending */
         usec_t drain_deadline; /* USEC_INFINITY: none; else KillSignal then */
         char *last_failure;    /* what the last failure was, for status */
+        /* Stall detection: the last sample of the slot's accept queue and of what came into it. */
+        bool sampled;
+        usec_t sample_at;
+        uint64_t sample_queue;
+        uint64_t sample_in;
+        usec_t stall_since;    /* 0: not stalled */
         void *strategy_data;   /* owned by the strategy: per-slot listeners */
 };
 
@@ -123,6 +129,9 @@ typedef struct ServiceHost {
         void (*forget)(void *userdata, Worker *w);
         /* Something an observer could see changed (states, deadlines). */
         void (*changed)(void *userdata);
+        /* Stall detection is idle: call service_queues_busy() as soon as a serving worker's accept queue is
+         * not empty (optional: without it, stalls are only found while sampling runs). */
+        void (*watch_queues)(void *userdata);
 } ServiceHost;
 
 typedef struct ServiceCounters {
@@ -160,6 +169,10 @@ struct Service {
         /* Stop requests (stop preempts everything else). */
         struct Waiter *stop_waiters;
 
+        /* Stall detection: sampling the live generation's accept queues. */
+        bool sampling;
+        usec_t next_sample;
+
         ServiceCounters counters;
 };
 
@@ -185,8 +198,12 @@ void service_worker_status(Service *s, Worker *w, const char *text);
 /* code/status as in siginfo_t: CLD_EXITED + exit status, or CLD_KILLED/CLD_DUMPED + signal;
  * code 0 when unknown (an adopted worker). */
 void service_worker_exited(Service *s, Worker *w, int code, int status);
-/* The strategy found the slot's worker stalled (accept queue not moving): replace it. */
+/* The slot's worker stalled (its accept queue is not moving): replace it. */
 void service_slot_stalled(Service *s, Slot *slot);
+/* A serving worker's accept queue is not empty: stall detection starts sampling. */
+void service_queues_busy(Service *s);
+/* StallSec=, with auto resolved. */
+usec_t stall_timeout(const Config *c);
 
 /* Deadlines. */
 usec_t service_next_deadline(Service *s);

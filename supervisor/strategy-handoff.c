@@ -89,6 +89,11 @@ static usec_t handoff_retire(Strategy *st, Slot *slot) {
         return 0;
 }
 
+static int handoff_evacuate(Strategy *st, Slot *slot) {
+        /* The queue is shared: the other workers take it. */
+        return 0;
+}
+
 static int handoff_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         HandoffGeneration *h = slot->generation->strategy_data;
         SlotStats stats = { .accept_queue = -1, .queue_shared = true };
@@ -114,6 +119,7 @@ static const StrategyOps handoff_ops = {
         .slot_fds = handoff_slot_fds,
         .steer = handoff_steer,
         .retire = handoff_retire,
+        .evacuate = handoff_evacuate,
         .slot_stats = handoff_slot_stats,
         .free = handoff_free,
 };

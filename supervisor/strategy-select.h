@@ -5,12 +5,14 @@
  * listeners need (UDP cannot migrate, Unix sockets cannot be in a reuseport group). */
 
 #include "config.h"
+#include "fdstore.h"
 #include "listener.h"
 #include "strategy.h"
 
 /* `running` is the strategy a previous rpsupd ran (when taking over from it), else _STRATEGY_INVALID.
  * On failure *ret_error says why the requested strategy cannot run here. */
-int strategy_select(Config *c, ListenerSet *set, StrategyKind running, Strategy **ret, char **ret_error);
+int strategy_select(Config *c, ListenerSet *set, InheritedFds *inherited, StrategyKind running, Strategy **ret,
+                    char **ret_error);
 /* Whether a reloaded config can run under the current strategy; -EINVAL with a message if not. */
 int strategy_check_reload(Strategy *st, Config *c, char **ret_error);
 Strategy *strategy_free(Strategy *st);

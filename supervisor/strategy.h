@@ -52,6 +52,10 @@ typedef struct StrategyOps {
         /* The slot takes no new connections from now on (steer() already ran). Returns how long its
          * worker may keep accepting before it is asked to stop: 0 for at once. */
         usec_t (*retire)(Strategy *st, Slot *slot);
+        /* The slot's worker is replaced because it hangs (stall, watchdog): move what is queued for it to
+         * the serving workers where the strategy can (migrate), and give the slot fresh listeners.
+         * Returns > 0 if something moved. Called after steer() took the slot out. */
+        int (*evacuate)(Strategy *st, Slot *slot);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
         void (*free)(Strategy *st);

@@ -25,7 +25,9 @@ def queue_on_stopped_worker(r, n):
 
 
 def test(strategy):
-    r = Rpsup(workers=1, strategy=strategy)
+    # drain: the stopped worker keeps its queue for the drain window; when rpsupd then closes the
+    # listener, what is left migrates to the live generation.
+    r = Rpsup(workers=1, strategy=strategy, extra_service="DrainSec=2" if strategy == "drain" else "")
     try:
         r.start()
 

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "fd-util.h"
+#include "steer.h"
+#include "steer.skel.h"
+
+#ifndef SO_ATTACH_REUSEPORT_EBPF
+#define SO_ATTACH_REUSEPORT_EBPF 52
+#endif
+
+const char *const steering_fd_names[_STEERING_FD_MAX] = {
+        [STEERING_PROG] = "bpf.prog",
+        [STEERING_LISTENERS] = "bpf.listeners",
+        [STEERING_GROUPS] = "bpf.groups",
+        [STEERING_COUNTERS] = "bpf.counters",
+};
+
+struct Steering {
+        struct steer_bpf *skel; /* NULL when restored */
+        int fds[_STEERING_FD_MAX];
+        int n_cpus;
+};
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap) {
+        return 0;
+}
+
+static Steering *steering_new(void) {
+        Steering *s = calloc(1, sizeof(Steering));
+
+        if (!s)
+                return NULL;
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                s->fds[i] = -EBADF;
+        s->n_cpus = libbpf_num_possible_cpus();
+        if (s->n_cpus <= 0)
+                s->n_cpus = 1;
+        return s;
+}
+
+int steering_load(Steering **ret, char *error, size_t error_size) {
+        Steering *s;
+        int r;
+
+        /* libbpf's own messages would go to stderr; failures are reported through `error`. */
+        libbpf_set_print(libbpf_quiet);
+        if (getenv("RPSUP_PROBE_DENY_BPF") && strcmp(getenv("RPSUP_PROBE_DENY_BPF"), "0") != 0) {
+                snprintf(error, error_size, "BPF refused on purpose (RPSUP_PROBE_DENY_BPF is set)");
+                return -EPERM;
+        }
+
+        s = steering_new();
+        if (!s)
+                return -ENOMEM;
+        s->skel = steer_bpf__open();
+        if (!s->skel) {
+                r = -errno;
+                snprintf(error, error_size, "cannot open the steering program: %s", strerror(-r));
+                steering_free(s);
+                return r;
+        }
+        r = steer_bpf__load(s->skel);
+        if (r < 0) {
+                snprintf(error, error_size, "cannot load the steering program: %s%s", strerror(-r),
+                         r == -EPERM ? " (needs CAP_BPF, or root)" :
+                         r == -EINVAL ? " (the kernel does not know sk_reuseport/migrate programs: Linux >= 5.14 "
+                                        "is needed)" : "");
+                steering_free(s);
+                return r;
+        }
+        /* Own copies, so that the skeleton and a restored Steering look the same. */
+        s->fds[STEERING_PROG] = fd_dup_cloexec(bpf_program__fd(s->skel->progs.steer));
+        s->fds[STEERING_LISTENERS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.listeners));
+        s->fds[STEERING_GROUPS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.groups));
+        s->fds[STEERING_COUNTERS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.counters));
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                if (s->fds[i] < 0) {
+                        r = s->fds[i];
+                        steering_free(s);
+                        return r;
+                }
+        steer_bpf__destroy(s->skel);
+        s->skel = NULL;
+        *ret = s;
+        return 0;
+}
+
+static int check_map(int fd, enum bpf_map_type type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                     const char *name, char *error, size_t error_size) {
+        struct bpf_map_info info = {};
+        uint32_t len = sizeof(info);
+
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+                snprintf(error, error_size, "the stored \"%s\" is not a BPF map: %s", name, strerror(errno));
+                return -EBADFD;
+        }
+        if (info.type != type || info.key_size != key_size || info.value_size != value_size ||
+            info.max_entries != max_entries) {
+                snprintf(error, error_size, "the stored \"%s\" has another layout (type %u, key %u, value %u, "
+                         "%u entries) than this rpsupd's (type %u, key %u, value %u, %u entries)", name, info.type,
+                         info.key_size, info.value_size, info.max_entries, type, key_size, value_size, max_entries);
+                return -EBADFD;
+        }
+        return 0;
+}
+
+int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char *error, size_t error_size) {
+        struct bpf_prog_info info = {};
+        uint32_t len = sizeof(info);
+        Steering *s;
+        int r;
+
+        libbpf_set_print(libbpf_quiet);
+        s = steering_new();
+        if (!s) {
+                for (int i = 0; i < _STEERING_FD_MAX; i++)
+                        safe_close(fds[i]);
+                return -ENOMEM;
+        }
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                s->fds[i] = fds[i];
+
+        if (bpf_obj_get_info_by_fd(s->fds[STEERING_PROG], &info, &len) < 0 ||
+            info.type != BPF_PROG_TYPE_SK_REUSEPORT) {
+                snprintf(error, error_size, "the stored \"bpf.prog\" is not an sk_reuseport program");
+                steering_free(s);
+                return -EBADFD;
+        }
+        if ((r = check_map(s->fds[STEERING_LISTENERS], BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, sizeof(uint32_t),
+                           sizeof(uint64_t), STEER_LISTENERS_MAX, "bpf.listeners", error, error_size)) < 0 ||
+            (r = check_map(s->fds[STEERING_GROUPS], BPF_MAP_TYPE_HASH, sizeof(struct steer_group_key),
+                           sizeof(struct steer_set), STEER_GROUPS_MAX, "bpf.groups", error, error_size)) < 0 ||
+            (r = check_map(s->fds[STEERING_COUNTERS], BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
+                           sizeof(struct steer_counters), STEER_LISTENERS_MAX, "bpf.counters", error,
+                           error_size)) < 0) {
+                steering_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+Steering *steering_free(Steering *s) {
+        if (!s)
+                return NULL;
+        if (s->skel)
+                steer_bpf__destroy(s->skel);
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                safe_close(s->fds[i]);
+        free(s);
+        return NULL;
+}
+
+int steering_fd(Steering *s, int which) {
+        return s->fds[which];
+}
+
+int steering_attach(Steering *s, int listener_fd) {
+        int fd = s->fds[STEERING_PROG];
+
+        if (setsockopt(listener_fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &fd, sizeof(fd)) < 0)
+                return -errno;
+        return 0;
+}
+
+int steering_insert(Steering *s, uint32_t index, int listener_fd) {
+        uint64_t value = (uint64_t) listener_fd;
+
+        if (bpf_map_update_elem(s->fds[STEERING_LISTENERS], &index, &value, BPF_ANY) < 0)
+                return -errno;
+        return 0;
+}
+
+int steering_remove(Steering *s, uint32_t index) {
+        if (bpf_map_delete_elem(s->fds[STEERING_LISTENERS], &index) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+int steering_find(Steering *s, int listener_fd, uint32_t *ret_index) {
+        uint64_t cookie, value;
+        socklen_t l = sizeof(cookie);
+
+        if (getsockopt(listener_fd, SOL_SOCKET, SO_COOKIE, &cookie, &l) < 0)
+                return -errno;
+        for (uint32_t i = 0; i < STEER_LISTENERS_MAX; i++)
+                if (bpf_map_lookup_elem(s->fds[STEERING_LISTENERS], &i, &value) == 0 && value == cookie) {
+                        *ret_index = i;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
+                       const uint32_t *standby, size_t n_standby) {
+        struct steer_set *set;
+        int r = 0;
+
+        if (n_active > STEER_SET_MAX || n_standby > STEER_SET_MAX)
+                return -E2BIG;
+        set = calloc(1, sizeof(*set));
+        if (!set)
+                return -ENOMEM;
+        set->n_active = (uint32_t) n_active;
+        set->n_standby = (uint32_t) n_standby;
+        memcpy(set->active, active, sizeof(uint32_t) * n_active);
+        memcpy(set->standby, standby, sizeof(uint32_t) * n_standby);
+        if (bpf_map_update_elem(s->fds[STEERING_GROUPS], key, set, BPF_ANY) < 0)
+                r = -errno;
+        free(set);
+        return r;
+}
+
+int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret) {
+        if (bpf_map_lookup_elem(s->fds[STEERING_GROUPS], key, ret) < 0)
+                return -errno;
+        return 0;
+}
+
+int steering_remove_group(Steering *s, const struct steer_group_key *key) {
+        if (bpf_map_delete_elem(s->fds[STEERING_GROUPS], key) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+int steering_group_key(int listener_fd, struct steer_group_key *ret) {
+        struct sockaddr_storage ss;
+        socklen_t l = sizeof(ss), pl;
+        struct steer_group_key k = {};
+        int protocol;
+
+        if (getsockname(listener_fd, (struct sockaddr *) &ss, &l) < 0)
+                return -errno;
+        pl = sizeof(protocol);
+        if (getsockopt(listener_fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &pl) < 0)
+                return -errno;
+        k.family = ss.ss_family;
+        k.protocol = (uint32_t) protocol;
+        if (ss.ss_family == AF_INET) {
+                struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+                k.port = ntohs(in->sin_port);
+                memcpy(&k.addr[0], &in->sin_addr, 4);
+        } else if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+                k.port = ntohs(in6->sin6_port);
+                memcpy(k.addr, &in6->sin6_addr, 16);
+        } else
+                return -EAFNOSUPPORT;
+        *ret = k;
+        return 0;
+}
+
+int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret) {
+        struct steer_counters per_cpu[s->n_cpus];
+        struct steer_counters sum = {};
+
+        if (bpf_map_lookup_elem(s->fds[STEERING_COUNTERS], &index, per_cpu) < 0)
+                return -errno;
+        for (int i = 0; i < s->n_cpus; i++) {
+                sum.syns += per_cpu[i].syns;
+                sum.migrated_queue += per_cpu[i].migrated_queue;
+                sum.migrated_ack += per_cpu[i].migrated_ack;
+                sum.migrated_timer += per_cpu[i].migrated_timer;
+                sum.refused += per_cpu[i].refused;
+        }
+        *ret = sum;
+        return 0;
+}
+
+int steering_counters_reset(Steering *s, uint32_t index) {
+        struct steer_counters zero[s->n_cpus];
+
+        memset(zero, 0, sizeof(zero));
+        if (bpf_map_update_elem(s->fds[STEERING_COUNTERS], &index, zero, BPF_ANY) < 0)
+                return -errno;
+        return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The steering API rpsupd uses: it hides the BPF skeleton. A Steering is the program and its maps, loaded
+ * fresh, or taken back from the fd store after an rpsupd restart (nothing is re-created then: the groups
+ * keep their program, and the maps keep every listener and set). Does not log. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "steer-shared.h"
+
+typedef struct Steering Steering;
+
+/* The fds a Steering consists of, and their names in the fd store. */
+enum {
+        STEERING_PROG,
+        STEERING_LISTENERS,
+        STEERING_GROUPS,
+        STEERING_COUNTERS,
+        _STEERING_FD_MAX,
+};
+extern const char *const steering_fd_names[_STEERING_FD_MAX];
+
+int steering_load(Steering **ret, char *error, size_t error_size);
+/* Takes ownership of the fds (on success and failure); checks that they are what this rpsupd expects. */
+int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char *error, size_t error_size);
+Steering *steering_free(Steering *s);
+int steering_fd(Steering *s, int which);
+
+/* Attaches the program to the reuseport group of a listening socket (it then steers the whole group). */
+int steering_attach(Steering *s, int listener_fd);
+int steering_insert(Steering *s, uint32_t index, int listener_fd);
+int steering_remove(Steering *s, uint32_t index);
+/* The sockarray index of a listener (by its socket cookie), or -ENOENT. */
+int steering_find(Steering *s, int listener_fd, uint32_t *ret_index);
+/* Replaces a group's set in one map update. */
+int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
+                       const uint32_t *standby, size_t n_standby);
+int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret);
+int steering_remove_group(Steering *s, const struct steer_group_key *key);
+/* The group of a listening socket (from what it is bound to). */
+int steering_group_key(int listener_fd, struct steer_group_key *ret);
+/* Counters of one listener, summed over CPUs; reset when the index is reused. */
+int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret);
+int steering_counters_reset(Steering *s, uint32_t index);

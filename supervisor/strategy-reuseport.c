@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* drain and migrate: one SO_REUSEPORT listener per worker slot and address, held by rpsupd, in one
+ * reuseport group per address, steered by rpsup's BPF program (bpf/). steer() writes each group's set:
+ * the listeners of the live generation's serving workers (active), and of its workers that are coming
+ * back or starting (standby). A slot that retires leaves the set first:
+ *   drain    its worker keeps accepting for the drain window (what is queued and what is still in its
+ *            handshake reaches it), then is asked to stop; when rpsupd finally closes the listener, anything
+ *            left migrates (TCP) instead of being reset.
+ *   migrate  rpsupd shuts its copy of the listener down at once: the kernel moves the accept queue and the
+ *            handshakes in flight to the live generation (as the program picks), whatever the worker does.
+ * A listener handed over by a socket unit (ReusePort=yes) joins the group too: every worker gets it as well,
+ * so whatever it queued while the service was down is served, and when the service stops, the slots'
+ * queues migrate into it. */
+
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fd-util.h"
+#include "listener.h"
+#include "log.h"
+#include "rpsup-limits.h"
+#include "steer.h"
+#include "strategy-reuseport.h"
+#include "systemd-notify.h"
+
+typedef struct Group {
+        struct steer_group_key key;
+        bool attached;              /* the program is attached to the group */
+        bool written;               /* `last` is what the map holds */
+        struct steer_set last;
+} Group;
+
+typedef struct SlotListeners {
+        size_t n;
+        Listener *listeners[LISTEN_MAX];
+        uint32_t index[LISTEN_MAX];
+        bool shut;                  /* shut down (migrated away): out of every set */
+} SlotListeners;
+
+typedef struct HeldListeners {
+        size_t n;
+        Listener *listeners[LISTEN_MAX]; /* from the socket unit; NULL where it passed none */
+        uint32_t index[LISTEN_MAX];
+} HeldListeners;
+
+typedef struct Reuseport {
+        ListenerSet *set;
+        Steering *steering;
+        bool migrate;
+        Service *service;           /* set at the first steer() */
+        Group groups[STEER_GROUPS_MAX];
+        size_t n_groups;
+        uint8_t used[STEER_LISTENERS_MAX]; /* sockarray indices in use (0 is never used) */
+        bool stop_steered;
+} Reuseport;
+
+/* ---- indices and groups ---- */
+
+static int index_alloc(Reuseport *rp, uint32_t *ret) {
+        for (uint32_t i = 1; i < STEER_LISTENERS_MAX; i++)
+                if (!rp->used[i]) {
+                        rp->used[i] = 1;
+                        (void) steering_counters_reset(rp->steering, i);
+                        *ret = i;
+                        return 0;
+                }
+        return -E2BIG;
+}
+
+static Group *group_find(Reuseport *rp, const struct steer_group_key *key) {
+        for (size_t i = 0; i < rp->n_groups; i++)
+                if (memcmp(&rp->groups[i].key, key, sizeof(*key)) == 0)
+                        return &rp->groups[i];
+        return NULL;
+}
+
+/* A group seen for the first time gets a set (standby: this listener) before the program is attached, so
+ * the program never runs without one. */
+static int group_ensure(Reuseport *rp, const struct steer_group_key *key, uint32_t index, int fd) {
+        struct steer_set existing;
+        Group *g = group_find(rp, key);
+        int r;
+
+        if (g && g->attached)
+                return 0;
+        if (!g) {
+                if (rp->n_groups >= STEER_GROUPS_MAX)
+                        return -E2BIG;
+                g = &rp->groups[rp->n_groups++];
+                *g = (Group) { .key = *key };
+        }
+        if (steering_get_group(rp->steering, key, &existing) < 0) {
+                r = steering_set_group(rp->steering, key, NULL, 0, &index, 1);
+                if (r < 0)
+                        return r;
+        }
+        r = steering_attach(rp->steering, fd);
+        if (r < 0)
+                return r;
+        g->attached = true;
+        return 0;
+}
+
+/* ---- one listener ---- */
+
+static int listener_join(Reuseport *rp, Listener *l, uint32_t *ret_index, char **ret_error) {
+        struct steer_group_key key;
+        char addr[SOCKET_ADDRESS_STRING_MAX];
+        uint32_t index;
+        int r;
+
+        if (!rp->steering) {
+                /* Migration through net.ipv4.tcp_migrate_req alone: nothing to steer with. */
+                *ret_index = 0;
+                return 0;
+        }
+        socket_address_format(&l->address, addr, sizeof(addr));
+        r = steering_group_key(l->fd, &key);
+        if (r < 0)
+                goto fail;
+
+        /* Restored from the fd store: it may still be in the sockarray where the previous rpsupd put it. */
+        if (l->restored && steering_find(rp->steering, l->fd, &index) >= 0 && !rp->used[index]) {
+                rp->used[index] = 1;
+        } else {
+                r = index_alloc(rp, &index);
+                if (r < 0)
+                        goto fail;
+                r = steering_insert(rp->steering, index, l->fd);
+                if (r < 0) {
+                        rp->used[index] = 0;
+                        goto fail;
+                }
+        }
+        r = group_ensure(rp, &key, index, l->fd);
+        if (r < 0) {
+                (void) steering_remove(rp->steering, index);
+                rp->used[index] = 0;
+                goto fail;
+        }
+        *ret_index = index;
+        return 0;
+
+fail:
+        if (asprintf(ret_error, "cannot put the listener on %s under BPF steering: %s%s", addr, strerror(-r),
+                     r == -EBUSY ? " (it is in a steering map this rpsupd cannot reach)" : "") < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+static void listener_leave(Reuseport *rp, Listener *l, uint32_t index, bool in_map) {
+        if (in_map && rp->steering)
+                (void) steering_remove(rp->steering, index);
+        if (index > 0 && index < STEER_LISTENERS_MAX)
+                rp->used[index] = 0;
+        listener_unref(l);
+}
+
+/* ---- generations: the socket unit's listeners ---- */
+
+static void held_release(Reuseport *rp, HeldListeners *h) {
+        if (!h)
+                return;
+        for (size_t i = 0; i < h->n; i++) {
+                Listener *l = h->listeners[i];
+                if (!l)
+                        continue;
+                /* The socket unit keeps the socket open: the last generation using it takes it out of the
+                 * sockarray itself (unless stopping: then it is where the queues migrate to). */
+                if (l->n_ref == 1 && l->steer_joined && !rp->set->keep && rp->steering) {
+                        (void) steering_remove(rp->steering, l->steer_index);
+                        rp->used[l->steer_index] = 0;
+                        l->steer_joined = false;
+                }
+                listener_unref(l);
+        }
+        free(h);
+}
+
+static int reuseport_generation_open(Strategy *st, Generation *g, char **ret_error) {
+        Reuseport *rp = st->data;
+        Config *c = g->config;
+        HeldListeners *h;
+        int r;
+
+        h = calloc(1, sizeof(HeldListeners));
+        if (!h)
+                return -ENOMEM;
+        h->n = c->n_listen;
+        for (size_t i = 0; i < c->n_listen; i++) {
+                Listener *l = NULL;
+                int one = 0;
+                socklen_t len = sizeof(one);
+
+                r = listener_adopt_socket_unit(rp->set, &c->listen[i], c->backlog, c->fdname, &l);
+                if (r <= 0)
+                        continue;
+                if (getsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one, &len) < 0 || !one) {
+                        if (asprintf(ret_error, "the socket unit's listener on %s has no SO_REUSEPORT: set "
+                                     "ReusePort=yes in the .socket unit, or use Strategy=handoff", c->listen[i].text) < 0)
+                                *ret_error = NULL;
+                        listener_unref(l);
+                        r = -EINVAL;
+                        goto fail;
+                }
+                if (!l->steer_joined) {
+                        r = listener_join(rp, l, &l->steer_index, ret_error);
+                        if (r < 0) {
+                                listener_unref(l);
+                                goto fail;
+                        }
+                        l->steer_joined = true;
+                }
+                h->listeners[i] = l;
+                h->index[i] = l->steer_index;
+        }
+        g->strategy_data = h;
+        return 0;
+
+fail:
+        held_release(rp, h);
+        return r;
+}
+
+static void reuseport_generation_close(Strategy *st, Generation *g) {
+        held_release(st->data, g->strategy_data);
+        g->strategy_data = NULL;
+}
+
+/* ---- slots ---- */
+
+static void slot_listeners_release(Reuseport *rp, SlotListeners *sl) {
+        for (size_t i = 0; i < sl->n; i++)
+                listener_leave(rp, sl->listeners[i], sl->index[i], !sl->shut);
+        sl->n = 0;
+}
+
+static int slot_listeners_open(Reuseport *rp, Slot *slot, uint64_t id, SlotListeners *sl, char **ret_error) {
+        Config *c = slot->generation->config;
+        int r;
+
+        for (size_t i = 0; i < c->n_listen; i++) {
+                Listener *l;
+                r = listener_acquire(rp->set, &c->listen[i], c->backlog, NULL, id, true, &l, ret_error);
+                if (r < 0)
+                        goto fail;
+                r = listener_join(rp, l, &sl->index[i], ret_error);
+                if (r < 0) {
+                        listener_unref(l);
+                        goto fail;
+                }
+                sl->listeners[i] = l;
+                sl->n++;
+        }
+        return 0;
+fail:
+        slot_listeners_release(rp, sl);
+        return r;
+}
+
+static int reuseport_slot_open(Strategy *st, Slot *slot, char **ret_error) {
+        Reuseport *rp = st->data;
+        SlotListeners *sl;
+        int r;
+
+        sl = calloc(1, sizeof(SlotListeners));
+        if (!sl)
+                return -ENOMEM;
+        r = slot_listeners_open(rp, slot, slot->id, sl, ret_error);
+        if (r < 0) {
+                free(sl);
+                return r;
+        }
+        slot->strategy_data = sl;
+        return 0;
+}
+
+static void reuseport_slot_close(Strategy *st, Slot *slot) {
+        Reuseport *rp = st->data;
+        SlotListeners *sl = slot->strategy_data;
+
+        if (!sl)
+                return;
+        if (rp->set->keep) {
+                /* Stopping: the listeners stay open, in the sockarray and in the fd store; what is queued on
+                 * them waits for the next rpsupd (or migrates into the socket unit's listener). */
+                for (size_t i = 0; i < sl->n; i++)
+                        listener_unref(sl->listeners[i]);
+        } else
+                slot_listeners_release(rp, sl);
+        free(sl);
+        slot->strategy_data = NULL;
+}
+
+static int reuseport_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
+        SlotListeners *sl = slot->strategy_data;
+        HeldListeners *h = slot->generation->strategy_data;
+        const char *name = slot->generation->config->fdname;
+        int r;
+
+        for (size_t i = 0; sl && i < sl->n; i++) {
+                r = fd_list_add(ret, sl->listeners[i]->fd, name);
+                if (r < 0)
+                        return r;
+        }
+        /* The socket unit's listener too: what it queued while no worker ran is served. */
+        for (size_t i = 0; h && i < h->n; i++)
+                if (h->listeners[i]) {
+                        r = fd_list_add(ret, h->listeners[i]->fd, name);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+/* ---- steering ---- */
+
+typedef struct SetBuild {
+        struct steer_set set;
+} SetBuild;
+
+static void set_add(uint32_t *list, uint32_t *n, uint32_t index) {
+        for (uint32_t i = 0; i < *n; i++)
+                if (list[i] == index)
+                        return;
+        if (*n < STEER_SET_MAX)
+                list[(*n)++] = index;
+}
+
+static int add_slot(Reuseport *rp, SetBuild *builds, Slot *slot, bool active) {
+        SlotListeners *sl = slot->strategy_data;
+
+        if (!sl || sl->shut)
+                return 0;
+        for (size_t i = 0; i < sl->n; i++) {
+                struct steer_group_key key;
+                Group *g;
+                if (steering_group_key(sl->listeners[i]->fd, &key) < 0 || !(g = group_find(rp, &key)))
+                        continue;
+                SetBuild *b = &builds[g - rp->groups];
+                if (active)
+                        set_add(b->set.active, &b->set.n_active, sl->index[i]);
+                else
+                        set_add(b->set.standby, &b->set.n_standby, sl->index[i]);
+        }
+        return 0;
+}
+
+static void add_held(Reuseport *rp, SetBuild *builds, Generation *g, bool active) {
+        HeldListeners *h = g ? g->strategy_data : NULL;
+
+        for (size_t i = 0; h && i < h->n; i++) {
+                struct steer_group_key key;
+                Group *grp;
+                if (!h->listeners[i] || steering_group_key(h->listeners[i]->fd, &key) < 0 ||
+                    !(grp = group_find(rp, &key)))
+                        continue;
+                SetBuild *b = &builds[grp - rp->groups];
+                if (active)
+                        set_add(b->set.active, &b->set.n_active, h->index[i]);
+                else
+                        set_add(b->set.standby, &b->set.n_standby, h->index[i]);
+        }
+}
+
+static int reuseport_steer(Strategy *st, Service *s) {
+        Reuseport *rp = st->data;
+        SetBuild *builds;
+        Generation *target = s->live ?: s->pending;
+        bool stopping = s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED;
+        int r = 0;
+
+        rp->service = s;
+        if (!rp->steering)
+                return 0; /* the kernel hashes over every listener of the group */
+        if (stopping && rp->stop_steered)
+                return 0; /* keep what was set when the stop began: slots are going away one by one */
+
+        builds = calloc(rp->n_groups ?: 1, sizeof(SetBuild));
+        if (!builds)
+                return -ENOMEM;
+
+        if (stopping) {
+                /* New connections (and, as systemd closes the stored listeners after a stop, their queues) go
+                 * to the socket unit's listener where there is one; else they queue on the listeners that
+                 * stay in the fd store for the next rpsupd. */
+                for (Generation *g = s->generations; g; g = g->next) {
+                        add_held(rp, builds, g, true);
+                        for (size_t i = 0; i < g->n_slots; i++)
+                                add_slot(rp, builds, g->slots[i], false);
+                }
+                rp->stop_steered = true;
+        } else {
+                for (Generation *g = s->generations; g; g = g->next)
+                        for (size_t i = 0; i < g->n_slots; i++) {
+                                Slot *slot = g->slots[i];
+                                if (slot_is_serving(slot))
+                                        add_slot(rp, builds, slot, true);
+                                else if (g == target && !slot->retiring)
+                                        add_slot(rp, builds, slot, false);
+                        }
+                add_held(rp, builds, target, false);
+        }
+
+        for (size_t i = 0; i < rp->n_groups; i++) {
+                Group *g = &rp->groups[i];
+                struct steer_set *set = &builds[i].set;
+                int k;
+
+                if (g->written && g->last.n_active == set->n_active && g->last.n_standby == set->n_standby &&
+                    memcmp(g->last.active, set->active, sizeof(uint32_t) * set->n_active) == 0 &&
+                    memcmp(g->last.standby, set->standby, sizeof(uint32_t) * set->n_standby) == 0)
+                        continue;
+                k = steering_set_group(rp->steering, &g->key, set->active, set->n_active, set->standby,
+                                       set->n_standby);
+                if (k < 0) {
+                        r = k;
+                        continue;
+                }
+                g->last = *set;
+                g->written = true;
+        }
+        free(builds);
+        return r;
+}
+
+/* The time a handshake in flight may take: until the listener's last SYN-ACK retransmission has been
+ * answered. With net.ipv4.tcp_synack_retries = r: 1 + 2 + ... + 2^r seconds of retransmissions, and the
+ * request lives until 2^(r+1) - 1 seconds (63 s for the default 5). */
+usec_t reuseport_drain_window(const Config *c) {
+        FILE *f;
+        int retries = 5;
+
+        if (c->drain != USEC_INFINITY)
+                return c->drain;
+        for (size_t i = 0; i < c->n_listen; i++)
+                if (c->listen[i].address.type != SOCK_STREAM)
+                        return USEC_PER_SEC; /* datagrams: what is already in the socket buffer */
+        f = fopen("/proc/sys/net/ipv4/tcp_synack_retries", "re");
+        if (f) {
+                if (fscanf(f, "%d", &retries) != 1)
+                        retries = 5;
+                fclose(f);
+        }
+        retries = MAX(1, MIN(retries, 10));
+        return ((1ULL << (retries + 1)) - 1) * USEC_PER_SEC;
+}
+
+static void shut_down(SlotListeners *sl) {
+        for (size_t i = 0; i < sl->n; i++)
+                if (sl->listeners[i]->address.type == SOCK_STREAM)
+                        /* Stops listening on the socket itself (not just our fd): it leaves the sockarray and
+                         * the kernel migrates its queue through the program. */
+                        (void) shutdown(sl->listeners[i]->fd, SHUT_RD);
+        sl->shut = true;
+}
+
+static usec_t reuseport_retire(Strategy *st, Slot *slot) {
+        Reuseport *rp = st->data;
+        SlotListeners *sl = slot->strategy_data;
+
+        if (!sl)
+                return 0;
+        if (rp->migrate) {
+                shut_down(sl);
+                return 0;
+        }
+        return reuseport_drain_window(slot->generation->config);
+}
+
+static int reuseport_evacuate(Strategy *st, Slot *slot) {
+        Reuseport *rp = st->data;
+        SlotListeners *sl = slot->strategy_data, *fresh;
+        _cleanup_free_ char *error = NULL;
+        uint64_t id;
+        int r;
+
+        if (!rp->migrate || !sl)
+                return 0; /* drain: the queue waits for the replacement worker */
+
+        /* Listeners of their own for the replacement, before the queue moves away from the old ones. They
+         * get a new slot id: the old listeners' fd store entries go by the old one. */
+        fresh = calloc(1, sizeof(SlotListeners));
+        if (!fresh)
+                return -ENOMEM;
+        id = rp->service->next_slot_id++;
+        r = slot_listeners_open(rp, slot, id, fresh, &error);
+        if (r < 0) {
+                log_warning("Cannot give worker %u new listeners (%s); its queue waits for its replacement.",
+                            slot->index, error ?: strerror(-r));
+                free(fresh);
+                return r;
+        }
+        slot->id = id;
+        shut_down(sl);
+        /* The old listeners leave with the stalled worker's copy; rpsupd's copies can close now. */
+        slot_listeners_release(rp, sl);
+        free(sl);
+        slot->strategy_data = fresh;
+        return 1;
+}
+
+static int reuseport_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
+        Reuseport *rp = st->data;
+        SlotListeners *sl = slot->strategy_data;
+        SlotStats stats = { .accept_queue = -1 };
+
+        for (size_t i = 0; sl && i < sl->n; i++) {
+                struct steer_counters c;
+                uint32_t depth;
+
+                if (!sl->shut && listener_accept_queue(sl->listeners[i], &depth, NULL) >= 0)
+                        stats.accept_queue = (stats.accept_queue < 0 ? 0 : stats.accept_queue) + depth;
+                if (rp->steering && steering_counters(rp->steering, sl->index[i], &c) >= 0) {
+                        stats.syns += c.syns;
+                        stats.migrations[MIGRATION_ACCEPT_QUEUE] += c.migrated_queue;
+                        stats.migrations[MIGRATION_REQUEST_ACK] += c.migrated_ack;
+                        stats.migrations[MIGRATION_REQUEST_TIMER] += c.migrated_timer;
+                }
+        }
+        *ret = stats;
+        return 0;
+}
+
+static void reuseport_free(Strategy *st) {
+        Reuseport *rp = st->data;
+
+        if (!rp)
+                return;
+        steering_free(rp->steering);
+        free(rp);
+}
+
+static const StrategyOps drain_ops = {
+        .kind = STRATEGY_DRAIN,
+        .generation_open = reuseport_generation_open,
+        .generation_close = reuseport_generation_close,
+        .slot_open = reuseport_slot_open,
+        .slot_close = reuseport_slot_close,
+        .slot_fds = reuseport_slot_fds,
+        .steer = reuseport_steer,
+        .retire = reuseport_retire,
+        .evacuate = reuseport_evacuate,
+        .slot_stats = reuseport_slot_stats,
+        .free = reuseport_free,
+};
+
+static const StrategyOps migrate_ops = {
+        .kind = STRATEGY_MIGRATE,
+        .generation_open = reuseport_generation_open,
+        .generation_close = reuseport_generation_close,
+        .slot_open = reuseport_slot_open,
+        .slot_close = reuseport_slot_close,
+        .slot_fds = reuseport_slot_fds,
+        .steer = reuseport_steer,
+        .retire = reuseport_retire,
+        .evacuate = reuseport_evacuate,
+        .slot_stats = reuseport_slot_stats,
+        .free = reuseport_free,
+};
+
+int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *inherited, bool without_bpf,
+                           const char *reason, Strategy **ret, char **ret_error) {
+        int fds[_STEERING_FD_MAX];
+        bool have_all = true;
+        Reuseport *rp;
+        Strategy *st;
+        char error[256] = "";
+        int r;
+
+        rp = calloc(1, sizeof(Reuseport));
+        if (!rp)
+                return -ENOMEM;
+        rp->set = set;
+        rp->migrate = kind == STRATEGY_MIGRATE;
+        rp->used[0] = 1; /* index 0 holds the "refused" counter */
+
+        /* After a restart: the program and maps the previous rpsupd stored, with every listener and set
+         * still in them. */
+        for (int i = 0; i < _STEERING_FD_MAX; i++) {
+                fds[i] = inherited ? inherited_fds_claim(inherited, steering_fd_names[i]) : -EBADF;
+                have_all = have_all && fds[i] >= 0;
+        }
+        if (without_bpf) {
+                for (int i = 0; i < _STEERING_FD_MAX; i++)
+                        safe_close(fds[i]);
+                goto done;
+        }
+        if (have_all) {
+                r = steering_restore(fds, &rp->steering, error, sizeof(error));
+                if (r < 0)
+                        log_warning("Loading the steering program afresh: %s.", error);
+        } else
+                for (int i = 0; i < _STEERING_FD_MAX; i++)
+                        safe_close(fds[i]);
+        if (!rp->steering) {
+                r = steering_load(&rp->steering, error, sizeof(error));
+                if (r < 0) {
+                        if (asprintf(ret_error, "%s", error) < 0)
+                                *ret_error = NULL;
+                        free(rp);
+                        return r;
+                }
+                for (int i = 0; i < _STEERING_FD_MAX; i++) {
+                        r = fdstore_add(steering_fd(rp->steering, i), steering_fd_names[i]);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to store the steering program's %s in systemd's fd "
+                                                  "store; a restarted rpsupd will load it afresh: %m",
+                                                  steering_fd_names[i]);
+                }
+        } else
+                log_info("Took over the steering program and its maps from the previous rpsupd.");
+
+done:
+        st = calloc(1, sizeof(Strategy));
+        if (!st) {
+                reuseport_free(&(Strategy) { .data = rp });
+                return -ENOMEM;
+        }
+        st->ops = rp->migrate ? &migrate_ops : &drain_ops;
+        st->data = rp;
+        st->reason = strdup(reason);
+        if (!st->reason) {
+                reuseport_free(st);
+                free(st);
+                return -ENOMEM;
+        }
+        *ret = st;
+        return 0;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "fdstore.h"
+#include "listener.h"
+#include "strategy.h"
+
+/* drain or migrate. Loads the steering program, or takes it back from `inherited` (the fd store). With
+ * `without_bpf` (migrate only): no program; the kernel hashes new connections over the group and migrates
+ * at random (net.ipv4.tcp_migrate_req=1). */
+int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *inherited, bool without_bpf,
+                           const char *reason, Strategy **ret, char **ret_error);
+/* DrainSec=, or with auto, how long a handshake in flight may take on this namespace's settings. */
+usec_t reuseport_drain_window(const Config *c);
