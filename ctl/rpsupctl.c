@@ -87,7 +87,7 @@ static int call_failed(const char *what, const char *name, int r, const sd_bus_e
 
 static void print_status(json_object *status, json_object *generations, json_object *workers, json_object *listeners) {
         char age[FORMAT_TIMESPAN_MAX + 16], rel[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX];
-        bool shared = false;
+        bool shared = false, steered;
         Table *t;
 
         printf("%s: %s\n", record_str(status, "service"), record_str(status, "status"));
@@ -103,6 +103,15 @@ static void print_status(json_object *status, json_object *generations, json_obj
                record_int(status, "worker_failures"), record_int(status, "watchdog_kills"),
                record_int(status, "stall_replacements"));
         printf("     Config: %s\n", record_str(status, "config"));
+        if (record_int(status, "last_retired_generation") > 0)
+                printf("  Last gone: generation %" PRIi64 " after %s; meanwhile the kernel migrated %" PRIi64
+                       " (%" PRIi64 " failed), %" PRIi64 " listen drops, %" PRIi64 " overflows\n",
+                       record_int(status, "last_retired_generation"),
+                       format_timespan(span, sizeof(span), (usec_t) record_int(status, "last_retirement_usec"),
+                                       USEC_PER_MSEC),
+                       record_int(status, "last_retirement_migrated"), record_int(status, "last_retirement_migrate_failed"),
+                       record_int(status, "last_retirement_listen_drops"),
+                       record_int(status, "last_retirement_listen_overflows"));
 
         printf("\n");
         t = table_new(6, "GENERATION", "STATE", "WORKERS", "STARTED", "LIVE SINCE", "DRAIN DEADLINE / FAILURE");
@@ -125,10 +134,12 @@ static void print_status(json_object *status, json_object *generations, json_obj
         t = table_free(t);
 
         printf("\n");
-        t = table_new(8, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "STATUS");
+        steered = !streq(record_str(status, "strategy"), "handoff");
+        t = steered ? table_new(9, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "SYNS", "STATUS")
+                    : table_new(8, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "STATUS");
         for (size_t i = 0; t && i < json_object_array_length(workers); i++) {
                 json_object *w = json_object_array_get_idx(workers, i);
-                char gen[32], slot[32], pid[32], restarts[32], queue[32], up[FORMAT_TIMESPAN_MAX + 16];
+                char gen[32], slot[32], pid[32], restarts[32], queue[32], syns[32], up[FORMAT_TIMESPAN_MAX + 16];
                 const char *st = record_str(w, "status");
                 snprintf(gen, sizeof(gen), "%" PRIi64, record_int(w, "generation"));
                 snprintf(slot, sizeof(slot), "%" PRIi64 "%s", record_int(w, "slot"), record_bool(w, "retiring") ? "*" : "");
@@ -141,17 +152,24 @@ static void print_status(json_object *status, json_object *generations, json_obj
                         snprintf(queue, sizeof(queue), "%" PRIi64, record_int(w, "accept_queue"));
                 else
                         snprintf(queue, sizeof(queue), "-");
+                snprintf(syns, sizeof(syns), "%" PRIi64, record_int(w, "syns"));
                 shared = shared || record_bool(w, "accept_queue_shared");
                 format_age(up, sizeof(up), (uint64_t) record_int(w, "started_usec"));
                 if (isempty(st))
                         st = record_str(w, "last_failure");
-                table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, st);
+                if (steered)
+                        table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, syns, st);
+                else
+                        table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, st);
         }
         if (t)
                 table_print(t);
         t = table_free(t);
         if (shared)
                 printf("QUEUE: the accept queue all workers share (handoff). *: retiring.\n");
+        else if (steered)
+                printf("QUEUE: connections waiting in the worker's own listener. SYNS: new connections steered to "
+                       "it. *: retiring.\n");
 
         printf("\n");
         t = table_new(6, "LISTENER", "TYPE", "OWNER", "QUEUE", "BACKLOG", "ORIGIN");

@@ -34,6 +34,28 @@ static void host_watch_queues(void *userdata) {
                 queue_watch_arm(m->queue_watch);
 }
 
+static void host_generation_retiring(void *userdata, Generation *g) {
+        Manager *m = userdata;
+
+        retirements_begin(&m->retirements, g->id);
+}
+
+static void host_generation_gone(void *userdata, Generation *g) {
+        Manager *m = userdata;
+        const Retirement *r = retirements_end(&m->retirements, g->id);
+        char span[FORMAT_TIMESPAN_MAX];
+
+        if (!r) {
+                log_info("Generation %" PRIu64 " is gone.", g->id);
+                return;
+        }
+        format_timespan(span, sizeof(span), r->ended - r->began, USEC_PER_MSEC);
+        log_info("Generation %" PRIu64 " is gone after %s. Meanwhile the kernel migrated %" PRIu64 " connection%s "
+                 "(%" PRIu64 " failed), and counted %" PRIu64 " listen drops and %" PRIu64 " accept-queue overflows.",
+                 g->id, span, r->delta.migrate_req_success, r->delta.migrate_req_success == 1 ? "" : "s",
+                 r->delta.migrate_req_failure, r->delta.listen_drops, r->delta.listen_overflows);
+}
+
 static const ServiceHost manager_host = {
         .now = host_now,
         .spawn = worker_process_spawn,
@@ -41,6 +63,8 @@ static const ServiceHost manager_host = {
         .forget = worker_process_forget,
         .changed = host_changed,
         .watch_queues = host_watch_queues,
+        .generation_retiring = host_generation_retiring,
+        .generation_gone = host_generation_gone,
 };
 
 /* ---- publishing state ---- */

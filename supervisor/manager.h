@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "macro.h"
 #include "notify.h"
+#include "retirement.h"
 #include "service.h"
 #include "strategy.h"
 
@@ -32,6 +33,8 @@ typedef struct Manager {
         NotifyServer *notify;
         ControlServer *control;
         QueueWatch *queue_watch;
+
+        Retirements retirements;
 
         sd_event_source *deadline_timer;
         sd_event_source *publish_event; /* deferred: STATUS=, state file */

@@ -205,7 +205,10 @@ static void generation_maybe_free(Service *s, Generation *g) {
         id = g->id;
         waiters = g->waiters;
         g->waiters = NULL;
-        log_info("Generation %" PRIu64 " is gone.", id);
+        if (s->host->generation_gone)
+                s->host->generation_gone(s->host_userdata, g);
+        else
+                log_info("Generation %" PRIu64 " is gone.", id);
         generation_free(s, g);
         waiters_complete(&waiters, s, 0, NULL);
         changed(s);
@@ -427,6 +430,8 @@ static void generation_retire(Service *s, Generation *g, bool drain) {
 
         g->state = GENERATION_RETIRING;
         g->retired_at = now(s);
+        if (s->host->generation_retiring)
+                s->host->generation_retiring(s->host_userdata, g);
         list = calloc(g->n_slots ?: 1, sizeof(Slot *));
         if (!list) {
                 /* Out of memory: stop them one by one without draining. */
@@ -1177,6 +1182,9 @@ static void stall_sample(Service *s, usec_t t) {
 usec_t service_next_deadline(Service *s) {
         usec_t next = s->sampling ? s->next_sample : USEC_INFINITY;
 
+        if (s->strategy->ops->next_deadline)
+                next = MIN(next, s->strategy->ops->next_deadline(s->strategy));
+
         for (Generation *g = s->generations; g; g = g->next)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
@@ -1279,6 +1287,8 @@ void service_tick(Service *s) {
 
         while (tick_one(s, t) && ++guard < 100000)
                 ;
+        if (s->strategy->ops->tick)
+                s->strategy->ops->tick(s->strategy, t);
         if (s->sampling && s->next_sample <= t) {
                 if (stall_detection_on(s))
                         stall_sample(s, t);

@@ -132,6 +132,10 @@ typedef struct ServiceHost {
         /* Stall detection is idle: call service_queues_busy() as soon as a serving worker's accept queue is
          * not empty (optional: without it, stalls are only found while sampling runs). */
         void (*watch_queues)(void *userdata);
+        /* A generation stops taking new connections (replaced, or stopping), and when it is gone
+         * (optional: the daemon reports what the kernel did meanwhile). */
+        void (*generation_retiring)(void *userdata, Generation *g);
+        void (*generation_gone)(void *userdata, Generation *g);
 } ServiceHost;
 
 typedef struct ServiceCounters {

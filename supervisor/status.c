@@ -110,6 +110,15 @@ int status_append_service(sd_bus_message *m, Manager *manager) {
         TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
         TRY(entry_u64(m, "watchdog_kills", s->counters.watchdog_kills));
         TRY(entry_u64(m, "stall_replacements", s->counters.stall_replacements));
+        {
+                const Retirement *r = retirements_last_finished(&manager->retirements);
+                TRY(entry_u64(m, "last_retired_generation", r ? r->generation : 0));
+                TRY(entry_u64(m, "last_retirement_usec", r ? r->ended - r->began : 0));
+                TRY(entry_u64(m, "last_retirement_migrated", r ? r->delta.migrate_req_success : 0));
+                TRY(entry_u64(m, "last_retirement_migrate_failed", r ? r->delta.migrate_req_failure : 0));
+                TRY(entry_u64(m, "last_retirement_listen_drops", r ? r->delta.listen_drops : 0));
+                TRY(entry_u64(m, "last_retirement_listen_overflows", r ? r->delta.listen_overflows : 0));
+        }
         return sd_bus_message_close_container(m);
 }
 
@@ -138,6 +147,14 @@ int status_append_generations(sd_bus_message *m, Manager *manager) {
                 TRY(entry_u64(m, "retired_usec", to_realtime(g->retired_at)));
                 TRY(entry_u64(m, "drain_deadline_usec", g->state == GENERATION_RETIRING ? to_realtime(drain) : 0));
                 TRY(entry_str(m, "failure", g->failure));
+                {
+                        const Retirement *r = g->state == GENERATION_RETIRING
+                                                      ? retirements_get(&manager->retirements, g->id) : NULL;
+                        TRY(entry_u64(m, "kernel_migrated", r ? r->delta.migrate_req_success : 0));
+                        TRY(entry_u64(m, "kernel_migrate_failed", r ? r->delta.migrate_req_failure : 0));
+                        TRY(entry_u64(m, "kernel_listen_drops", r ? r->delta.listen_drops : 0));
+                        TRY(entry_u64(m, "kernel_listen_overflows", r ? r->delta.listen_overflows : 0));
+                }
                 TRY(sd_bus_message_close_container(m));
         }
         return sd_bus_message_close_container(m);
@@ -382,6 +399,25 @@ int status_metrics(Manager *manager, char **ret) {
                                         "\",slot=\"%u\",kind=\"%s\"} %" PRIu64 "\n", svc, g->id, slot->index,
                                         kinds[k], stats.migrations[k]);
                 }
+
+        {
+                const Retirement *r = retirements_last_finished(&manager->retirements);
+                metric_header(f, "rpsup_last_retirement_seconds", "gauge",
+                              "How long the last retired generation took to be gone.");
+                fprintf(f, "rpsup_last_retirement_seconds{service=\"%s\"} %.3f\n", svc,
+                        r ? (double) (r->ended - r->began) / 1e6 : 0.0);
+                metric_header(f, "rpsup_last_retirement_kernel", "gauge",
+                              "The kernel's TcpExt counters over the last retirement: migrated, migrate_failed, "
+                              "listen_drops, listen_overflows.");
+                fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"migrated\"} %" PRIu64 "\n", svc,
+                        r ? r->delta.migrate_req_success : 0);
+                fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"migrate_failed\"} %" PRIu64 "\n",
+                        svc, r ? r->delta.migrate_req_failure : 0);
+                fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"listen_drops\"} %" PRIu64 "\n",
+                        svc, r ? r->delta.listen_drops : 0);
+                fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"listen_overflows\"} %" PRIu64
+                        "\n", svc, r ? r->delta.listen_overflows : 0);
+        }
 
         if (netstat_read(&net) >= 0) {
                 metric_header(f, "rpsup_kernel_listen_overflows_total", "counter",

@@ -48,6 +48,16 @@ typedef struct HeldListeners {
         uint32_t index[LISTEN_MAX];
 } HeldListeners;
 
+/* A retired listener rpsupd keeps after its worker is gone: shut down (not listening, out of every set),
+ * but open, because handshakes that were in flight on it migrate only when their final ACK or their
+ * SYN-ACK timer comes, and only while the listener still exists. */
+typedef struct Lingering {
+        Listener *listener;
+        usec_t until;
+} Lingering;
+
+#define LINGER_DRAIN_USEC (5ULL * USEC_PER_SEC)
+
 typedef struct Reuseport {
         ListenerSet *set;
         Steering *steering;
@@ -57,6 +67,8 @@ typedef struct Reuseport {
         size_t n_groups;
         uint8_t used[STEER_LISTENERS_MAX]; /* sockarray indices in use (0 is never used) */
         bool stop_steered;
+        Lingering *lingering;
+        size_t n_lingering;
 } Reuseport;
 
 /* ---- indices and groups ---- */
@@ -280,9 +292,34 @@ static int reuseport_slot_open(Strategy *st, Slot *slot, char **ret_error) {
         return 0;
 }
 
+static void shut_down(SlotListeners *sl);
+
+/* The slot is gone: its listeners stop listening now (what is queued migrates at once) and linger for the
+ * handshakes still in flight on them. */
+static void slot_listeners_linger(Reuseport *rp, SlotListeners *sl, usec_t linger) {
+        Lingering *l;
+        usec_t until = usec_add(now_usec(CLOCK_MONOTONIC), linger);
+
+        if (!sl->shut)
+                shut_down(sl);
+        l = realloc(rp->lingering, sizeof(Lingering) * (rp->n_lingering + sl->n));
+        if (!l) {
+                slot_listeners_release(rp, sl);
+                return;
+        }
+        rp->lingering = l;
+        for (size_t i = 0; i < sl->n; i++) {
+                if (sl->index[i] > 0 && sl->index[i] < STEER_LISTENERS_MAX)
+                        rp->used[sl->index[i]] = 0; /* shut down: the kernel took it out of the sockarray */
+                rp->lingering[rp->n_lingering++] = (Lingering) { .listener = sl->listeners[i], .until = until };
+        }
+        sl->n = 0;
+}
+
 static void reuseport_slot_close(Strategy *st, Slot *slot) {
         Reuseport *rp = st->data;
         SlotListeners *sl = slot->strategy_data;
+        Config *c = slot->generation->config;
 
         if (!sl)
                 return;
@@ -291,10 +328,34 @@ static void reuseport_slot_close(Strategy *st, Slot *slot) {
                  * them waits for the next rpsupd (or migrates into the socket unit's listener). */
                 for (size_t i = 0; i < sl->n; i++)
                         listener_unref(sl->listeners[i]);
-        } else
+        } else if (sl->n > 0 && sl->listeners[0]->address.type == SOCK_STREAM)
+                slot_listeners_linger(rp, sl, rp->migrate ? reuseport_drain_window(c) : LINGER_DRAIN_USEC);
+        else
                 slot_listeners_release(rp, sl);
         free(sl);
         slot->strategy_data = NULL;
+}
+
+static usec_t reuseport_next_deadline(Strategy *st) {
+        Reuseport *rp = st->data;
+        usec_t next = USEC_INFINITY;
+
+        for (size_t i = 0; i < rp->n_lingering; i++)
+                next = MIN(next, rp->lingering[i].until);
+        return next;
+}
+
+static void reuseport_tick(Strategy *st, usec_t now) {
+        Reuseport *rp = st->data;
+
+        for (size_t i = 0; i < rp->n_lingering;) {
+                if (rp->lingering[i].until > now) {
+                        i++;
+                        continue;
+                }
+                listener_unref(rp->lingering[i].listener);
+                rp->lingering[i] = rp->lingering[--rp->n_lingering];
+        }
 }
 
 static int reuseport_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
@@ -497,9 +558,8 @@ static int reuseport_evacuate(Strategy *st, Slot *slot) {
                 return r;
         }
         slot->id = id;
-        shut_down(sl);
-        /* The old listeners leave with the stalled worker's copy; rpsupd's copies can close now. */
-        slot_listeners_release(rp, sl);
+        /* The queue moves to the serving workers now; handshakes in flight follow when they complete. */
+        slot_listeners_linger(rp, sl, reuseport_drain_window(slot->generation->config));
         free(sl);
         slot->strategy_data = fresh;
         return 1;
@@ -532,6 +592,9 @@ static void reuseport_free(Strategy *st) {
 
         if (!rp)
                 return;
+        for (size_t i = 0; i < rp->n_lingering; i++)
+                listener_unref(rp->lingering[i].listener);
+        free(rp->lingering);
         steering_free(rp->steering);
         free(rp);
 }
@@ -547,6 +610,8 @@ static const StrategyOps drain_ops = {
         .retire = reuseport_retire,
         .evacuate = reuseport_evacuate,
         .slot_stats = reuseport_slot_stats,
+        .next_deadline = reuseport_next_deadline,
+        .tick = reuseport_tick,
         .free = reuseport_free,
 };
 
@@ -561,6 +626,8 @@ static const StrategyOps migrate_ops = {
         .retire = reuseport_retire,
         .evacuate = reuseport_evacuate,
         .slot_stats = reuseport_slot_stats,
+        .next_deadline = reuseport_next_deadline,
+        .tick = reuseport_tick,
         .free = reuseport_free,
 };
 

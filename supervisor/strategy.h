@@ -58,6 +58,9 @@ typedef struct StrategyOps {
         int (*evacuate)(Strategy *st, Slot *slot);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
+        /* Work the strategy has scheduled itself (optional): the earliest deadline, and running it. */
+        usec_t (*next_deadline)(Strategy *st);
+        void (*tick)(Strategy *st, usec_t now);
         void (*free)(Strategy *st);
 } StrategyOps;
 

@@ -28,6 +28,7 @@ RPSUPD = os.environ.get("RPSUPD") or os.path.join(BUILD, "supervisor", "rpsupd")
 RPSUPCTL = os.environ.get("RPSUPCTL") or os.path.join(BUILD, "ctl", "rpsupctl")
 WORKER = os.environ.get("RPSUP_EXAMPLE_WORKER") or os.path.join(BUILD, "examples", "rpsup-example-worker")
 LOAD = os.environ.get("RPSUP_LOAD") or os.path.join(BUILD, "bench", "rpsup-load")
+XDP_DROP_ACK = os.environ.get("RPSUP_XDP_DROP_ACK") or os.path.join(BUILD, "tests", "helpers", "xdp-drop-ack")
 
 
 def log(*args):
@@ -212,7 +213,7 @@ StopTimeoutSec=5
             self.proc = subprocess.Popen(argv, env=env, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         logf.close()
         if wait:
-            self.wait_running()
+            return self.wait_running()
         return self.proc
 
     def wait_running(self, timeout=15.0):
@@ -412,10 +413,59 @@ class PendingClient:
         self.sock.close()
 
 
+class HeldAcks:
+    """Clients' final ACKs to `port` are dropped on lo (XDP) until release(): their handshakes stay in
+    flight on the server side (request sockets)."""
+
+    def __init__(self, port):
+        self.proc = subprocess.Popen([XDP_DROP_ACK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "attached":
+            err = self.proc.stderr.read()
+            self.proc.wait()
+            skip_or_fail(f"cannot attach an XDP program to lo: {err.strip()}")
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            out = self.proc.stdout.read()
+            self.proc.wait(timeout=10)
+            return out.strip()
+        return ""
+
+
+def syn_recv_count(port):
+    """Handshakes in flight on the server side for a local port (state SYN_RECV in /proc/net/tcp*)."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "03" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        n += 1
+        except OSError:
+            pass
+    return n
+
+
+def netstat():
+    """TcpExt counters of this network namespace."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            return dict(zip(names.split()[1:], map(int, values.split()[1:])))
+    return {}
+
+
 class Load:
     """rpsup-load running in the background until stop()."""
 
     def __init__(self, port, concurrency=16, host="127.0.0.1", extra=()):
+        self.netstat_before = netstat()
         self.stopfile = tempfile.mktemp(prefix="rpsup-load-stop-")
         self.proc = subprocess.Popen(
             [LOAD, "--connect", f"{host}:{port}", "--concurrency", str(concurrency), "--duration", "3600",
@@ -427,7 +477,14 @@ class Load:
         out, err = self.proc.communicate(timeout=60)
         os.unlink(self.stopfile)
         try:
-            return json.loads(out)
+            report = json.loads(out)
+            after = netstat()
+            # What the kernel saw meanwhile: helps to tell where a failure came from.
+            report["kernel"] = {k: after.get(k, 0) - self.netstat_before.get(k, 0)
+                                for k in ("TCPMigrateReqSuccess", "TCPMigrateReqFailure", "ListenDrops",
+                                          "ListenOverflows", "TCPAbortOnClose", "TCPAbortOnData", "TCPReqQFullDrop",
+                                          "TCPBacklogDrop")}
+            return report
         except json.JSONDecodeError:
             raise Failed(f"rpsup-load printed no report (exit {self.proc.returncode}): {out}\n{err}")
 
