@@ -213,8 +213,10 @@ int steering_set_group(Steering *s, const struct steer_group_key *key, const uin
                 return -ENOMEM;
         set->n_active = (uint32_t) n_active;
         set->n_standby = (uint32_t) n_standby;
-        memcpy(set->active, active, sizeof(uint32_t) * n_active);
-        memcpy(set->standby, standby, sizeof(uint32_t) * n_standby);
+        if (n_active > 0)
+                memcpy(set->active, active, sizeof(uint32_t) * n_active);
+        if (n_standby > 0)
+                memcpy(set->standby, standby, sizeof(uint32_t) * n_standby);
         if (bpf_map_update_elem(s->fds[STEERING_GROUPS], key, set, BPF_ANY) < 0)
                 r = -errno;
         free(set);
