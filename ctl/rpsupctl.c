@@ -88,6 +88,7 @@ static int call_failed(const char *what, const char *name, int r, const sd_bus_e
 static void print_status(json_object *status, json_object *generations, json_object *workers, json_object *listeners) {
         char age[FORMAT_TIMESPAN_MAX + 16], rel[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX];
         bool shared = false, steered;
+        unsigned retired = 0;
         Table *t;
 
         printf("%s: %s\n", record_str(status, "service"), record_str(status, "status"));
@@ -176,6 +177,10 @@ static void print_status(json_object *status, json_object *generations, json_obj
         for (size_t i = 0; t && i < json_object_array_length(listeners); i++) {
                 json_object *l = json_object_array_get_idx(listeners, i);
                 char queue[32], backlog[32];
+                if (streq(record_str(l, "owner"), "retired")) {
+                        retired++;
+                        continue;
+                }
                 if (record_int(l, "accept_queue") >= 0) {
                         snprintf(queue, sizeof(queue), "%" PRIi64, record_int(l, "accept_queue"));
                         snprintf(backlog, sizeof(backlog), "%" PRIi64, record_int(l, "backlog"));
@@ -190,6 +195,10 @@ static void print_status(json_object *status, json_object *generations, json_obj
         if (t)
                 table_print(t);
         table_free(t);
+        if (retired > 0)
+                printf("...and %u retired listener%s, no longer listening, kept open until the handshakes that were "
+                       "in flight on %s have moved on.\n", retired, retired == 1 ? "" : "s",
+                       retired == 1 ? "it" : "them");
 }
 
 static int verb_status(int argc, char *argv[]) {

@@ -118,6 +118,11 @@ static int check_socket(int fd, const SocketAddress *a) {
         return sd_is_socket_sockaddr(fd, a->type, &a->sa, a->size, a->type == SOCK_STREAM ? 1 : -1);
 }
 
+/* Bound to the address, listening or not. */
+static int check_socket_bound(int fd, const SocketAddress *a) {
+        return sd_is_socket_sockaddr(fd, a->type, &a->sa, a->size, -1);
+}
+
 static int describe_fd(int fd, char *buf, size_t l) {
         SocketAddress got;
         char addr[SOCKET_ADDRESS_STRING_MAX];
@@ -149,6 +154,10 @@ static Listener *listener_new(ListenerSet *set, int fd, const SocketAddress *a, 
         set->listeners = l;
         set->n++;
         return l;
+}
+
+Listener *listener_wrap(ListenerSet *set, int fd, const SocketAddress *a) {
+        return listener_new(set, fd, a, NULL, 0, true);
 }
 
 int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog, const char *socket_unit_name,
@@ -198,7 +207,12 @@ int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog,
         /* Kept for us in the fd store by an earlier rpsupd? */
         if (fd < 0 && set->inherited) {
                 fd = inherited_fds_claim(set->inherited, store_name);
-                if (fd >= 0) {
+                if (fd >= 0 && reuseport && a->type == SOCK_STREAM && check_socket_bound(fd, a) > 0 &&
+                    check_socket(fd, a) <= 0) {
+                        /* A worker slot's listener that an earlier rpsupd shut down when it stopped (its queue
+                         * went to the socket unit's listener): it listens no more; this slot gets a new one. */
+                        fd = safe_close(fd);
+                } else if (fd >= 0) {
                         r = check_socket(fd, a);
                         if (r <= 0) {
                                 char what[SOCKET_ADDRESS_STRING_MAX + 32];

@@ -47,6 +47,8 @@ int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog,
  * 0 if none was passed. Never binds. */
 int listener_adopt_socket_unit(ListenerSet *set, const ListenSpec *spec, unsigned backlog, const char *name,
                                Listener **ret);
+/* Takes an already open socket into the set (no fd store entry). */
+Listener *listener_wrap(ListenerSet *set, int fd, const SocketAddress *a);
 Listener *listener_ref(Listener *l);
 Listener *listener_unref(Listener *l);
 

@@ -284,6 +284,10 @@ void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata) {
 static void stop_done(Service *s, int r, const char *message, void *userdata) {
         Manager *m = userdata;
 
+        if (m->strategy->ops->stopped)
+                m->strategy->ops->stopped(m->strategy);
+        /* The last word (state file, STATUS=) now: the loop ends before deferred work would run. */
+        (void) on_publish(NULL, m);
         (void) sd_event_exit(m->event, m->exit_code);
 }
 
@@ -465,25 +469,35 @@ int manager_start(Manager *m) {
         }
         saved_state_done(&saved);
 
-        /* Whatever systemd passed that nothing claimed belongs to a config that changed: let it go. */
-        for (size_t i = 0; i < m->inherited.n; i++) {
-                InheritedFd *in = &m->inherited.fds[i];
-                if (in->fd < 0)
-                        continue;
-                log_notice("Closing the stored file descriptor \"%s\": nothing in %s uses it any more.", in->name,
-                           m->config_path);
-                (void) fdstore_remove(in->name);
-                in->fd = safe_close(in->fd);
-        }
-
+        r = 0;
         if (m->service->generations) {
                 r = service_resume(m->service, start_done, m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to resume: %m");
-        } else {
+        }
+        if (r == 0) {
                 r = service_start(m->service, m->config, start_done, m);
                 if (r < 0)
                         return r; /* start_done() logged and asked to stop */
+        }
+
+        /* The first generation has taken its listeners. Whatever systemd passed that nothing claimed belongs
+         * to a config that changed: let it go. */
+        for (size_t i = 0; i < m->inherited.n; i++) {
+                InheritedFd *in = &m->inherited.fds[i];
+                if (in->fd < 0)
+                        continue;
+                (void) fdstore_remove(in->name);
+                /* A listener of a worker slot that is no more: what is queued on it moves to the new
+                 * generation before it closes. */
+                if (m->strategy->ops->orphan && m->strategy->ops->orphan(m->strategy, in->fd) > 0) {
+                        log_info("Retiring the stored listener \"%s\" of a worker slot that is gone.", in->name);
+                        in->fd = -EBADF;
+                        continue;
+                }
+                log_notice("Closing the stored file descriptor \"%s\": nothing in %s uses it any more.", in->name,
+                           m->config_path);
+                in->fd = safe_close(in->fd);
         }
         manager_changed(m);
         return 0;

@@ -524,7 +524,7 @@ int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
         Generation *g = NULL;
         int r;
 
-        if (s->generations || s->state != SERVICE_STARTING)
+        if (s->live || s->pending || s->state != SERVICE_STARTING)
                 return refuse(s, done, userdata, -EALREADY, "the service was already started");
         r = operation_begin(s, OPERATION_START, done, userdata);
         if (r < 0)
@@ -1441,10 +1441,10 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
         } else if (s->live)
                 s->state = SERVICE_RUNNING;
         else {
-                s->state = SERVICE_FAILED;
-                if (done)
-                        done(s, -ENOENT, "the previous rpsupd left no generation to take over", userdata);
-                return -ENOENT;
+                /* Nothing was serving (the previous rpsupd was stopping): finish retiring what is left; the
+                 * caller starts a new generation. */
+                s->state = SERVICE_STARTING;
+                done = NULL;
         }
 
         steer(s);
@@ -1454,8 +1454,10 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                 g = next;
         }
         changed(s);
-        if (done)
+        if (done) {
                 done(s, 0, NULL, userdata);
+                return 1;
+        }
         return 0;
 }
 

@@ -226,7 +226,8 @@ Slot *service_adopt_slot(Service *s, Generation *g, unsigned index, uint64_t id,
 Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState state, usec_t started_at);
 /* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.
  * `done` is called like service_start()'s: at once if a generation is live, else when the first one
- * (which was still starting) is ready or failed. */
+ * (which was still starting) is ready or failed. Returns 0 (and never calls `done`) when nothing was live or
+ * starting: then service_start() starts a new generation. */
 int service_resume(Service *s, ServiceDone done, void *userdata);
 
 const char *worker_state_to_string(WorkerState s);

@@ -225,7 +225,9 @@ int status_append_listeners(sd_bus_message *m, Manager *manager) {
                         snprintf(owner, sizeof(owner), "generation %" PRIu64 " slot %u", slot->generation->id,
                                  slot->index);
                 else
-                        snprintf(owner, sizeof(owner), "held");
+                        /* Its slot is gone: a retired listener kept for handshakes still in flight on it, or
+                         * one kept while stopping. */
+                        snprintf(owner, sizeof(owner), "retired");
                 TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
                 TRY(entry_str(m, "name", manager->config->fdname));
                 TRY(entry_str(m, "address", socket_address_format(&l->address, addr, sizeof(addr))));

@@ -28,6 +28,10 @@
 #include "strategy-reuseport.h"
 #include "systemd-notify.h"
 
+#ifndef SO_DETACH_REUSEPORT_BPF
+#define SO_DETACH_REUSEPORT_BPF 68
+#endif
+
 typedef struct Group {
         struct steer_group_key key;
         bool attached;              /* the program is attached to the group */
@@ -137,7 +141,7 @@ static int listener_join(Reuseport *rp, Listener *l, uint32_t *ret_index, char *
                 goto fail;
 
         /* Restored from the fd store: it may still be in the sockarray where the previous rpsupd put it. */
-        if (l->restored && steering_find(rp->steering, l->fd, &index) >= 0 && !rp->used[index]) {
+        if ((l->restored || l->socket_unit) && steering_find(rp->steering, l->fd, &index) >= 0 && !rp->used[index]) {
                 rp->used[index] = 1;
         } else {
                 r = index_alloc(rp, &index);
@@ -334,6 +338,64 @@ static void reuseport_slot_close(Strategy *st, Slot *slot) {
                 slot_listeners_release(rp, sl);
         free(sl);
         slot->strategy_data = NULL;
+}
+
+/* The service stopped. Without a socket unit, the slots' listeners stay as they are, in the fd store: a
+ * restarted rpsupd takes them over with their queues (systemd 252 keeps the store across a restart, not
+ * across stop + start). With a socket unit owning the address, everything goes to its listener, which
+ * systemd keeps in any case: the slots' listeners are shut down (their queues migrate into it), the program
+ * is detached from the group and the socket unit's listener taken out of the sockarray, so that nothing
+ * refers to this rpsupd's maps any more and the next rpsupd finds a plain listener. */
+static void reuseport_stopped(Strategy *st) {
+        Reuseport *rp = st->data;
+        Listener *held = NULL;
+
+        if (!rp->steering)
+                return;
+        for (Listener *l = rp->set->listeners; l; l = l->next)
+                if (l->socket_unit && l->steer_joined)
+                        held = l;
+        if (!held)
+                return;
+        for (Listener *l = rp->set->listeners; l; l = l->next)
+                if (!l->socket_unit && l->slot_id != 0 && l->address.type == SOCK_STREAM)
+                        (void) shutdown(l->fd, SHUT_RD);
+        for (Listener *l = rp->set->listeners; l; l = l->next) {
+                if (!l->socket_unit || !l->steer_joined)
+                        continue;
+                (void) setsockopt(l->fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &(int) { 0 }, sizeof(int));
+                (void) steering_remove(rp->steering, l->steer_index);
+                l->steer_joined = false;
+        }
+        log_info("Handed every queued connection to the socket unit's listener, which systemd keeps open.");
+}
+
+static int reuseport_orphan(Strategy *st, int fd) {
+        Reuseport *rp = st->data;
+        SocketAddress a;
+        Listener *l;
+        Lingering *ll;
+
+        if (rp->set->keep || socket_address_from_fd(fd, &a) < 0 || a.type != SOCK_STREAM || !socket_address_is_inet(&a))
+                return 0;
+        l = listener_wrap(rp->set, fd, &a);
+        if (!l)
+                return 0;
+        ll = realloc(rp->lingering, sizeof(Lingering) * (rp->n_lingering + 1));
+        if (!ll) {
+                l->fd = -EBADF; /* the caller still owns it */
+                listener_unref(l);
+                return 0;
+        }
+        rp->lingering = ll;
+        /* Its queue migrates (through the program, to the new generation) at once; handshakes in flight
+         * follow while it lingers. */
+        (void) shutdown(fd, SHUT_RD);
+        rp->lingering[rp->n_lingering++] = (Lingering) {
+                .listener = l,
+                .until = usec_add(now_usec(CLOCK_MONOTONIC), LINGER_DRAIN_USEC),
+        };
+        return 1;
 }
 
 static usec_t reuseport_next_deadline(Strategy *st) {
@@ -610,6 +672,8 @@ static const StrategyOps drain_ops = {
         .retire = reuseport_retire,
         .evacuate = reuseport_evacuate,
         .slot_stats = reuseport_slot_stats,
+        .stopped = reuseport_stopped,
+        .orphan = reuseport_orphan,
         .next_deadline = reuseport_next_deadline,
         .tick = reuseport_tick,
         .free = reuseport_free,
@@ -626,6 +690,8 @@ static const StrategyOps migrate_ops = {
         .retire = reuseport_retire,
         .evacuate = reuseport_evacuate,
         .slot_stats = reuseport_slot_stats,
+        .stopped = reuseport_stopped,
+        .orphan = reuseport_orphan,
         .next_deadline = reuseport_next_deadline,
         .tick = reuseport_tick,
         .free = reuseport_free,

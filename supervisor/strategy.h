@@ -58,6 +58,12 @@ typedef struct StrategyOps {
         int (*evacuate)(Strategy *st, Slot *slot);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
+        /* rpsupd is about to exit after a stop (optional): leave the listeners as the next rpsupd (or
+         * systemd, which keeps a socket unit's listener) should find them. */
+        void (*stopped)(Strategy *st);
+        /* A listening socket from the fd store that no slot claimed (its slot is gone): retire it the way
+         * the strategy retires a slot's listener (optional). Returns > 0 if it took the fd. */
+        int (*orphan)(Strategy *st, int fd);
         /* Work the strategy has scheduled itself (optional): the earliest deadline, and running it. */
         usec_t (*next_deadline)(Strategy *st);
         void (*tick)(Strategy *st, usec_t now);

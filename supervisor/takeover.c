@@ -131,25 +131,49 @@ void takeover_end_orphans(const SavedState *saved, const Config *c) {
         end_processes(fds, n, c);
 }
 
-void takeover_end_cgroup_leftovers(const Config *c) {
-        _cleanup_free_ char *line = NULL, *procs = NULL;
+/* The cgroup.procs file of our own cgroup: the unified hierarchy where there is one (pure or hybrid), else
+ * systemd's named v1 hierarchy. */
+static int own_cgroup_procs(char **ret) {
+        _cleanup_free_ char *line = NULL, *unified = NULL, *named = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t size = 0;
+
+        f = fopen("/proc/self/cgroup", "re");
+        if (!f)
+                return -errno;
+        while (getline(&line, &size, f) > 0) {
+                line[strcspn(line, "\n")] = 0;
+                if (strncmp(line, "0::", 3) == 0 && strstr(line, ".service"))
+                        unified = strdup(line + 3);
+                else if (strstr(line, ":name=systemd:") && strstr(line, ".service"))
+                        named = strdup(strstr(line, ":name=systemd:") + 14);
+        }
+        if (unified) {
+                const char *roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+                for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+                        if (asprintf(ret, "%s%s/cgroup.procs", roots[i], unified) < 0)
+                                return -ENOMEM;
+                        if (access(*ret, R_OK) == 0)
+                                return 0;
+                        *ret = mfree(*ret);
+                }
+        }
+        if (named && asprintf(ret, "/sys/fs/cgroup/systemd%s/cgroup.procs", named) >= 0 && access(*ret, R_OK) == 0)
+                return 0;
+        return -ENOENT;
+}
+
+void takeover_end_cgroup_leftovers(const Config *c) {
+        _cleanup_free_ char *procs = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
         int fds[256];
         size_t n = 0;
         unsigned pid;
 
         /* Only under systemd: then our cgroup is the service's own, and anything else in it is a worker
          * that an earlier rpsupd left behind (KillMode=process) and nobody supervises. */
-        if (isempty(getenv("INVOCATION_ID")))
+        if (isempty(getenv("INVOCATION_ID")) || own_cgroup_procs(&procs) < 0)
                 return;
-        f = fopen("/proc/self/cgroup", "re");
-        if (!f || getline(&line, &size, f) <= 0 || strncmp(line, "0::", 3) != 0)
-                return;
-        line[strcspn(line, "\n")] = 0;
-        if (!strstr(line, ".service") || asprintf(&procs, "/sys/fs/cgroup%s/cgroup.procs", line + 3) < 0)
-                return;
-        fclose(f);
         f = fopen(procs, "re");
         if (!f)
                 return;
