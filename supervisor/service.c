@@ -29,6 +29,8 @@ typedef struct Operation {
         ServiceDone done;
         void *userdata;
         usec_t started_at;
+        usec_t spawned_at;      /* start, reload: the last worker forked */
+        usec_t ready_at;        /* start, reload: the last worker ready */
         bool wait_retired;
         Generation *generation; /* start, reload: the generation being started */
         unsigned scale_from;    /* scale: the worker count before */
@@ -614,6 +616,7 @@ int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, v
                 generation_fail(s, g, error);
                 return r;
         }
+        s->op->spawned_at = now(s);
         changed(s);
         return 0;
 }
@@ -815,6 +818,8 @@ static void generation_go_live(Service *s, Generation *g) {
                 if (op->kind == OPERATION_RELOAD) {
                         s->counters.reloads_ok++;
                         s->counters.last_reload_usec = t - op->started_at;
+                        /* The workers' own start-up (fork of the last to READY=1 of the last) is theirs. */
+                        s->counters.last_reload_own_usec = (op->spawned_at - op->started_at) + (t - op->ready_at);
                 }
                 operation_finish(s, 0, NULL);
         }
@@ -883,8 +888,11 @@ static void worker_became_ready(Service *s, Worker *w) {
         if (g->config->watchdog > 0)
                 w->watchdog_deadline = usec_add(t, g->config->watchdog);
 
-        if (g == s->pending)
+        if (g == s->pending) {
+                if (s->op && s->op->generation == g)
+                        s->op->ready_at = t;
                 generation_check_ready(s, g);
+        }
         else if (g == s->live) {
                 if (slot->restarts > 0)
                         log_info("Worker %u of generation %" PRIu64 " is back (pid %d).", slot->index, g->id,

@@ -149,6 +149,7 @@ typedef struct ServiceCounters {
         uint64_t watchdog_kills;
         uint64_t stall_replacements;
         usec_t last_reload_usec; /* duration of the last successful reload, request to live */
+        usec_t last_reload_own_usec; /* ...of which rpsupd's own: before the last fork, after the last READY=1 */
 } ServiceCounters;
 
 struct Service {

@@ -107,6 +107,7 @@ int status_append_service(sd_bus_message *m, Manager *manager) {
         TRY(entry_u64(m, "reloads_failed", s->counters.reloads_failed));
         TRY(entry_u64(m, "reloads_refused", s->counters.reloads_refused));
         TRY(entry_u64(m, "last_reload_usec", s->counters.last_reload_usec));
+        TRY(entry_u64(m, "last_reload_own_usec", s->counters.last_reload_own_usec));
         TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
         TRY(entry_u64(m, "watchdog_kills", s->counters.watchdog_kills));
         TRY(entry_u64(m, "stall_replacements", s->counters.stall_replacements));
@@ -349,6 +350,10 @@ int status_metrics(Manager *manager, char **ret) {
                       "Time from the reload request until the new generation took all new connections.");
         fprintf(f, "rpsup_last_reload_seconds{service=\"%s\"} %.6f\n", svc,
                 (double) s->counters.last_reload_usec / 1e6);
+        metric_header(f, "rpsup_last_reload_own_seconds", "gauge",
+                      "The part of the last reload that was rpsupd's own work (not the workers' start-up).");
+        fprintf(f, "rpsup_last_reload_own_seconds{service=\"%s\"} %.6f\n", svc,
+                (double) s->counters.last_reload_own_usec / 1e6);
         metric_header(f, "rpsup_scales_total", "counter", "Scale operations, by result.");
         fprintf(f, "rpsup_scales_total{service=\"%s\",result=\"ok\"} %" PRIu64 "\n", svc, s->counters.scales_ok);
         fprintf(f, "rpsup_scales_total{service=\"%s\",result=\"rolled_back\"} %" PRIu64 "\n", svc,

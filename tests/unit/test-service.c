@@ -404,11 +404,15 @@ static void test_reload_switches_generations(void **state) {
         assert_true(fake.serving[0] == old0 || fake.serving[0] == old1);
         assert_int_equal(kills_with(SIGTERM), 0);
 
+        fake.now += 2 * USEC_PER_SEC; /* the workers' start-up */
         service_worker_ready(s, g2->slots[1]->worker);
         assert_ptr_equal(s->live, g2);
         assert_int_equal(fake.done_calls, 1);
         assert_int_equal(fake.done_r, 0);
         assert_int_equal(s->counters.reloads_ok, 1);
+        /* The reload took 2 s, all of it the workers': rpsupd's own part is what was not waiting. */
+        assert_int_equal(s->counters.last_reload_usec, 2 * USEC_PER_SEC);
+        assert_int_equal(s->counters.last_reload_own_usec, 0);
         /* Steering now names g2's workers only, and g1 retires through the strategy. */
         assert_int_equal(fake.n_serving, 2);
         for (unsigned i = 0; i < fake.n_serving; i++)
@@ -852,7 +856,7 @@ static void test_adopt_and_resume(void **state) {
         service_adopt_slot(s, g2, 1, 9, false); /* its worker was gone */
         config_unref(c);
 
-        assert_int_equal(service_resume(s, op_done, NULL), 0);
+        assert_int_equal(service_resume(s, op_done, NULL), 1);
         assert_int_equal(fake.done_calls, 1);
         assert_int_equal(fake.done_r, 0);
         assert_ptr_equal(s->live, g2);
@@ -864,6 +868,31 @@ static void test_adopt_and_resume(void **state) {
         assert_non_null(g2->slots[1]->worker);
         assert_int_equal(s->next_generation_id, 6);
         assert_int_equal(s->next_slot_id, 10);
+        teardown(s);
+}
+
+static void test_resume_after_a_stop_starts_afresh(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Generation *g;
+        Slot *slot;
+
+        /* The previous rpsupd was stopping: only a retiring generation is left. */
+        g = service_adopt_generation(s, 3, GENERATION_RETIRING, c);
+        slot = service_adopt_slot(s, g, 0, 5, true);
+        service_adopt_worker(s, slot, 400, WORKER_STOPPING, fake.now);
+        assert_int_equal(service_resume(s, op_done, NULL), 0);
+        assert_int_equal(fake.done_calls, 0);
+        /* The caller starts a new generation beside it. */
+        assert_int_equal(service_start(s, c, op_done, NULL), 0);
+        assert_int_equal(s->pending->id, 4);
+        ready_all(s, s->pending);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, 0);
+        assert_int_equal(s->live->id, 4);
+        exit_signalled(s);
+        assert_int_equal(service_count_generations(s), 1);
+        config_unref(c);
         teardown(s);
 }
 
@@ -898,6 +927,7 @@ int main(void) {
                 cmocka_unit_test(test_stop_during_reload),
                 cmocka_unit_test(test_stop_while_draining),
                 cmocka_unit_test(test_adopt_and_resume),
+                cmocka_unit_test(test_resume_after_a_stop_starts_afresh),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
