@@ -14,6 +14,7 @@
 
 #include "fd-util.h"
 #include "probe.h"
+#include "steer.h"
 
 #ifndef SO_ATTACH_REUSEPORT_EBPF
 #define SO_ATTACH_REUSEPORT_EBPF 52
@@ -153,6 +154,19 @@ void probe_run(ProbeResult *p) {
                         migrate_fd = load_prog(true, NULL, 0);
                         if (migrate_fd >= 0 && try_attach(migrate_fd, -EBADF) >= 0)
                                 p->migrate_prog = true;
+
+                        /* And rpsup's own steering program, which both drain and migrate run. */
+                        if (p->select_prog && p->migrate_prog) {
+                                char error[PROBE_REASON_MAX - 64];
+                                Steering *s = NULL;
+                                r = steering_load(&s, error, sizeof(error));
+                                steering_free(s);
+                                if (r < 0) {
+                                        snprintf(p->bpf_reason, sizeof(p->bpf_reason), "rpsup's steering program: %s",
+                                                 error);
+                                        p->select_prog = p->migrate_prog = false;
+                                }
+                        }
                 }
         }
 

@@ -244,26 +244,27 @@ static int parse_environment(Config *c, ParseContext *ctx, const char *v) {
         return 0;
 }
 
-static int parse_user(Config *c, ParseContext *ctx, const char *v) {
-        if (isempty(v)) {
-                c->user = mfree(c->user);
-                return 0;
+/* A name; an empty assignment resets it. `line` remembers where it was set (for errors found later). */
+static int parse_name(ParseContext *ctx, const char *v, char **field, unsigned *line) {
+        char *copy = NULL;
+
+        if (!isempty(v)) {
+                copy = strdup(v);
+                if (!copy)
+                        return fail(ctx, -ENOMEM, "out of memory");
         }
-        free(c->user);
-        c->user = strdup(v);
-        ctx->user_line = ctx->line;
-        return c->user ? 0 : fail(ctx, -ENOMEM, "out of memory");
+        free(*field);
+        *field = copy;
+        *line = ctx->line;
+        return 0;
+}
+
+static int parse_user(Config *c, ParseContext *ctx, const char *v) {
+        return parse_name(ctx, v, &c->user, &ctx->user_line);
 }
 
 static int parse_group(Config *c, ParseContext *ctx, const char *v) {
-        if (isempty(v)) {
-                c->group = mfree(c->group);
-                return 0;
-        }
-        free(c->group);
-        c->group = strdup(v);
-        ctx->group_line = ctx->line;
-        return c->group ? 0 : fail(ctx, -ENOMEM, "out of memory");
+        return parse_name(ctx, v, &c->group, &ctx->group_line);
 }
 
 static int parse_working_directory(Config *c, ParseContext *ctx, const char *v) {

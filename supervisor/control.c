@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
@@ -12,6 +10,7 @@
 #include "control.h"
 #include "fd-util.h"
 #include "rpsup-limits.h"
+#include "listener.h"
 #include "log.h"
 #include "manager.h"
 #include "probe.h"
@@ -240,51 +239,50 @@ static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(m, "s", text);
 }
 
-static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Manager *manager = userdata;
+/* For methods that change state and answer later: the caller's right to, and the call kept for the answer. */
+static int pending_begin(Manager *manager, sd_bus_message *m, sd_bus_error *error, PendingCall **ret) {
         ControlConnection *c;
+        int r;
+
+        r = require_privileged(manager, m, error);
+        if (r < 0)
+                return r;
+        c = connection_of(manager, m);
+        if (!c)
+                return -ENOTCONN;
+        *ret = pending_new(m, c, manager);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         PendingCall *p;
         uint32_t n;
         int r;
 
-        r = require_privileged(userdata, m, error);
-        if (r < 0)
-                return r;
         r = sd_bus_message_read(m, "u", &n);
         if (r < 0)
                 return r;
         if (n < 1 || n > WORKERS_MAX)
                 return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
                                          "%" PRIu32 " is not a worker count between 1 and %u", n, WORKERS_MAX);
-        c = connection_of(manager, m);
-        if (!c)
-                return -ENOTCONN;
-        p = pending_new(m, c, manager);
-        if (!p)
-                return -ENOMEM;
-        manager_scale(manager, n, scale_done, p);
+        r = pending_begin(userdata, m, error, &p);
+        if (r < 0)
+                return r;
+        manager_scale(userdata, n, scale_done, p);
         return 1;
 }
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Manager *manager = userdata;
-        ControlConnection *c;
         PendingCall *p;
         int wait, r;
 
-        r = require_privileged(userdata, m, error);
-        if (r < 0)
-                return r;
         r = sd_bus_message_read(m, "b", &wait);
         if (r < 0)
                 return r;
-        c = connection_of(manager, m);
-        if (!c)
-                return -ENOTCONN;
-        p = pending_new(m, c, manager);
-        if (!p)
-                return -ENOMEM;
-        manager_reload(manager, wait, reload_done, p);
+        r = pending_begin(userdata, m, error, &p);
+        if (r < 0)
+                return r;
+        manager_reload(userdata, wait, reload_done, p);
         return 1;
 }
 
@@ -419,22 +417,16 @@ int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret
         int r;
 
         if (sfd < 0) {
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-                if (strlen(path) >= sizeof(sa.sun_path))
-                        return -ENAMETOOLONG;
-                strcpy(sa.sun_path, path);
-                sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (sfd < 0)
-                        return -errno;
-                (void) unlink(path);
-                if (bind(sfd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                        return -errno;
-                /* Everyone may read the status; changing state is checked per call. */
-                (void) chmod(path, 0666);
-                if (listen(sfd, 64) < 0)
-                        return -errno;
-        } else
-                (void) fd_set_nonblock(sfd, true);
+                SocketAddress a;
+                r = socket_address_parse(path, SOCK_STREAM, &a);
+                if (r < 0)
+                        return r == -EINVAL ? -ENAMETOOLONG : r;
+                /* Everyone may connect and read the status (mode 0666); changing state is checked per call. */
+                r = socket_bind_listen(&a, 64, false, &sfd);
+                if (r < 0)
+                        return r;
+        }
+        (void) fd_set_nonblock(sfd, true);
 
         cs = calloc(1, sizeof(ControlServer));
         if (!cs)

@@ -73,7 +73,7 @@ int manager_status_line(Manager *m, char **ret) {
         Service *s = m->service;
         unsigned ready = 0, target = 0, draining = 0, looping = 0;
         Generation *g = s->pending ?: s->live;
-        const char *strategy = strategy_kind_to_string(m->strategy->ops->kind);
+        const char *strategy = strategy_kind_to_string(m->strategy->kind);
         char *line;
         int r;
 
@@ -423,7 +423,7 @@ int manager_start(Manager *m) {
                 saved_state_done(&saved);
                 return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
         }
-        log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->ops->kind), m->strategy->reason);
+        log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
 
         if (asprintf(&notify_path, "%s/%s", m->runtime_dir, RPSUP_NOTIFY_SOCKET) < 0 ||
             asprintf(&control_path, "%s/%s", m->runtime_dir, RPSUP_CONTROL_SOCKET) < 0)

@@ -2,11 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include "fd-util.h"
 #include "rpsup-limits.h"
+#include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "parse-util.h"
@@ -120,20 +119,16 @@ int notify_server_new(sd_event *e, const char *path, int fd, NotifyHandler handl
         int one = 1, r;
 
         if (sfd < 0) {
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-                if (strlen(path) >= sizeof(sa.sun_path))
-                        return -ENAMETOOLONG;
-                strcpy(sa.sun_path, path);
-                sfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (sfd < 0)
-                        return -errno;
-                (void) unlink(path);
-                if (bind(sfd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                        return -errno;
-                /* Workers may run as another user (User=). */
-                (void) chmod(path, 0666);
-        } else
-                (void) fd_set_nonblock(sfd, true);
+                SocketAddress a;
+                r = socket_address_parse(path, SOCK_DGRAM, &a);
+                if (r < 0)
+                        return r == -EINVAL ? -ENAMETOOLONG : r;
+                /* Mode 0666: workers may run as another user (User=). */
+                r = socket_bind_listen(&a, 0, false, &sfd);
+                if (r < 0)
+                        return r;
+        }
+        (void) fd_set_nonblock(sfd, true);
         if (setsockopt(sfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
                 return -errno;
 

@@ -26,7 +26,7 @@ struct QueueWatch {
 static bool applicable(Manager *m) {
         Service *s = m->service;
 
-        return s && s->live && m->strategy->ops->kind != STRATEGY_HANDOFF && stall_timeout(s->live->config) > 0 &&
+        return s && s->live && m->strategy->kind != STRATEGY_HANDOFF && stall_timeout(s->live->config) > 0 &&
                s->state != SERVICE_STOPPING && s->state != SERVICE_STOPPED;
 }
 

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "parse-util.h"
 #include "service.h"
+#include "string-util.h"
 #include "strategy.h"
 
 typedef struct Waiter {
@@ -91,17 +92,6 @@ static void steer(Service *s) {
                                 "previous set of workers: %m");
 }
 
-static char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
-static char *strdup_printf(const char *fmt, ...) {
-        char *p;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&p, fmt, ap) < 0)
-                p = NULL;
-        va_end(ap);
-        return p;
-}
 
 static void waiters_complete(Waiter **list, Service *s, int r, const char *message) {
         Waiter *w = *list;
@@ -548,7 +538,7 @@ int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
         }
         s->pending = g;
         log_info("Starting generation %" PRIu64 " with %zu worker%s (strategy %s).", g->id, g->n_slots,
-                 g->n_slots == 1 ? "" : "s", strategy_kind_to_string(s->strategy->ops->kind));
+                 g->n_slots == 1 ? "" : "s", strategy_kind_to_string(s->strategy->kind));
         r = spawn_all(s, g, &error);
         if (r < 0) {
                 generation_fail(s, g, error);

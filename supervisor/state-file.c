@@ -23,7 +23,7 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
 
         fprintf(f, "# What a restarted rpsupd takes over. Written by rpsupd; do not edit.\n");
         fprintf(f, "version %d\n", STATE_VERSION);
-        fprintf(f, "strategy %s\n", strategy_kind_to_string(s->strategy->ops->kind));
+        fprintf(f, "strategy %s\n", strategy_kind_to_string(s->strategy->kind));
         fprintf(f, "next-generation %" PRIu64 "\n", s->next_generation_id);
         fprintf(f, "next-slot %" PRIu64 "\n", s->next_slot_id);
         fprintf(f, "scaled %u %u\n", s->scaled_workers, s->scaled_base);

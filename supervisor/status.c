@@ -91,7 +91,7 @@ int status_append_service(sd_bus_message *m, Manager *manager) {
         TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
         TRY(entry_str(m, "service", manager->service_name));
         TRY(entry_str(m, "state", service_state_to_string(s->state)));
-        TRY(entry_str(m, "strategy", strategy_kind_to_string(manager->strategy->ops->kind)));
+        TRY(entry_str(m, "strategy", strategy_kind_to_string(manager->strategy->kind)));
         TRY(entry_str(m, "strategy_reason", manager->strategy->reason));
         TRY(entry_u64(m, "live_generation", s->live ? s->live->id : 0));
         TRY(entry_u32(m, "workers", s->live ? service_live_workers(s) : (manager->config ? manager->config->workers : 0)));
@@ -315,7 +315,7 @@ int status_metrics(Manager *manager, char **ret) {
 
         metric_header(f, "rpsup_info", "gauge", "The service and how it hands listeners over.");
         fprintf(f, "rpsup_info{service=\"%s\",strategy=\"%s\",version=\"%s\"} 1\n", svc,
-                strategy_kind_to_string(st->ops->kind), RPSUP_VERSION);
+                strategy_kind_to_string(st->kind), RPSUP_VERSION);
 
         metric_header(f, "rpsup_live_generation", "gauge", "The generation that takes new connections.");
         fprintf(f, "rpsup_live_generation{service=\"%s\"} %" PRIu64 "\n", svc, s->live ? s->live->id : 0);
@@ -397,7 +397,7 @@ int status_metrics(Manager *manager, char **ret) {
                         if (stats.accept_queue >= 0 && !stats.queue_shared)
                                 fprintf(f, "rpsup_worker_accept_queue{service=\"%s\",generation=\"%" PRIu64
                                         "\",slot=\"%u\"} %" PRIi64 "\n", svc, g->id, slot->index, stats.accept_queue);
-                        if (st->ops->kind == STRATEGY_HANDOFF)
+                        if (st->kind == STRATEGY_HANDOFF)
                                 continue;
                         fprintf(f, "rpsup_worker_syns_total{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\"} %"
                                 PRIu64 "\n", svc, g->id, slot->index, stats.syns);

@@ -111,7 +111,6 @@ static void handoff_free(Strategy *st) {
 }
 
 static const StrategyOps handoff_ops = {
-        .kind = STRATEGY_HANDOFF,
         .generation_open = handoff_generation_open,
         .generation_close = handoff_generation_close,
         .slot_open = handoff_slot_open,
@@ -129,6 +128,7 @@ int strategy_handoff_new(ListenerSet *set, const char *reason, Strategy **ret) {
 
         if (!st)
                 return -ENOMEM;
+        st->kind = STRATEGY_HANDOFF;
         st->ops = &handoff_ops;
         st->data = set;
         st->reason = strdup(reason ?: "configured");

@@ -661,8 +661,8 @@ static void reuseport_free(Strategy *st) {
         free(rp);
 }
 
-static const StrategyOps drain_ops = {
-        .kind = STRATEGY_DRAIN,
+/* drain and migrate differ only in retire() and evacuate(), which look at Reuseport.migrate. */
+static const StrategyOps reuseport_ops = {
         .generation_open = reuseport_generation_open,
         .generation_close = reuseport_generation_close,
         .slot_open = reuseport_slot_open,
@@ -679,23 +679,6 @@ static const StrategyOps drain_ops = {
         .free = reuseport_free,
 };
 
-static const StrategyOps migrate_ops = {
-        .kind = STRATEGY_MIGRATE,
-        .generation_open = reuseport_generation_open,
-        .generation_close = reuseport_generation_close,
-        .slot_open = reuseport_slot_open,
-        .slot_close = reuseport_slot_close,
-        .slot_fds = reuseport_slot_fds,
-        .steer = reuseport_steer,
-        .retire = reuseport_retire,
-        .evacuate = reuseport_evacuate,
-        .slot_stats = reuseport_slot_stats,
-        .stopped = reuseport_stopped,
-        .orphan = reuseport_orphan,
-        .next_deadline = reuseport_next_deadline,
-        .tick = reuseport_tick,
-        .free = reuseport_free,
-};
 
 int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *inherited, bool without_bpf,
                            const char *reason, Strategy **ret, char **ret_error) {
@@ -755,7 +738,8 @@ done:
                 reuseport_free(&(Strategy) { .data = rp });
                 return -ENOMEM;
         }
-        st->ops = rp->migrate ? &migrate_ops : &drain_ops;
+        st->kind = kind;
+        st->ops = &reuseport_ops;
         st->data = rp;
         st->reason = strdup(reason);
         if (!st->reason) {

@@ -12,6 +12,7 @@
 #include "strategy-handoff.h"
 #include "strategy-reuseport.h"
 #include "strategy-select.h"
+#include "string-util.h"
 
 Strategy *strategy_free(Strategy *st) {
         if (!st)
@@ -23,17 +24,6 @@ Strategy *strategy_free(Strategy *st) {
         return NULL;
 }
 
-static char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
-static char *strdup_printf(const char *fmt, ...) {
-        char *p;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&p, fmt, ap) < 0)
-                p = NULL;
-        va_end(ap);
-        return p;
-}
 
 /* Why the listeners of `c` rule out per-worker SO_REUSEPORT listeners, or NULL. */
 static char *reuseport_obstacle(const Config *c) {
@@ -190,7 +180,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
 }
 
 int strategy_check_reload(Strategy *st, Config *c, char **ret_error) {
-        StrategyKind running = st->ops->kind;
+        StrategyKind running = st->kind;
         _cleanup_free_ char *obstacle = NULL;
 
         *ret_error = NULL;

@@ -36,7 +36,6 @@ typedef struct SlotStats {
 } SlotStats;
 
 typedef struct StrategyOps {
-        StrategyKind kind;
         /* A generation is created from a config: acquire what it needs (listeners for its addresses).
          * On failure sets *ret_error to what went wrong (caller frees). */
         int (*generation_open)(Strategy *st, Generation *g, char **ret_error);
@@ -71,6 +70,7 @@ typedef struct StrategyOps {
 } StrategyOps;
 
 struct Strategy {
+        StrategyKind kind;
         const StrategyOps *ops;
         void *data;   /* the implementation's state */
         char *reason; /* why this strategy runs (for status) */

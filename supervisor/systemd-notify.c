@@ -193,19 +193,6 @@ int systemd_notify(const char *text, int fd) {
         return 0;
 }
 
-int systemd_notifyf(const char *fmt, ...) {
-        _cleanup_free_ char *text = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
-        va_end(ap);
-        if (!text)
-                return -ENOMEM;
-        return systemd_notify(text, -EBADF);
-}
-
 void systemd_notify_flush(usec_t timeout) {
         usec_t end = usec_add(now_usec(CLOCK_MONOTONIC), timeout);
 

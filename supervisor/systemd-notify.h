@@ -17,6 +17,5 @@ void systemd_notify_detach(void);
 bool systemd_notify_available(void);
 /* Sends `text` (with a copy of `fd` if fd >= 0). 0: sent or queued; 0 too without $NOTIFY_SOCKET. */
 int systemd_notify(const char *text, int fd);
-int systemd_notifyf(const char *fmt, ...) _printf_(1, 2);
 /* Waits (bounded) until queued messages are out: before exiting. */
 void systemd_notify_flush(usec_t timeout);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager.h"
 #include "spawn.h"
+#include "string-util.h"
 #include "strv.h"
 #include "worker-process.h"
 
@@ -31,18 +32,15 @@ static bool env_inherited(const char *e) {
         return true;
 }
 
-static int env_setf(char ***env, const char *fmt, ...) _printf_(2, 3);
-static int env_setf(char ***env, const char *fmt, ...) {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
+/* Sets a formatted KEY=VALUE; takes care of the string. */
+static int env_set_consume(char ***env, char *assignment) {
+        int r;
 
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (!s)
+        if (!assignment)
                 return -ENOMEM;
-        return strv_env_set(env, s);
+        r = strv_env_set(env, assignment);
+        free(assignment);
+        return r;
 }
 
 static int build_environment(Manager *m, Worker *w, const FdList *fds, char ***ret) {
@@ -77,16 +75,16 @@ static int build_environment(Manager *m, Worker *w, const FdList *fds, char ***r
                 strcat(names, fds->names[i]);
         }
 
-        if ((r = env_setf(&env, "LISTEN_FDS=%zu", fds->n)) < 0 ||
-            (r = env_setf(&env, "LISTEN_FDNAMES=%s", names)) < 0 ||
-            (r = env_setf(&env, "NOTIFY_SOCKET=%s", notify_server_path(m->notify))) < 0 ||
-            (r = env_setf(&env, "RPSUP_SERVICE=%s", m->service_name)) < 0 ||
-            (r = env_setf(&env, "RPSUP_GENERATION=%" PRIu64, w->slot->generation->id)) < 0 ||
-            (r = env_setf(&env, "RPSUP_WORKER=%u", w->slot->index)) < 0)
+        if ((r = env_set_consume(&env, strdup_printf("LISTEN_FDS=%zu", fds->n))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("LISTEN_FDNAMES=%s", names))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("NOTIFY_SOCKET=%s", notify_server_path(m->notify)))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("RPSUP_SERVICE=%s", m->service_name))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("RPSUP_GENERATION=%" PRIu64, w->slot->generation->id))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("RPSUP_WORKER=%u", w->slot->index))) < 0)
                 return r;
-        if (c->watchdog > 0 && (r = env_setf(&env, "WATCHDOG_USEC=%" PRIu64, c->watchdog)) < 0)
+        if (c->watchdog > 0 && (r = env_set_consume(&env, strdup_printf("WATCHDOG_USEC=%" PRIu64, c->watchdog))) < 0)
                 return r;
-        if (c->user && (r = env_setf(&env, "USER=%s", c->user)) < 0)
+        if (c->user && (r = env_set_consume(&env, strdup_printf("USER=%s", c->user))) < 0)
                 return r;
         *ret = TAKE_PTR(env);
         return 0;

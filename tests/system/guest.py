@@ -292,8 +292,16 @@ def scale_status(strategy):
     check(rc == 0 and "web" in out, f"rpsupctl list: {out}{err}")
 
 
+def verify_units(strategy):
+    """The installed units pass systemd-analyze verify (commands exist, man pages are found)."""
+    rc, out, err = sh("systemd-analyze", "verify", "rpsup@web.service", "rpsup@web.socket")
+    log(f"systemd-analyze verify: exit {rc}{': ' + (out + err).strip() if (out + err).strip() else ''}")
+    check(rc == 0 and not (out + err).strip(), f"systemd-analyze verify reports:\n{out}{err}")
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in
-             (notify_start, socket_activation, reload_under_load, crash_restart, restart, scale_status)}
+             (notify_start, socket_activation, reload_under_load, crash_restart, restart, scale_status,
+              verify_units)}
 
 
 def main():

@@ -116,7 +116,6 @@ static int fake_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
 }
 
 static const StrategyOps fake_ops = {
-        .kind = STRATEGY_DRAIN,
         .generation_open = fake_generation_open,
         .generation_close = fake_generation_close,
         .slot_open = fake_slot_open,
@@ -127,7 +126,7 @@ static const StrategyOps fake_ops = {
         .slot_stats = fake_slot_stats,
 };
 
-static Strategy fake_strategy = { .ops = &fake_ops };
+static Strategy fake_strategy = { .kind = STRATEGY_DRAIN, .ops = &fake_ops };
 
 static void op_done(Service *s, int r, const char *message, void *userdata) {
         fake.done_calls++;
