@@ -155,8 +155,9 @@ void probe_run(ProbeResult *p) {
                         if (migrate_fd >= 0 && try_attach(migrate_fd, -EBADF) >= 0)
                                 p->migrate_prog = true;
 
-                        /* And rpsup's own steering program, which both drain and migrate run. */
-                        if (p->select_prog && p->migrate_prog) {
+                        /* And rpsup's own steering program, which both drain and migrate run (it reads
+                         * md->sk and md->migrating_sk: Linux >= 5.14). */
+                        if (p->select_prog) {
                                 char error[PROBE_REASON_MAX - 64];
                                 Steering *s = NULL;
                                 r = steering_load(&s, error, sizeof(error));

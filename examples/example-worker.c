@@ -82,7 +82,7 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'h':
                         printf("rpsup-example-worker [--fail-start] [--ready-delay MS] [--reply-delay MS]\n"
                                "                     [--ignore-sigterm] [--no-watchdog]\n"
-                               "Run it under rpsupd (or any socket activation); see rpsup-example-worker(1).\n");
+                               "Run it under rpsupd (or any socket activation); see rpsupd(8).\n");
                         exit(0);
                 default:
                         return -1;

@@ -57,6 +57,9 @@ static Config *config_free(Config *c) {
         strv_free(c->environment);
         free(c->user);
         free(c->group);
+        free(c->user_name);
+        free(c->home);
+        free(c->shell);
         free(c->working_directory);
         listen_specs_free(c->listen, c->n_listen);
         free(c->fdname);
@@ -595,6 +598,11 @@ static int validate(Config *c, ParseContext *ctx) {
                         return fail_at(ctx, ctx->user_line, "User", errno > 0 ? -errno : -ESRCH,
                                        "no such user \"%s\"", c->user);
                 c->uid = pw ? pw->pw_uid : (uid_t) id;
+                if (pw) {
+                        c->user_name = strdup(pw->pw_name);
+                        c->home = strdup(pw->pw_dir);
+                        c->shell = strdup(pw->pw_shell);
+                }
                 if (!c->group)
                         c->gid = pw ? pw->pw_gid : (gid_t) id;
         } else

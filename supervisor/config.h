@@ -51,6 +51,7 @@ typedef struct Config {
         RestartMode restart;
         char **environment;
         char *user, *group;
+        char *user_name, *home, *shell;  /* of User=, from the user database */
         uid_t uid;
         gid_t gid;
         char *working_directory;

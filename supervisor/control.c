@@ -180,7 +180,13 @@ static void reload_done(Service *s, int r, const char *message, void *userdata) 
         PendingCall *p = userdata;
         uint64_t id = 0;
 
-        if (r >= 0 && p->manager->service->live)
+        /* With --wait, the answer comes when the previous generation is gone; that may be because the
+         * service stopped meanwhile. */
+        if (r >= 0 && !p->manager->service->live) {
+                r = -ESHUTDOWN;
+                message = "the service stopped while the reload waited for the previous generation";
+        }
+        if (r >= 0)
                 id = p->manager->service->live->id;
         pending_answer(p, r, message, id, true);
 }

@@ -195,6 +195,8 @@ static void on_worker_notify(pid_t pid, const NotifyMessage *msg, void *userdata
         }
         if (msg->status)
                 service_worker_status(m->service, w, msg->status);
+        if (msg->errno_value > 0)
+                service_worker_errno(m->service, w, msg->errno_value);
         if (msg->extend_timeout > 0)
                 service_worker_extend_timeout(m->service, w, msg->extend_timeout);
         if (msg->watchdog)

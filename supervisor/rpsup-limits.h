@@ -17,5 +17,5 @@
 #define RESTART_DELAY_MIN_USEC (100ULL * 1000ULL)
 #define RESTART_DELAY_MAX_USEC (30ULL * 1000000ULL)
 #define RESTART_HEALTHY_USEC (10ULL * 1000000ULL) /* a worker up this long resets its slot's backoff */
-#define CRASH_LOOP_FAILURES 5u
-#define STALL_AUTO_USEC (5ULL * 1000000ULL) /* StallSec=auto */      /* consecutive failures of one slot reported as a crash loop */
+#define CRASH_LOOP_FAILURES 5u      /* consecutive failures of one slot reported as a crash loop */
+#define STALL_AUTO_USEC (5ULL * 1000000ULL) /* StallSec=auto */

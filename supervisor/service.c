@@ -307,12 +307,13 @@ static char *describe_exit(int code, int status) {
 }
 
 static bool exit_is_clean(int code, int status) {
-        /* As systemd: exit status 0, or a signal that asks for an orderly end. */
+        /* As systemd: exit status 0, or a signal that asks for an orderly end. A worker taken over from an
+         * earlier rpsupd (code 0: its status is not ours to know) that leaves on its own is a failure. */
         if (code == CLD_EXITED)
                 return status == 0;
         if (code == CLD_KILLED)
                 return status == SIGHUP || status == SIGINT || status == SIGTERM || status == SIGPIPE;
-        return code == 0;
+        return false;
 }
 
 /* ---- processes ---- */
@@ -946,6 +947,12 @@ void service_worker_extend_timeout(Service *s, Worker *w, usec_t usec) {
         }
 }
 
+void service_worker_errno(Service *s, Worker *w, int error) {
+        /* ERRNO=: why the worker is about to fail, as sd_notify() users report it. */
+        if (error > 0)
+                w->errno_value = error;
+}
+
 void service_worker_status(Service *s, Worker *w, const char *text) {
         char *t = strndup(text, STATUS_TEXT_MAX);
 
@@ -1018,7 +1025,11 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
                 what = strdup_printf("(pid %d) stalled and %s", (int) pid, how ?: "exited");
                 break;
         default:
-                if (w->exec_error)
+                if (w->errno_value > 0 && !w->exec_error)
+                        what = strdup_printf("(pid %d) %s%s, reporting %s", (int) pid, how ?: "exited",
+                                             state == WORKER_STARTING ? " before it was ready" : "",
+                                             strerror(w->errno_value));
+                else if (w->exec_error)
                         what = strdup_printf("(pid %d) could not execute %s: %s", (int) pid,
                                              g->config->exec_path, strerror(w->exec_error));
                 else

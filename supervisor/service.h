@@ -70,6 +70,7 @@ struct Worker {
         StopReason stop_reason;
         bool exec_done;    /* execve() succeeded */
         int exec_error;    /* why execve() (or a step before it) failed; 0: it did not */
+        int errno_value;   /* the worker's last ERRNO= */
         bool adopted;      /* started by an earlier rpsupd; not our child */
         usec_t started_at; /* monotonic */
         usec_t ready_at;
@@ -200,6 +201,7 @@ void service_worker_watchdog(Service *s, Worker *w);
 void service_worker_watchdog_trigger(Service *s, Worker *w); /* WATCHDOG=trigger: act as if it was missed */
 void service_worker_extend_timeout(Service *s, Worker *w, usec_t usec);
 void service_worker_status(Service *s, Worker *w, const char *text);
+void service_worker_errno(Service *s, Worker *w, int error);
 /* code/status as in siginfo_t: CLD_EXITED + exit status, or CLD_KILLED/CLD_DUMPED + signal;
  * code 0 when unknown (an adopted worker). */
 void service_worker_exited(Service *s, Worker *w, int code, int status);

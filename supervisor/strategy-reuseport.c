@@ -553,17 +553,22 @@ static int reuseport_steer(Strategy *st, Service *s) {
 }
 
 /* The time a handshake in flight may take: until the listener's last SYN-ACK retransmission has been
- * answered. With net.ipv4.tcp_synack_retries = r: 1 + 2 + ... + 2^r seconds of retransmissions, and the
- * request lives until 2^(r+1) - 1 seconds (63 s for the default 5). */
+ * answered. With net.ipv4.tcp_synack_retries = r the retransmissions go out until 1 + 2 + ... + 2^(r-1)
+ * seconds (31 s for the default 5), and the request lives until 2^(r+1) - 1 seconds (63 s): an ACK to the
+ * last retransmission still completes the handshake, so the window is the latter. (A listener's own
+ * TCP_SYNCNT cannot be told apart from the default through getsockopt(); rpsupd never sets it.) */
 usec_t reuseport_drain_window(const Config *c) {
         FILE *f;
         int retries = 5;
 
+        bool stream = false;
+
         if (c->drain != USEC_INFINITY)
                 return c->drain;
         for (size_t i = 0; i < c->n_listen; i++)
-                if (c->listen[i].address.type != SOCK_STREAM)
-                        return USEC_PER_SEC; /* datagrams: what is already in the socket buffer */
+                stream = stream || c->listen[i].address.type == SOCK_STREAM;
+        if (!stream)
+                return USEC_PER_SEC; /* datagrams only: what is already in the socket buffers */
         f = fopen("/proc/sys/net/ipv4/tcp_synack_retries", "re");
         if (f) {
                 if (fscanf(f, "%d", &retries) != 1)

@@ -84,8 +84,15 @@ static int build_environment(Manager *m, Worker *w, const FdList *fds, char ***r
                 return r;
         if (c->watchdog > 0 && (r = env_set_consume(&env, strdup_printf("WATCHDOG_USEC=%" PRIu64, c->watchdog))) < 0)
                 return r;
-        if (c->user && (r = env_set_consume(&env, strdup_printf("USER=%s", c->user))) < 0)
-                return r;
+        /* Who the worker runs as, as systemd tells its services. */
+        if (c->user) {
+                const char *name = c->user_name ?: c->user;
+                if ((r = env_set_consume(&env, strdup_printf("USER=%s", name))) < 0 ||
+                    (r = env_set_consume(&env, strdup_printf("LOGNAME=%s", name))) < 0 ||
+                    (c->home && (r = env_set_consume(&env, strdup_printf("HOME=%s", c->home))) < 0) ||
+                    (c->shell && (r = env_set_consume(&env, strdup_printf("SHELL=%s", c->shell))) < 0))
+                        return r;
+        }
         *ret = TAKE_PTR(env);
         return 0;
 }
