@@ -230,7 +230,7 @@ int status_append_listeners(sd_bus_message *m, Manager *manager) {
                          * one kept while stopping. */
                         snprintf(owner, sizeof(owner), "retired");
                 TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
-                TRY(entry_str(m, "name", manager->config->fdname));
+                TRY(entry_str(m, "name", slot ? slot->generation->config->fdname : manager->config->fdname));
                 TRY(entry_str(m, "address", socket_address_format(&l->address, addr, sizeof(addr))));
                 TRY(entry_str(m, "type", socket_type_name(l->address.type)));
                 TRY(entry_str(m, "owner", owner));
