@@ -75,6 +75,8 @@ StandardError=append:/out/guest.log
                 f"--bind-ro={destdir}/usr/local:/usr/local",
                 f"--bind={units}:/etc/systemd/system", f"--bind={conf}:/etc/rpsup", f"--bind={out}:/out",
                 f"--bind-ro={BUILD}:{BUILD}", f"--bind-ro={TESTS}:{TESTS}",
+                # man(1) needs its configuration, which a volatile /etc lacks (systemd-analyze verify calls it).
+                *([f"--bind-ro=/etc/manpath.config"] if os.path.exists("/etc/manpath.config") else []),
                 "--console=read-only", "-b", "systemd.firstboot=off", "systemd.unit=multi-user.target"]
         begin = time.monotonic()
         with open(os.path.join(tmp, "console.log"), "w") as console:
