@@ -29,6 +29,8 @@ RPSUPCTL = os.environ.get("RPSUPCTL") or os.path.join(BUILD, "ctl", "rpsupctl")
 WORKER = os.environ.get("RPSUP_EXAMPLE_WORKER") or os.path.join(BUILD, "examples", "rpsup-example-worker")
 LOAD = os.environ.get("RPSUP_LOAD") or os.path.join(BUILD, "bench", "rpsup-load")
 XDP_DROP_ACK = os.environ.get("RPSUP_XDP_DROP_ACK") or os.path.join(BUILD, "tests", "helpers", "xdp-drop-ack")
+GET_LISTENER_FDS = (os.environ.get("RPSUP_GET_LISTENER_FDS") or
+                    os.path.join(BUILD, "tests", "helpers", "get-listener-fds"))
 
 
 def log(*args):

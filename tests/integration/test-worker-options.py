@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What a worker gets: User=, Group=, WorkingDirectory=, Environment= (quoted), $VAR expansion in
+ExecStart=, FileDescriptorName=, and the socket-activation and rpsup variables; and WatchdogSec=: a worker
+that pings is left alone, one that goes silent is replaced."""
+
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, sys.path[0])
+from rpsuptest import WORKER, Rpsup, check, log, run  # noqa: E402
+
+
+def environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(e.split("=", 1) for e in f.read().decode().split("\0") if "=" in e)
+
+
+def status_field(pid, name):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(name + ":"):
+            return line.split()[1]
+    return None
+
+
+def test():
+    r = Rpsup(workers=2)
+    r.write_config(f"""[Service]
+ExecStart={WORKER} --ready-delay ${{DELAY}}
+Workers=2
+User=nobody
+Group=nogroup
+WorkingDirectory=/tmp
+Environment="GREETING=hello world" DELAY=20
+Environment=EXTRA=1
+
+[Socket]
+ListenStream=127.0.0.1:{r.port}
+FileDescriptorName=web-listener
+""")
+    try:
+        st = r.start()
+        for w in r.live_workers(st):
+            pid = w["pid"]
+            env = environ(pid)
+            check(status_field(pid, "Uid") == "65534" and status_field(pid, "Gid") == "65534",
+                  f"worker {pid} runs as uid {status_field(pid, 'Uid')} gid {status_field(pid, 'Gid')}")
+            check(os.readlink(f"/proc/{pid}/cwd") == "/tmp", f"worker {pid} runs in {os.readlink(f'/proc/{pid}/cwd')}")
+            expect = {"GREETING": "hello world", "DELAY": "20", "EXTRA": "1", "LISTEN_FDNAMES": "web-listener",
+                      "RPSUP_SERVICE": r.name, "RPSUP_GENERATION": "1", "RPSUP_WORKER": str(w["slot"]),
+                      "USER": "nobody", "LOGNAME": "nobody", "LISTEN_PID": str(pid)}
+            for k, v in expect.items():
+                check(env.get(k) == v, f"worker {pid}: {k}={env.get(k)!r}, expected {v!r}")
+            check(env.get("NOTIFY_SOCKET", "").endswith("/notify"), f"NOTIFY_SOCKET={env.get('NOTIFY_SOCKET')}")
+            cmdline = open(f"/proc/{pid}/cmdline").read().split("\0")
+            check("20" in cmdline, f"${{DELAY}} was not expanded: {cmdline}")
+        log("user, group, directory, environment and variables are as configured")
+        r.stop()
+    finally:
+        r.cleanup()
+
+    # A silent worker is replaced; a pinging one is not. (No core files from SIGABRT.)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for args, silent in (("", False), ("--no-watchdog", True)):
+        r = Rpsup(workers=1, worker_args=args, extra_service="WatchdogSec=1")
+        try:
+            st = r.start()
+            first = r.live_workers(st)[0]["pid"]
+            time.sleep(3)
+            st = r.status()
+            kills = st["service"]["watchdog_kills"]
+            now = r.live_workers(st)[0]["pid"]
+            log(f"{'silent' if silent else 'pinging'} worker: {kills} watchdog kills, pid {first} -> {now}")
+            if silent:
+                check(kills >= 1 and now != first, "a worker without WATCHDOG=1 was not replaced")
+                check("sent no WATCHDOG=1" in r.log(), "the log does not say why")
+            else:
+                check(kills == 0 and now == first, "a worker that pings was replaced")
+            r.stop()
+        finally:
+            r.cleanup()
+
+
+if __name__ == "__main__":
+    run(test)
