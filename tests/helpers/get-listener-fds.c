@@ -58,6 +58,8 @@ int main(int argc, char *argv[]) {
         r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "GetListenerFds", &error, &reply, NULL);
         if (r < 0) {
                 printf("error %s: %s\n", error.name ?: "", error.message ?: strerror(-r));
+                sd_bus_error_free(&error);
+                sd_bus_close_unref(bus);
                 return 1;
         }
         r = sd_bus_message_enter_container(reply, 'a', "(sh)");

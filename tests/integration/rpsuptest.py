@@ -244,6 +244,13 @@ StopTimeoutSec=5
             r = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "bt"], capture_output=True,
                                text=True, timeout=30)
             out.append(r.stdout[-3000:])
+        for pid in sorted(self.our_processes()):
+            try:
+                state = [line.strip() for line in open(f"/proc/{pid}/status") if line.startswith(("Name", "State"))]
+                wchan = open(f"/proc/{pid}/wchan").read()
+                out.append(f"process {pid}: {', '.join(state)}, waiting in {wchan}")
+            except OSError:
+                pass
         out.append(self.log()[-4000:])
         return "\n".join(out)
 
@@ -310,9 +317,10 @@ StopTimeoutSec=5
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                what = self.diagnose()
                 self.proc.kill()
                 self.proc.wait()
-                raise Failed(f"rpsupd did not stop within {timeout}s of SIGTERM:\n{self.diagnose()}")
+                raise Failed(f"rpsupd did not stop within {timeout}s of SIGTERM:\n{what}")
         self.check_log()
         return self.proc.returncode if self.proc else None
 

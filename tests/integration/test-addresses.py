@@ -56,7 +56,8 @@ def test():
             check(any(line.endswith(want) for line in lines), f"{want} missing from {lines}")
         p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", GET_LISTENER_FDS, control],
                            capture_output=True, text=True, timeout=10)
-        check(p.returncode == 1 and "PermissionDenied" in p.stdout, f"as nobody: {p.stdout}{p.stderr}")
+        check(p.returncode == 1 and "PermissionDenied" in p.stdout,
+              f"as nobody: exit {p.returncode}: {p.stdout}{p.stderr}")
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
     finally:
         r.cleanup()

@@ -145,7 +145,7 @@ def socket_activation(strategy):
     reply = request(PORT, timeout=20)
     log(f"first connection answered: {reply}")
     check(parse_reply(reply)["generation"] == "1", f"unexpected reply {reply}")
-    check(prop("ActiveState") == "active", "the service is not active after the connection")
+    wait_for("the service to be active", lambda: prop("ActiveState") == "active", timeout=10)
     st = status()
     adopted = [l for l in st["listeners"] if l["socket_unit"]]
     log(f"strategy {st['service']['strategy']}; listeners: "
