@@ -40,6 +40,7 @@ struct steer_counters {
         __u64 migrated_ack;     /* handshakes in flight moved into it when the final ACK came */
         __u64 migrated_timer;   /* handshakes in flight moved into it by the SYN-ACK timer */
         __u64 refused;          /* connections for its group refused: nothing to steer to (index 0 only) */
+        __u64 turn;             /* index 0 only: the round-robin position of this CPU */
 };
 
 #endif

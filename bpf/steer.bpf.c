@@ -6,6 +6,8 @@
  *    the connection's hash; with no active listener, one of the standby set; with neither, it refuses;
  *  - when a listener closes (or rpsupd shuts it down), the kernel asks it where each queued connection
  *    and each handshake in flight should go (migrating_sk): the same choice.
+ * New TCP connections take turns (round robin, per CPU): each worker gets the same share. Datagrams go by
+ * their hash, so that a flow keeps reaching the same worker.
  * It never picks a socket that is not in rpsupd's sockarray, so a socket that joins the group from
  * outside gets nothing, and it never falls back to the kernel's random choice. */
 
@@ -14,6 +16,7 @@
 
 #include "steer-shared.h"
 
+#define IPPROTO_TCP 6
 #define AF_INET 2
 #define AF_INET6 10
 #define PICK_TRIES 4
@@ -63,7 +66,7 @@ int steer(struct sk_reuseport_md *md) {
         struct steer_group_key key = {};
         struct bpf_sock *sk = md->sk;
         struct steer_set *set;
-        __u32 n, *list, zero = 0;
+        __u32 n, *list, zero = 0, start;
 
         if (!sk)
                 return SK_DROP;
@@ -91,10 +94,17 @@ int steer(struct sk_reuseport_md *md) {
         if (n == 0 || n > STEER_SET_MAX)
                 goto refuse;
 
+        start = md->hash;
+        if (!md->migrating_sk && md->ip_protocol == IPPROTO_TCP) {
+                struct steer_counters *c = bpf_map_lookup_elem(&counters, &zero);
+                if (c)
+                        start = (__u32) c->turn++;
+        }
+
 #pragma unroll
         for (int i = 0; i < PICK_TRIES; i++) {
                 /* A listener may be closing just now: then the next one. */
-                __u32 pos = (md->hash + i) % n;
+                __u32 pos = (start + i) % n;
                 __u32 index;
 
                 /* pos < n <= STEER_SET_MAX, but the verifier cannot follow a modulo: bound it in a way the
