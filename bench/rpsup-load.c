@@ -14,7 +14,13 @@
  * half-close and read until the server's EOF. A server that closes earlier (rpsup-example-worker closes
  * after its first reply) ends the connection normally: EOF after at least one reply is ok, and the
  * replies that did come are counted in "replies", the per-key counts and the latency histogram (one
- * sample per reply: the first from connect(), later ones from sending their request). */
+ * sample per reply: the first from connect(), later ones from sending their request).
+ *
+ * With --source ADDR,ADDR,... each attempt binds its socket to the next of these local addresses in turn
+ * (IP_BIND_ADDRESS_NO_PORT: the port is still chosen at connect()). On loopback, one client address gives
+ * only about 32k distinct 4-tuples towards one port, so a hash over the 4-tuple (SO_REUSEPORT's, or a
+ * steering program's) sees few distinct flows; several 127.0.0.x sources give it as many as real clients
+ * would. */
 
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +52,7 @@
 #define KEYS_TABLE_BITS 13U
 #define KEYS_TABLE_SIZE (1U << KEYS_TABLE_BITS) /* twice KEYS_MAX: probing always ends */
 #define ERRNOS_MAX 32U
+#define SOURCES_MAX 256U
 #define EVENTS_MAX 256
 #define HUMAN_KEYS_MAX 16U
 #define STOP_FILE_CHECK_USEC (100 * USEC_PER_MSEC)
@@ -141,6 +148,7 @@ typedef struct Load {
         usec_t next_interval, last_interval;
         uint64_t last_interval_ok, last_interval_failed;
 
+        unsigned next_source;
         uint64_t attempts, finished;
         uint64_t outcomes[_OUTCOME_MAX];
         uint64_t replies, unparsed;
@@ -174,6 +182,8 @@ static bool arg_http;
 static const char *arg_stop_file;
 static bool arg_json;
 static usec_t arg_interval;
+static Target arg_sources[SOURCES_MAX];
+static unsigned arg_n_sources;
 
 /* ---- small helpers ---- */
 
@@ -284,6 +294,31 @@ static int parse_port(const char *s, uint16_t *ret) {
                 return -EINVAL;
         *ret = (uint16_t) p;
         return 0;
+}
+
+/* "A,B,...": numeric IPv4 or IPv6 addresses (IPv6 without brackets), port 0. */
+static int parse_sources(const char *s) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        arg_n_sources = 0;
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST }, *ai = NULL;
+                Target *t;
+
+                if (arg_n_sources >= SOURCES_MAX)
+                        return -E2BIG;
+                if (getaddrinfo(w, NULL, &hints, &ai) != 0 || !ai)
+                        return -EINVAL;
+                t = &arg_sources[arg_n_sources++];
+                *t = (Target) {};
+                memcpy(&t->storage, ai->ai_addr, ai->ai_addrlen);
+                t->len = ai->ai_addrlen;
+                freeaddrinfo(ai);
+        }
+        return arg_n_sources > 0 ? 0 : -EINVAL;
 }
 
 /* "HOST:PORT" (IPv4 address or name), "[V6]:PORT", "/path" or "@abstract". */
@@ -806,6 +841,15 @@ static void slot_start(Load *l, usec_t now) {
                 slot_fail(l, s, errno, true);
                 return;
         }
+        if (arg_n_sources > 0) {
+                const Target *src = &arg_sources[l->next_source++ % arg_n_sources];
+
+                (void) setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &(int) { 1 }, sizeof(int));
+                if (bind(s->fd, &src->sa, src->len) < 0) {
+                        slot_fail(l, s, errno, true);
+                        return;
+                }
+        }
         if (connect(s->fd, &arg_target.sa, arg_target.len) < 0) {
                 if (errno != EINPROGRESS) {
                         /* AF_UNIX says EAGAIN when the listener's backlog is full: that lands in "other". */
@@ -1221,6 +1265,8 @@ static void help(void) {
                "     --stop-file PATH    Stop gracefully once PATH exists\n"
                "     --interval MS       Every MS milliseconds print that interval's ok and failed counts\n"
                "                         and ok rate to stderr (JSON lines with --json)\n"
+               "     --source ADDR,...   Bind each attempt to the next of these local IP addresses in\n"
+               "                         turn (the port is still chosen at connect())\n"
                "     --json              Print the report as one JSON object\n"
                "  -h --help              Show this help\n\n"
                "SIGINT/SIGTERM: stop starting connections and let those in flight finish (up to --timeout);\n"
@@ -1242,6 +1288,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_STOP_FILE,
                 ARG_JSON,
                 ARG_INTERVAL,
+                ARG_SOURCE,
         };
         static const struct option options[] = {
                 { "connect", required_argument, NULL, ARG_CONNECT },
@@ -1255,6 +1302,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "stop-file", required_argument, NULL, ARG_STOP_FILE },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "interval", required_argument, NULL, ARG_INTERVAL },
+                { "source", required_argument, NULL, ARG_SOURCE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -1321,6 +1369,12 @@ static int parse_argv(int argc, char *argv[]) {
                         if (r < 0 || arg_interval == USEC_INFINITY)
                                 return log_error_errno(-EINVAL, "Invalid --interval=%s.", optarg);
                         break;
+                case ARG_SOURCE:
+                        r = parse_sources(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --source=%s: expected numeric IP addresses, "
+                                                       "comma-separated, at most %u.", optarg, SOURCES_MAX);
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -1334,6 +1388,9 @@ static int parse_argv(int argc, char *argv[]) {
                 return log_error_errno(-EINVAL, "--connect is required. See --help.");
         if (!duration_set && arg_connections == 0)
                 arg_duration = 5 * USEC_PER_SEC;
+        for (unsigned i = 0; i < arg_n_sources; i++)
+                if (arg_sources[i].sa.sa_family != arg_target.sa.sa_family)
+                        return log_error_errno(-EINVAL, "--source addresses must be of the family of --connect.");
 
         if (!arg_request) {
                 arg_request = strdup(arg_keepalive > 0 ? "ping\n" : "hello\n");

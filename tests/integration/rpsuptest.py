@@ -26,8 +26,13 @@ SKIP = 77
 BUILD = os.environ.get("RPSUP_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
 RPSUPD = os.environ.get("RPSUPD") or os.path.join(BUILD, "supervisor", "rpsupd")
 RPSUPCTL = os.environ.get("RPSUPCTL") or os.path.join(BUILD, "ctl", "rpsupctl")
-WORKER = os.environ.get("RPSUP_EXAMPLE_WORKER") or os.path.join(BUILD, "examples", "rpsup-example-worker")
-LOAD = os.environ.get("RPSUP_LOAD") or os.path.join(BUILD, "bench", "rpsup-load")
+# RPSUP_TEST_PROGRAMS_FROM=BUILD_DIR takes the example worker and the load generator from another build: the
+# sanitizer run checks rpsupd and rpsupctl, with the peers (not under test there) at full speed.
+PEERS = os.environ.get("RPSUP_TEST_PROGRAMS_FROM")
+WORKER = (os.path.join(PEERS, "examples", "rpsup-example-worker") if PEERS else
+          os.environ.get("RPSUP_EXAMPLE_WORKER") or os.path.join(BUILD, "examples", "rpsup-example-worker"))
+LOAD = (os.path.join(PEERS, "bench", "rpsup-load") if PEERS else
+        os.environ.get("RPSUP_LOAD") or os.path.join(BUILD, "bench", "rpsup-load"))
 XDP_DROP_ACK = os.environ.get("RPSUP_XDP_DROP_ACK") or os.path.join(BUILD, "tests", "helpers", "xdp-drop-ack")
 GET_LISTENER_FDS = (os.environ.get("RPSUP_GET_LISTENER_FDS") or
                     os.path.join(BUILD, "tests", "helpers", "get-listener-fds"))
