@@ -43,6 +43,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "socket-address.h"
 #include "time-util.h"
 
 #define CONCURRENCY_MAX 65536U
@@ -118,16 +119,8 @@ typedef struct ErrnoCount {
         uint64_t count;
 } ErrnoCount;
 
-typedef struct Target {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-                struct sockaddr_un un;
-                struct sockaddr_storage storage;
-        };
-        socklen_t len;
-} Target;
+/* Where to connect, or a source address to bind: an address as common/socket-address.h parses it. */
+typedef SocketAddress Target;
 
 typedef struct Load {
         Slot *slots;
@@ -315,64 +308,28 @@ static int parse_sources(const char *s) {
                 t = &arg_sources[arg_n_sources++];
                 *t = (Target) {};
                 memcpy(&t->storage, ai->ai_addr, ai->ai_addrlen);
-                t->len = ai->ai_addrlen;
+                t->size = ai->ai_addrlen;
                 freeaddrinfo(ai);
         }
         return arg_n_sources > 0 ? 0 : -EINVAL;
 }
 
-/* "HOST:PORT" (IPv4 address or name), "[V6]:PORT", "/path" or "@abstract". */
+/* "ADDR:PORT", "[V6]:PORT", "/path" or "@abstract" (socket_address_parse()), or "NAME:PORT" for a host name. */
 static int parse_target(const char *s, Target *ret) {
         _cleanup_free_ char *host = NULL;
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+        struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai = NULL;
         const char *colon;
         Target t = {};
         uint16_t port;
 
-        if (isempty(s))
-                return -EINVAL;
-
-        if (s[0] == '/' || s[0] == '@') {
-                size_t n = strlen(s);
-
-                /* A path needs its terminating NUL in sun_path; an abstract name does not ('@' becomes the
-                 * leading NUL byte). */
-                if (n > sizeof(t.un.sun_path) || (s[0] == '/' && n >= sizeof(t.un.sun_path)) || n < 2)
-                        return -EINVAL;
-                t.un.sun_family = AF_UNIX;
-                memcpy(t.un.sun_path, s, n);
-                if (s[0] == '@') {
-                        t.un.sun_path[0] = 0;
-                        t.len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n);
-                } else
-                        t.len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1);
-                *ret = t;
+        if (socket_address_parse(s, SOCK_STREAM, ret) >= 0)
                 return 0;
-        }
-
-        if (s[0] == '[') {
-                const char *e = strchr(s, ']');
-
-                if (!e || e[1] != ':' || e == s + 1)
-                        return -EINVAL;
-                host = strndup(s + 1, (size_t) (e - s - 1));
-                colon = e + 1;
-                hints.ai_family = AF_INET6;
-                hints.ai_flags = AI_NUMERICHOST;
-        } else {
-                colon = strrchr(s, ':');
-                if (!colon || colon == s)
-                        return -EINVAL;
-                host = strndup(s, (size_t) (colon - s));
-                hints.ai_family = AF_INET;
-        }
+        colon = strrchr(s, ':');
+        if (!colon || colon == s || s[0] == '[' || parse_port(colon + 1, &port) < 0)
+                return -EINVAL;
+        host = strndup(s, (size_t) (colon - s));
         if (!host)
                 return -ENOMEM;
-        if (strchr(host, ':') && hints.ai_family == AF_INET)
-                return -EINVAL; /* IPv6 addresses need brackets */
-        if (parse_port(colon + 1, &port) < 0)
-                return -EINVAL;
-
         if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
                 return -EADDRNOTAVAIL;
         if (ai->ai_addrlen > sizeof(t.storage)) {
@@ -380,13 +337,10 @@ static int parse_target(const char *s, Target *ret) {
                 return -EINVAL;
         }
         memcpy(&t.storage, ai->ai_addr, ai->ai_addrlen);
-        t.len = ai->ai_addrlen;
+        t.size = ai->ai_addrlen;
+        t.type = SOCK_STREAM;
         freeaddrinfo(ai);
-
-        if (t.sa.sa_family == AF_INET)
-                t.in.sin_port = htons(port);
-        else
-                t.in6.sin6_port = htons(port);
+        t.in.sin_port = htons(port);
         *ret = t;
         return 0;
 }
@@ -845,12 +799,12 @@ static void slot_start(Load *l, usec_t now) {
                 const Target *src = &arg_sources[l->next_source++ % arg_n_sources];
 
                 (void) setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &(int) { 1 }, sizeof(int));
-                if (bind(s->fd, &src->sa, src->len) < 0) {
+                if (bind(s->fd, &src->sa, src->size) < 0) {
                         slot_fail(l, s, errno, true);
                         return;
                 }
         }
-        if (connect(s->fd, &arg_target.sa, arg_target.len) < 0) {
+        if (connect(s->fd, &arg_target.sa, arg_target.size) < 0) {
                 if (errno != EINPROGRESS) {
                         /* AF_UNIX says EAGAIN when the listener's backlog is full: that lands in "other". */
                         slot_fail(l, s, errno, true);

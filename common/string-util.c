@@ -4,13 +4,20 @@
 
 #include "string-util.h"
 
+char *strdup_vprintf(const char *fmt, va_list ap) {
+        char *p;
+
+        if (vasprintf(&p, fmt, ap) < 0)
+                return NULL;
+        return p;
+}
+
 char *strdup_printf(const char *fmt, ...) {
         char *p;
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&p, fmt, ap) < 0)
-                p = NULL;
+        p = strdup_vprintf(fmt, ap);
         va_end(ap);
         return p;
 }

@@ -13,6 +13,7 @@
 #include "exec-argv.h"
 #include "fd-util.h"
 #include "rpsup-limits.h"
+#include "string-util.h"
 #include "parse-util.h"
 #include "strv.h"
 
@@ -108,8 +109,7 @@ static int fail(ParseContext *ctx, int r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&what, fmt, ap) < 0)
-                what = NULL;
+        what = strdup_vprintf(fmt, ap);
         va_end(ap);
 
         free(ctx->error);
@@ -561,8 +561,7 @@ static int fail_at(ParseContext *ctx, unsigned line, const char *key, int r, con
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&what, fmt, ap) < 0)
-                what = NULL;
+        what = strdup_vprintf(fmt, ap);
         va_end(ap);
 
         ctx->line = line;

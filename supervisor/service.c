@@ -476,8 +476,7 @@ static int refuse(Service *s, ServiceDone done, void *userdata, int r, const cha
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        m = strdup_vprintf(fmt, ap);
         va_end(ap);
         if (done)
                 done(s, r, m ?: "out of memory", userdata);
