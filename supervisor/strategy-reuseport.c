@@ -443,11 +443,18 @@ static int reuseport_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
 
 /* ---- steering ---- */
 
-typedef struct SetBuild {
-        struct steer_set set;
-} SetBuild;
+/* Puts a listener into its group's set (sets[] is parallel to rp->groups[]). */
+static void set_add(Reuseport *rp, struct steer_set *sets, Listener *l, uint32_t index, bool active) {
+        struct steer_group_key key;
+        struct steer_set *set;
+        uint32_t *list, *n;
+        Group *g;
 
-static void set_add(uint32_t *list, uint32_t *n, uint32_t index) {
+        if (!l || steering_group_key(l->fd, &key) < 0 || !(g = group_find(rp, &key)))
+                return;
+        set = &sets[g - rp->groups];
+        list = active ? set->active : set->standby;
+        n = active ? &set->n_active : &set->n_standby;
         for (uint32_t i = 0; i < *n; i++)
                 if (list[i] == index)
                         return;
@@ -455,45 +462,23 @@ static void set_add(uint32_t *list, uint32_t *n, uint32_t index) {
                 list[(*n)++] = index;
 }
 
-static int add_slot(Reuseport *rp, SetBuild *builds, Slot *slot, bool active) {
+static void add_slot(Reuseport *rp, struct steer_set *sets, Slot *slot, bool active) {
         SlotListeners *sl = slot->strategy_data;
 
-        if (!sl || sl->shut)
-                return 0;
-        for (size_t i = 0; i < sl->n; i++) {
-                struct steer_group_key key;
-                Group *g;
-                if (steering_group_key(sl->listeners[i]->fd, &key) < 0 || !(g = group_find(rp, &key)))
-                        continue;
-                SetBuild *b = &builds[g - rp->groups];
-                if (active)
-                        set_add(b->set.active, &b->set.n_active, sl->index[i]);
-                else
-                        set_add(b->set.standby, &b->set.n_standby, sl->index[i]);
-        }
-        return 0;
+        for (size_t i = 0; sl && !sl->shut && i < sl->n; i++)
+                set_add(rp, sets, sl->listeners[i], sl->index[i], active);
 }
 
-static void add_held(Reuseport *rp, SetBuild *builds, Generation *g, bool active) {
+static void add_held(Reuseport *rp, struct steer_set *sets, Generation *g, bool active) {
         HeldListeners *h = g ? g->strategy_data : NULL;
 
-        for (size_t i = 0; h && i < h->n; i++) {
-                struct steer_group_key key;
-                Group *grp;
-                if (!h->listeners[i] || steering_group_key(h->listeners[i]->fd, &key) < 0 ||
-                    !(grp = group_find(rp, &key)))
-                        continue;
-                SetBuild *b = &builds[grp - rp->groups];
-                if (active)
-                        set_add(b->set.active, &b->set.n_active, h->index[i]);
-                else
-                        set_add(b->set.standby, &b->set.n_standby, h->index[i]);
-        }
+        for (size_t i = 0; h && i < h->n; i++)
+                set_add(rp, sets, h->listeners[i], h->index[i], active);
 }
 
 static int reuseport_steer(Strategy *st, Service *s) {
         Reuseport *rp = st->data;
-        SetBuild *builds;
+        struct steer_set *builds;
         Generation *target = s->live ?: s->pending;
         bool stopping = s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED;
         int r = 0;
@@ -504,7 +489,7 @@ static int reuseport_steer(Strategy *st, Service *s) {
         if (stopping && rp->stop_steered)
                 return 0; /* keep what was set when the stop began: slots are going away one by one */
 
-        builds = calloc(rp->n_groups ?: 1, sizeof(SetBuild));
+        builds = calloc(rp->n_groups ?: 1, sizeof(struct steer_set));
         if (!builds)
                 return -ENOMEM;
 
@@ -532,7 +517,7 @@ static int reuseport_steer(Strategy *st, Service *s) {
 
         for (size_t i = 0; i < rp->n_groups; i++) {
                 Group *g = &rp->groups[i];
-                struct steer_set *set = &builds[i].set;
+                struct steer_set *set = &builds[i];
                 int k;
 
                 if (g->written && g->last.n_active == set->n_active && g->last.n_standby == set->n_standby &&
