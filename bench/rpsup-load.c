@@ -44,6 +44,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "socket-address.h"
+#include "string-util.h"
 #include "time-util.h"
 
 #define CONCURRENCY_MAX 65536U
@@ -204,16 +205,6 @@ static void json_string(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -EINVAL;
-}
-
 /* C escapes: \n \r \t \e \a \b \f \v \0 \\ \" \' \xHH. */
 static int unescape(const char *s, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = malloc(strlen(s) + 1);
@@ -263,8 +254,8 @@ static int unescape(const char *s, char **ret, size_t *ret_len) {
                         buf[n++] = *p;
                         break;
                 case 'x':
-                        hi = unhex(p[1]);
-                        lo = hi >= 0 ? unhex(p[2]) : -EINVAL;
+                        hi = unhexchar(p[1]);
+                        lo = hi >= 0 ? unhexchar(p[2]) : -EINVAL;
                         if (lo < 0)
                                 return -EINVAL;
                         buf[n++] = (char) (hi << 4 | lo);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 
 #include "string-util.h"
@@ -20,4 +21,14 @@ char *strdup_printf(const char *fmt, ...) {
         p = strdup_vprintf(fmt, ap);
         va_end(ap);
         return p;
+}
+
+int unhexchar(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -EINVAL;
 }

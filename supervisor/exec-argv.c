@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "exec-argv.h"
+#include "string-util.h"
 #include "strv.h"
 
 typedef struct Buf {
@@ -57,16 +58,6 @@ static int buf_put_utf8(Buf *b, unsigned long c) {
         return buf_put(b, u, n);
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Decodes one C escape starting after the backslash; advances *p. `exec`: the word is part of a command
  * line, where '$' is expanded later, so "\$" must stay a literal '$' through exec_argv_expand(). */
 static int decode_escape(const char **p, Buf *b, bool exec, char **ret_error) {
@@ -94,7 +85,7 @@ static int decode_escape(const char **p, Buf *b, bool exec, char **ret_error) {
                 s++;
                 break;
         case 'x': {
-                int h1 = hexval(s[1]), h2 = h1 >= 0 ? hexval(s[2]) : -1;
+                int h1 = unhexchar(s[1]), h2 = h1 >= 0 ? unhexchar(s[2]) : -1;
                 if (h1 < 0 || h2 < 0)
                         goto bad;
                 v = (unsigned long) (h1 << 4 | h2);
@@ -107,7 +98,7 @@ static int decode_escape(const char **p, Buf *b, bool exec, char **ret_error) {
                 int digits = *s == 'u' ? 4 : 8;
                 s++;
                 for (int i = 0; i < digits; i++, s++) {
-                        int h = hexval(*s);
+                        int h = unhexchar(*s);
                         if (h < 0)
                                 goto bad;
                         v = v << 4 | (unsigned long) h;
