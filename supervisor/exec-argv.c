@@ -187,24 +187,15 @@ static int split(const char *line, const char *instance, bool exec, char ***ret_
                 for (; *p; p++) {
                         if (!quote && isspace((unsigned char) *p))
                                 break;
-                        if (*p == '\\') {
-                                p++;
-                                if (*p == 0) {
-                                        free(word.s);
-                                        *ret_error = strdup("trailing backslash");
-                                        return -EINVAL;
-                                }
-                                r = decode_escape(&p, &word, exec, ret_error);
-                                if (r < 0) {
-                                        free(word.s);
-                                        return r;
-                                }
-                                p--;
-                                have_word = true;
-                                continue;
+                        if (*p == '\\' && p[1] == 0) {
+                                free(word.s);
+                                *ret_error = strdup("trailing backslash");
+                                return -EINVAL;
                         }
-                        if (*p == '%') {
-                                r = put_specifier(&p, instance, exec, &word, ret_error);
+                        if (*p == '\\' || *p == '%') {
+                                /* An escape or a specifier: both decode in place and advance p past them. */
+                                r = *p == '%' ? put_specifier(&p, instance, exec, &word, ret_error)
+                                              : (p++, decode_escape(&p, &word, exec, ret_error));
                                 if (r < 0) {
                                         free(word.s);
                                         return r;
