@@ -3,7 +3,8 @@
 
 /* What this kernel and these privileges really allow, found by trying: reuseport groups, BPF maps,
  * sk_reuseport programs (select, and select-or-migrate), attaching them, and the migration sysctl. Used by
- * rpsupd at start-up (Strategy=auto) and by "rpsupctl probe". Does not log. */
+ * rpsupd at start-up (Strategy=auto, and the answer to Probe, kept until a Reprobe) and by "rpsupctl probe".
+ * Does not log. */
 
 #include <stdbool.h>
 

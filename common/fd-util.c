@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 
 #include "fd-util.h"
@@ -37,4 +38,18 @@ int fd_set_cloexec(int fd, bool cloexec) {
 int fd_dup_cloexec(int fd) {
         int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         return r < 0 ? -errno : r;
+}
+
+int fd_count_open(void) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        int n = 0;
+
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n > 0 ? n - 1 : 0; /* not the directory's own fd */
 }

@@ -23,3 +23,5 @@ int fd_set_nonblock(int fd, bool nonblock);
 int fd_set_cloexec(int fd, bool cloexec);
 /* Duplicates fd to a number >= 3 with O_CLOEXEC set. */
 int fd_dup_cloexec(int fd);
+/* How many fds the process has open (counted in /proc/self/fd). */
+int fd_count_open(void);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "parse-util.h"
+#include "path-util.h"
 #include "socket-address.h"
 
 static int parse_port(const char *s, uint16_t *ret) {
@@ -24,8 +25,18 @@ int socket_address_parse(const char *s, int type, SocketAddress *ret) {
                 return -EINVAL;
 
         if (s[0] == '/' || s[0] == '@') {
+                char path[sizeof(a.un.sun_path) * 2];
                 size_t n = strlen(s);
 
+                if (s[0] == '/') {
+                        /* One file, one spelling: "//run/x.sock" and "/run/./x.sock" are "/run/x.sock", so that
+                         * a duplicate is seen as one. ".." is refused: only the file system can resolve it. */
+                        if (n >= sizeof(path) || path_has_dot_dot(s))
+                                return -EINVAL;
+                        memcpy(path, s, n + 1);
+                        s = path_simplify(path);
+                        n = strlen(s);
+                }
                 /* A path needs its terminating NUL in sun_path; an abstract name does not ('@' becomes the
                  * leading NUL), so it may use all of sun_path after that byte, as in systemd. */
                 if (n > sizeof(a.un.sun_path) || (s[0] == '/' && n >= sizeof(a.un.sun_path)) || n < 2)

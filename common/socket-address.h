@@ -2,7 +2,8 @@
 #pragma once
 
 /* Addresses as written in ListenStream=/ListenDatagram=: PORT (IPv6 any, dual stack), ADDR:PORT,
- * [V6]:PORT, [V6%IFACE]:PORT, /path, @abstract. */
+ * [V6]:PORT, [V6%IFACE]:PORT, /path, @abstract. A path is simplified ("//a/./b" is "/a/b") and may not
+ * contain "..". */
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -36,8 +36,14 @@ char *format_timespan(char *buf, size_t l, usec_t t, usec_t accuracy) {
                 snprintf(buf, l, "infinity");
                 return buf;
         }
-        if (accuracy > 1)
-                t = (t + accuracy / 2) / accuracy * accuracy;
+        if (accuracy > 1) {
+                usec_t rest = t % accuracy;
+
+                /* To the nearest multiple; down where up would overflow (or read as infinity). */
+                t -= rest;
+                if (rest >= accuracy - accuracy / 2 && t < USEC_INFINITY - accuracy)
+                        t += accuracy;
+        }
         if (t == 0) {
                 snprintf(buf, l, "0");
                 return buf;

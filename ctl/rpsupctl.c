@@ -100,9 +100,10 @@ static void print_status(json_object *status, json_object *generations, json_obj
         if (record_int(status, "last_reload_usec") > 0)
                 printf(" (last took %s)",
                        format_timespan(span, sizeof(span), (usec_t) record_int(status, "last_reload_usec"), USEC_PER_MSEC));
-        printf("\n   Failures: %" PRIi64 " worker failures, %" PRIi64 " watchdog kills, %" PRIi64 " stall replacements\n",
-               record_int(status, "worker_failures"), record_int(status, "watchdog_kills"),
-               record_int(status, "stall_replacements"));
+        printf("\n   Failures: %" PRIi64 " worker failures, %" PRIi64 " failures while retiring, %" PRIi64
+               " watchdog kills, %" PRIi64 " stall replacements\n",
+               record_int(status, "worker_failures"), record_int(status, "retiring_failures"),
+               record_int(status, "watchdog_kills"), record_int(status, "stall_replacements"));
         printf("     Config: %s\n", record_str(status, "config"));
         if (record_int(status, "last_retired_generation") > 0)
                 printf("  Last gone: generation %" PRIi64 " after %s; meanwhile the kernel migrated %" PRIi64

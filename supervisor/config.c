@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <grp.h>
 #include <pwd.h>
@@ -15,7 +16,10 @@
 #include "rpsup-limits.h"
 #include "string-util.h"
 #include "parse-util.h"
+#include "path-util.h"
 #include "strv.h"
+#include "user-util.h"
+#include "utf8.h"
 
 static const char *const ready_names[_READY_MAX] = {
         [READY_NOTIFY] = "notify",
@@ -103,6 +107,21 @@ typedef struct ParseContext {
         unsigned exec_start_line, user_line, group_line;
 } ParseContext;
 
+/* *ret_error = the formatted message. It quotes values, which may hold any byte after unescaping (\xff):
+ * it is made valid UTF-8, as it may become a D-Bus error message (a failed Reload). */
+static void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static void set_error(char **ret_error, const char *fmt, ...) {
+        _cleanup_free_ char *m = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        m = strdup_vprintf(fmt, ap);
+        va_end(ap);
+
+        free(*ret_error);
+        *ret_error = m ? utf8_sanitize_dup(m, 0) : NULL;
+}
+
 static int fail(ParseContext *ctx, int r, const char *fmt, ...) _printf_(3, 4);
 static int fail(ParseContext *ctx, int r, const char *fmt, ...) {
         _cleanup_free_ char *what = NULL;
@@ -112,12 +131,10 @@ static int fail(ParseContext *ctx, int r, const char *fmt, ...) {
         what = strdup_vprintf(fmt, ap);
         va_end(ap);
 
-        free(ctx->error);
-        if (ctx->key) {
-                if (asprintf(&ctx->error, "%s:%u: %s=: %s", ctx->path, ctx->line, ctx->key, what ?: "out of memory") < 0)
-                        ctx->error = NULL;
-        } else if (asprintf(&ctx->error, "%s:%u: %s", ctx->path, ctx->line, what ?: "out of memory") < 0)
-                ctx->error = NULL;
+        if (ctx->key)
+                set_error(&ctx->error, "%s:%u: %s=: %s", ctx->path, ctx->line, ctx->key, what ?: "out of memory");
+        else
+                set_error(&ctx->error, "%s:%u: %s", ctx->path, ctx->line, what ?: "out of memory");
         return r;
 }
 
@@ -189,8 +206,9 @@ static int parse_time(ParseContext *ctx, const char *v, bool allow_auto, bool al
                             allow_auto ? " or auto" : "");
         if (t == 0 && !allow_zero)
                 return fail(ctx, -EINVAL, "must be greater than 0");
-        if (t > 7 * USEC_PER_DAY)
-                return fail(ctx, -ERANGE, "\"%s\" is longer than the 7 day maximum", v);
+        if (t > CONFIG_TIME_MAX_USEC)
+                return fail(ctx, -ERANGE, "\"%s\" is longer than the %llu day maximum", v,
+                            (unsigned long long) (CONFIG_TIME_MAX_USEC / USEC_PER_DAY));
         *ret = t;
         return 0;
 }
@@ -219,6 +237,10 @@ static int parse_kill_signal(Config *c, ParseContext *ctx, const char *v) {
         if (sig == SIGKILL || sig == SIGSTOP)
                 return fail(ctx, -EINVAL, "%s cannot start a graceful stop; it is what StopTimeoutSec= ends in",
                             signal_name(sig));
+        /* The signals between the classic ones and SIGRTMIN belong to glibc (its threads use them). */
+        if (sig > SIGSYS && (sig < SIGRTMIN || sig > SIGRTMAX))
+                return fail(ctx, -EINVAL, "signal %d is reserved by the C library (valid: 1..%d and SIGRTMIN+0..%d, "
+                            "that is %d..%d)", sig, SIGSYS, SIGRTMAX - SIGRTMIN, SIGRTMIN, SIGRTMAX);
         c->kill_signal = sig;
         return 0;
 }
@@ -263,10 +285,14 @@ static int parse_name(ParseContext *ctx, const char *v, char **field, unsigned *
 }
 
 static int parse_user(Config *c, ParseContext *ctx, const char *v) {
+        if (!isempty(v) && !user_group_name_or_id_is_valid(v))
+                return fail(ctx, -EINVAL, "\"%s\" is not a valid user name or numeric ID", v);
         return parse_name(ctx, v, &c->user, &ctx->user_line);
 }
 
 static int parse_group(Config *c, ParseContext *ctx, const char *v) {
+        if (!isempty(v) && !user_group_name_or_id_is_valid(v))
+                return fail(ctx, -EINVAL, "\"%s\" is not a valid group name or numeric ID", v);
         return parse_name(ctx, v, &c->group, &ctx->group_line);
 }
 
@@ -289,6 +315,21 @@ static int parse_working_directory(Config *c, ParseContext *ctx, const char *v) 
         return c->working_directory ? 0 : fail(ctx, -ENOMEM, "out of memory");
 }
 
+static const char *listen_key(int type) {
+        return type == SOCK_STREAM ? "ListenStream" : "ListenDatagram";
+}
+
+/* Two entries that cannot both be bound: the same type and address ("8080" and "[::]:8080"), or the same
+ * socket file, whatever the types (binding the second would replace the first's file). Other overlaps,
+ * such as "8080" (dual stack) and "0.0.0.0:8080", are left to the kernel, as in systemd: with
+ * SO_REUSEPORT it binds both, without it the second bind fails and says so. */
+static bool listen_conflict(const SocketAddress *a, const SocketAddress *b) {
+        if (socket_address_equal(a, b))
+                return true;
+        return a->sa.sa_family == AF_UNIX && b->sa.sa_family == AF_UNIX && a->un.sun_path[0] &&
+               b->un.sun_path[0] && streq(a->un.sun_path, b->un.sun_path);
+}
+
 static int parse_listen(Config *c, ParseContext *ctx, const char *v, int type) {
         SocketAddress a;
         ListenSpec *l;
@@ -307,14 +348,17 @@ static int parse_listen(Config *c, ParseContext *ctx, const char *v, int type) {
                 return 0;
         }
 
+        if (v[0] == '/' && path_has_dot_dot(v))
+                return fail(ctx, -EINVAL, "\"%s\": a socket path may not contain \"..\"", v);
         r = socket_address_parse(v, type, &a);
         if (r == -ENODEV)
                 return fail(ctx, r, "\"%s\": no such network interface", v);
         if (r < 0)
                 return fail(ctx, r, "\"%s\" is not an address (PORT, ADDR:PORT, [IPV6]:PORT, /path or @abstract)", v);
         for (size_t i = 0; i < c->n_listen; i++)
-                if (socket_address_equal(&c->listen[i].address, &a))
-                        return fail(ctx, -EEXIST, "\"%s\" is listed twice", v);
+                if (listen_conflict(&c->listen[i].address, &a))
+                        return fail(ctx, -EEXIST, "\"%s\" is listed twice (line %u: %s=%s)", v, c->listen[i].line,
+                                    listen_key(c->listen[i].address.type), c->listen[i].text);
         if (c->n_listen >= LISTEN_MAX)
                 return fail(ctx, -E2BIG, "more than %u listening addresses", LISTEN_MAX);
 
@@ -322,7 +366,7 @@ static int parse_listen(Config *c, ParseContext *ctx, const char *v, int type) {
         if (!l)
                 return fail(ctx, -ENOMEM, "out of memory");
         c->listen = l;
-        l[c->n_listen] = (ListenSpec) { .address = a, .text = strdup(v) };
+        l[c->n_listen] = (ListenSpec) { .address = a, .text = strdup(v), .line = ctx->line };
         if (!l[c->n_listen].text)
                 return fail(ctx, -ENOMEM, "out of memory");
         c->n_listen++;
@@ -463,6 +507,12 @@ static int parse_text(Config *c, ParseContext *ctx, char *text) {
                 /* Comments are skipped, also in the middle of a continued line (as systemd does). */
                 if (l[0] == '#' || l[0] == ';')
                         continue;
+                /* Values end up in status replies and errors, which D-Bus carries as UTF-8 only. */
+                size_t bad = utf8_first_invalid(l, strlen(l));
+                if (l[bad]) {
+                        ctx->line = lineno;
+                        return fail(ctx, -EINVAL, "not valid UTF-8 (byte 0x%02x)", (unsigned char) l[bad]);
+                }
 
                 bool continues = l[0] && l[strlen(l) - 1] == '\\';
                 if (continues)
@@ -584,19 +634,28 @@ static int validate(Config *c, ParseContext *ctx) {
         if (r < 0)
                 return fail_at(ctx, ctx->exec_start_line, "ExecStart", r, "cannot execute \"%s\": %s",
                                c->exec_words[0], strerror(-r));
+        /* The path is part of failure messages, which status replies carry (as UTF-8 only). */
+        if (!utf8_is_valid(c->exec_path))
+                return fail_at(ctx, ctx->exec_start_line, "ExecStart", -EINVAL,
+                               "the path of the executable, \"%s\", is not valid UTF-8", c->exec_path);
         if (c->n_listen == 0)
                 return fail(ctx, -EINVAL, "[Socket] has no ListenStream= or ListenDatagram=; at least one is "
                             "required");
 
         if (c->user) {
                 struct passwd *pw;
-                unsigned id;
+                bool numeric;
+                uid_t id;
                 errno = 0;
-                pw = parse_uint(c->user, &id) >= 0 ? getpwuid((uid_t) id) : getpwnam(c->user);
-                if (!pw && parse_uint(c->user, &id) < 0)
+                numeric = parse_uid(c->user, &id) >= 0;
+                pw = numeric ? getpwuid(id) : getpwnam(c->user);
+                if (!pw && !numeric)
                         return fail_at(ctx, ctx->user_line, "User", errno > 0 ? -errno : -ESRCH,
                                        "no such user \"%s\"", c->user);
-                c->uid = pw ? pw->pw_uid : (uid_t) id;
+                if (pw && (!uid_is_valid(pw->pw_uid) || (!c->group && !gid_is_valid(pw->pw_gid))))
+                        return fail_at(ctx, ctx->user_line, "User", -EINVAL,
+                                       "user \"%s\" has an invalid uid or gid in the user database", c->user);
+                c->uid = pw ? pw->pw_uid : id;
                 if (pw) {
                         c->user_name = strdup(pw->pw_name);
                         c->home = strdup(pw->pw_dir);
@@ -608,12 +667,17 @@ static int validate(Config *c, ParseContext *ctx) {
                 c->uid = getuid();
         if (c->group) {
                 struct group *gr;
-                unsigned id;
+                bool numeric;
+                uid_t id;
                 errno = 0;
-                gr = parse_uint(c->group, &id) >= 0 ? getgrgid((gid_t) id) : getgrnam(c->group);
-                if (!gr && parse_uint(c->group, &id) < 0)
+                numeric = parse_uid(c->group, &id) >= 0;
+                gr = numeric ? getgrgid((gid_t) id) : getgrnam(c->group);
+                if (!gr && !numeric)
                         return fail_at(ctx, ctx->group_line, "Group", errno > 0 ? -errno : -ESRCH,
                                        "no such group \"%s\"", c->group);
+                if (gr && !gid_is_valid(gr->gr_gid))
+                        return fail_at(ctx, ctx->group_line, "Group", -EINVAL,
+                                       "group \"%s\" has an invalid gid in the group database", c->group);
                 c->gid = gr ? gr->gr_gid : (gid_t) id;
         } else if (!c->user)
                 c->gid = getgid();
@@ -625,15 +689,58 @@ static int validate(Config *c, ParseContext *ctx) {
         return 0;
 }
 
-int config_load(const char *path, const char *service, Config **ret, char **ret_error) {
+static const char *inode_type_name(mode_t mode) {
+        switch (mode & S_IFMT) {
+        case S_IFDIR:
+                return "a directory";
+        case S_IFIFO:
+                return "a FIFO";
+        case S_IFSOCK:
+                return "a socket";
+        case S_IFCHR:
+                return "a character device";
+        case S_IFBLK:
+                return "a block device";
+        case S_IFLNK:
+                return "a symbolic link";
+        default:
+                return "of an unknown type";
+        }
+}
+
+int config_parse_buffer(const char *data, size_t size, const char *path, const char *service, Config **ret,
+                        char **ret_error) {
         _cleanup_(config_unrefp) Config *c = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *text = NULL;
-        ParseContext ctx = { .path = path };
-        size_t n;
+        _cleanup_free_ char *text = NULL, *shown_path = NULL;
+        ParseContext ctx = {};
         int r;
 
         *ret_error = NULL;
+        /* The path is only quoted in messages, which must be valid UTF-8. */
+        shown_path = utf8_sanitize_dup(path, 0);
+        if (!shown_path)
+                return -ENOMEM;
+        ctx.path = shown_path;
+
+        if (size > CONFIG_SIZE_MAX) {
+                set_error(ret_error, "%s: larger than %u bytes", shown_path, CONFIG_SIZE_MAX);
+                return -EFBIG;
+        }
+        if (memchr(data, 0, size)) {
+                set_error(ret_error, "%s: contains a NUL byte", shown_path);
+                return -EINVAL;
+        }
+        /* It is %i in values, and shown in status replies. */
+        if (!utf8_is_valid(service)) {
+                set_error(ret_error, "%s: the service name \"%s\" is not valid UTF-8", shown_path, service);
+                return -EINVAL;
+        }
+        /* A byte order mark at the start is skipped, as systemd does. */
+        if (size >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+                data += 3;
+                size -= 3;
+        }
+
         c = calloc(1, sizeof(Config));
         if (!c)
                 return -ENOMEM;
@@ -653,37 +760,11 @@ int config_load(const char *path, const char *service, Config **ret, char **ret_
         };
         c->path = strdup(path);
         c->service = strdup(service);
-        if (!c->path || !c->service)
+        text = malloc(size + 1);
+        if (!c->path || !c->service || !text)
                 return -ENOMEM;
-
-        f = fopen(path, "re");
-        if (!f) {
-                r = -errno;
-                if (asprintf(ret_error, "%s: cannot open: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
-        text = malloc(CONFIG_SIZE_MAX + 1);
-        if (!text)
-                return -ENOMEM;
-        n = fread(text, 1, CONFIG_SIZE_MAX + 1, f);
-        if (ferror(f)) {
-                r = -EIO;
-                if (asprintf(ret_error, "%s: cannot read", path) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
-        if (n > CONFIG_SIZE_MAX) {
-                if (asprintf(ret_error, "%s: larger than %u bytes", path, CONFIG_SIZE_MAX) < 0)
-                        *ret_error = NULL;
-                return -EFBIG;
-        }
-        text[n] = 0;
-        if (strlen(text) != n) {
-                if (asprintf(ret_error, "%s: contains a NUL byte", path) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        memcpy(text, data, size);
+        text[size] = 0;
 
         r = parse_text(c, &ctx, text);
         if (r >= 0)
@@ -711,4 +792,61 @@ int config_load(const char *path, const char *service, Config **ret, char **ret_
         }
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int config_load(const char *path, const char *service, Config **ret, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *data = NULL;
+        struct stat st;
+        size_t n = 0;
+        int r;
+
+        *ret_error = NULL;
+        /* rpsupd shows the path in its status, which D-Bus carries as UTF-8 only. */
+        if (!utf8_is_valid(path)) {
+                set_error(ret_error, "%s: the path is not valid UTF-8", path);
+                return -EINVAL;
+        }
+
+        /* Nothing here may block: O_NONBLOCK opens a FIFO at once (to be refused below), O_NOCTTY keeps a
+         * terminal from becoming ours. Only a regular file is read. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0) {
+                r = -errno;
+                /* A socket cannot be opened at all: say what it is rather than "No such device". */
+                if (r == -ENXIO && stat(path, &st) >= 0 && !S_ISREG(st.st_mode)) {
+                        set_error(ret_error, "%s: is %s, not a regular file", path, inode_type_name(st.st_mode));
+                        return -EBADFD;
+                }
+                set_error(ret_error, "%s: cannot open: %s", path, strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                set_error(ret_error, "%s: cannot read: %s", path, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                set_error(ret_error, "%s: is %s, not a regular file", path, inode_type_name(st.st_mode));
+                return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
+        }
+
+        /* One byte more than the limit tells a file that is too large (it may grow while we read). */
+        data = malloc(CONFIG_SIZE_MAX + 1);
+        if (!data)
+                return -ENOMEM;
+        while (n < CONFIG_SIZE_MAX + 1) {
+                ssize_t k = read(fd, data + n, CONFIG_SIZE_MAX + 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        set_error(ret_error, "%s: cannot read: %s", path, strerror(-r));
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        return config_parse_buffer(data, n, path, service, ret, ret_error);
 }

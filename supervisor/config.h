@@ -28,6 +28,7 @@ typedef enum RestartMode {
 typedef struct ListenSpec {
         SocketAddress address; /* .type is SOCK_STREAM for ListenStream=, SOCK_DGRAM for ListenDatagram= */
         char *text;            /* as written */
+        unsigned line;         /* where, for errors */
 } ListenSpec;
 
 typedef struct Config {
@@ -68,8 +69,13 @@ typedef struct Config {
 
 /* Reads and validates a config file. `service` is the service name (used for %i and the default
  * FileDescriptorName=). On failure returns a negative errno and sets *ret_error to "FILE:LINE: Key=: what
- * is wrong" (caller frees). Does not log. */
+ * is wrong" (caller frees). Only a regular file is read, and nothing blocks (a FIFO is refused). Does not
+ * log. Errors are valid UTF-8. */
 int config_load(const char *path, const char *service, Config **ret, char **ret_error);
+/* The same for a config in memory (`size` bytes, which need no NUL at the end); `path` is only used in
+ * messages. */
+int config_parse_buffer(const char *data, size_t size, const char *path, const char *service, Config **ret,
+                        char **ret_error);
 
 Config *config_ref(Config *c);
 Config *config_unref(Config *c);

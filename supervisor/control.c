@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
 #include "control.h"
+#include "control-wire.h"
 #include "fd-util.h"
 #include "rpsup-limits.h"
 #include "listener.h"
@@ -17,13 +23,34 @@
 #include "rpsup-protocol.h"
 #include "status.h"
 
+/* Each connection is served by an sd-bus object that writes to the client's socket itself but reads what
+ * rpsupd passes on to it through a socket pair: rpsupd reads the client, bounds the SASL exchange and the
+ * size of each message before it is read (control-wire.c), and passes on one whole message at a time, and
+ * only while fewer than CONTROL_QUEUED_REPLIES_MAX replies wait for the client. sd-bus is not attached to
+ * the event loop: rpsupd runs it until it has nothing left to do each time it passed something on, so
+ * that nothing stays buffered inside it unnoticed.
+ *
+ * sd-bus sees rpsupd's own credentials on the socket pair: authorisation uses only the SO_PEERCRED of the
+ * client's socket, read at accept (every method is SD_BUS_VTABLE_UNPRIVILEGED and checks for itself). */
+
 typedef struct ControlConnection {
         ControlServer *server;
         unsigned n_ref;
         sd_bus *bus;
+        int fd;                    /* the client's socket (sd-bus owns it and writes to it) */
+        int feed_fd;               /* our end of the socket pair sd-bus reads from */
         struct ucred peer;
+        bool privileged;
+        ControlWire wire;
+        size_t fed;                /* bytes of the unit at the front of `wire` passed on already */
         unsigned pending;          /* calls answered later (Reload, Scale) */
-        sd_event_source *idle_timer;
+        uint64_t queued;           /* replies waiting for the client, at the last look */
+        usec_t auth_deadline;      /* BEGIN by then, from the accept */
+        usec_t message_deadline;   /* the message being read complete by then, from its first byte */
+        usec_t write_deadline;     /* a waiting reply gone by then */
+        usec_t idle_deadline;      /* a call by then, unless one is in flight */
+        sd_event_source *io, *timer, *more;
+        bool again;                /* work left after a turn: `more` runs it */
         bool closed;
         struct ControlConnection *next;
 } ControlConnection;
@@ -31,10 +58,16 @@ typedef struct ControlConnection {
 struct ControlServer {
         Manager *manager;
         int fd;
-        sd_event_source *accept_source;
+        sd_event_source *accept_source, *accept_resume;
+        bool accept_failing;       /* accept() failed and was logged; cleared by the next success */
         sd_id128_t server_id;
         ControlConnection *connections;
-        unsigned n_connections;
+        usec_t auth_usec, message_usec, write_usec, idle_usec;
+        ProbeResult probe;         /* made at start, and again on Reprobe */
+        uint64_t probed_usec;
+        /* Open fds as last counted, and fds handed out since (see fds_left()). */
+        usec_t fds_counted_at;
+        uint64_t fds_counted, fds_since;
 };
 
 static const sd_bus_vtable supervisor_vtable[];
@@ -49,7 +82,6 @@ static void connection_unlink(ControlConnection *c) {
         for (ControlConnection **p = &cs->connections; *p; p = &(*p)->next)
                 if (*p == c) {
                         *p = c->next;
-                        cs->n_connections--;
                         break;
                 }
         c->server = NULL;
@@ -59,8 +91,12 @@ static ControlConnection *connection_unref(ControlConnection *c) {
         if (!c || --c->n_ref > 0)
                 return NULL;
         connection_unlink(c);
-        sd_event_source_disable_unref(c->idle_timer);
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        sd_event_source_disable_unref(c->more);
         sd_bus_close_unref(c->bus); /* no flush: a client that does not read must not block us */
+        safe_close(c->feed_fd);
+        control_wire_done(&c->wire);
         free(c);
         return NULL;
 }
@@ -76,37 +112,240 @@ static void connection_close(ControlConnection *c) {
                 return;
         c->closed = true;
         connection_unlink(c);
-        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+        /* Off the event loop before sd-bus closes the socket under it. */
+        c->io = sd_event_source_disable_unref(c->io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->more = sd_event_source_disable_unref(c->more);
         if (c->bus)
                 sd_bus_close(c->bus);
+        c->feed_fd = safe_close(c->feed_fd);
+        control_wire_done(&c->wire); /* nothing more is read: a pending answer may take days (reload --wait) */
         connection_unref(c);
 }
 
+/* A call arrived or was answered: the connection is not idle. */
 static void connection_touch(ControlConnection *c) {
-        if (c->idle_timer)
-                (void) sd_event_source_set_time_relative(c->idle_timer, CONTROL_IDLE_USEC);
+        if (!c->closed && c->server)
+                c->idle_deadline = usec_add(now_usec(CLOCK_MONOTONIC), c->server->idle_usec);
 }
 
-static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
-        ControlConnection *c = userdata;
+static void connection_rearm(ControlConnection *c);
 
-        if (c->pending > 0) {
-                connection_touch(c);
-                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+/* Runs sd-bus until it has nothing left to do: it does one step per call, and nothing else would call it
+ * again for what it holds already (a call that came with BEGIN, an answer written late). */
+static int connection_process(ControlConnection *c) {
+        for (unsigned i = 0; i < 64; i++) {
+                int r = sd_bus_process(c->bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r == 0 || c->closed)
+                        return 0;
         }
-        log_debug("Closing an idle control connection (pid %d).", (int) c->peer.pid);
+        c->again = true;
+        return 0;
+}
+
+/* Passes the unit at the front of the wire on to sd-bus, if it may go now. 1 if something went. */
+static int connection_feed(ControlConnection *c) {
+        const uint8_t *p;
+        bool message;
+        size_t n = control_wire_unit(&c->wire, &p, &message);
+        ssize_t k;
+        int r;
+
+        if (n == 0)
+                return 0;
+        if (message) {
+                uint64_t queued = 0;
+
+                /* Messages wait for the end of the authentication, and for a client that does not read its
+                 * replies. */
+                if (sd_bus_is_ready(c->bus) <= 0)
+                        return 0;
+                if (sd_bus_get_n_queued_write(c->bus, &queued) >= 0 && queued >= CONTROL_QUEUED_REPLIES_MAX)
+                        return 0;
+        }
+        k = send(c->feed_fd, p + c->fed, n - c->fed, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        return -errno;
+                c->again = true;
+                return 0;
+        }
+        c->fed += (size_t) k;
+        if (c->fed < n)
+                return 1;
+        c->fed = 0;
+        if (message)
+                connection_touch(c);
+        r = control_wire_next(&c->wire);
+        return r < 0 ? r : 1;
+}
+
+/* Reads from the client what the wire wants next. 1 if something came, 0 if nothing (now). */
+static int connection_read(ControlConnection *c) {
+        uint8_t *p;
+        size_t space = control_wire_space(&c->wire, &p);
+        ssize_t k;
+        int r;
+
+        if (space == 0)
+                return 0;
+        /* recv() without room for control messages: the kernel closes fds a client tries to pass. */
+        k = recv(c->fd, p, space, MSG_DONTWAIT);
+        if (k < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (k == 0)
+                return -ECONNRESET;
+        r = control_wire_fill(&c->wire, (size_t) k);
+        return r < 0 ? r : 1;
+}
+
+static void connection_log_close(ControlConnection *c, int r) {
+        switch (r) {
+        case -EMSGSIZE:
+                log_ratelimit(LOG_WARNING, "Closing the control connection of pid %d (uid %u): it announced a "
+                              "message larger than %u bytes, or its authentication took more than %u.",
+                              (int) c->peer.pid, (unsigned) c->peer.uid, CONTROL_MESSAGE_MAX,
+                              CONTROL_AUTH_SIZE_MAX);
+                break;
+        case -EBADMSG:
+                log_ratelimit(LOG_NOTICE, "Closing the control connection of pid %d (uid %u): it sent something "
+                              "that is not a D-Bus message.", (int) c->peer.pid, (unsigned) c->peer.uid);
+                break;
+        default:
+                log_debug("Control connection of pid %d (uid %u) closed: %s", (int) c->peer.pid,
+                          (unsigned) c->peer.uid, strerror(-r));
+        }
+}
+
+/* One turn: what sd-bus has to do, what may be passed on to it, what the client sent. */
+static void connection_run(ControlConnection *c) {
+        int r = 0;
+
+        connection_ref(c);
+        c->again = false;
+        /* sd-bus runs after each step, so that what was passed on to it is done with. */
+        for (unsigned i = 0;; i++) {
+                r = connection_process(c);
+                if (r < 0 || c->closed)
+                        break;
+                if (i == 16) {
+                        c->again = true; /* a client that keeps sending gets its next turn later */
+                        break;
+                }
+                r = connection_feed(c);
+                if (r < 0)
+                        break;
+                if (r > 0)
+                        continue;
+                r = connection_read(c);
+                if (r <= 0)
+                        break;
+        }
+        if (r < 0 && !c->closed) {
+                connection_log_close(c, r);
+                connection_close(c);
+        } else if (!c->closed)
+                connection_rearm(c);
+        connection_unref(c);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ControlConnection *c = userdata;
+        uint32_t events = 0;
+
+        (void) sd_event_source_get_io_events(s, &events);
+        /* A hang-up while nothing is read (a reply or a message waits): the peer is gone. */
+        if ((revents & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) {
+                log_debug("Control connection of pid %d hung up.", (int) c->peer.pid);
+                connection_close(c);
+                return 0;
+        }
+        connection_run(c);
+        return 0;
+}
+
+static int on_more(sd_event_source *s, void *userdata) {
+        connection_run(userdata);
+        return 0;
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        ControlConnection *c = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        char span[FORMAT_TIMESPAN_MAX];
+        const char *why;
+        usec_t t;
+
+        if (c->auth_deadline <= now)
+                why = "it did not authenticate", t = c->server->auth_usec;
+        else if (c->message_deadline <= now)
+                why = "a message it began did not arrive in full", t = c->server->message_usec;
+        else if (c->write_deadline <= now)
+                why = "it did not read the replies waiting for it", t = c->server->write_usec;
+        else if (c->idle_deadline <= now && c->pending == 0) {
+                log_debug("Closing an idle control connection (pid %d).", (int) c->peer.pid);
+                connection_close(c);
+                return 0;
+        } else {
+                connection_rearm(c);
+                return 0;
+        }
+        log_ratelimit(LOG_NOTICE, "Closing the control connection of pid %d (uid %u): %s within %s.",
+                      (int) c->peer.pid, (unsigned) c->peer.uid, why,
+                      format_timespan(span, sizeof(span), t, USEC_PER_MSEC));
         connection_close(c);
         return 0;
+}
+
+/* After a turn: what to wait for, and until when. */
+static void connection_rearm(ControlConnection *c) {
+        usec_t now = now_usec(CLOCK_MONOTONIC), next;
+        uint32_t events = 0;
+        uint64_t queued = 0;
+        int r;
+
+        if (c->closed)
+                return;
+        if (control_wire_space(&c->wire, NULL) > 0)
+                events |= EPOLLIN;
+        r = sd_bus_get_events(c->bus);
+        if (r > 0 && (r & POLLOUT))
+                events |= EPOLLOUT;
+        (void) sd_event_source_set_io_events(c->io, events);
+
+        if (c->auth_deadline != USEC_INFINITY && sd_bus_is_ready(c->bus) > 0)
+                c->auth_deadline = USEC_INFINITY;
+        /* Only a message's last byte ends its deadline: a drip feed does not extend it. */
+        if (!control_wire_partial(&c->wire))
+                c->message_deadline = USEC_INFINITY;
+        else if (c->message_deadline == USEC_INFINITY)
+                c->message_deadline = usec_add(now, c->server->message_usec);
+        /* Replies waiting: the deadline starts again only when one of them is gone. */
+        (void) sd_bus_get_n_queued_write(c->bus, &queued);
+        if (queued == 0)
+                c->write_deadline = USEC_INFINITY;
+        else if (queued < c->queued || c->write_deadline == USEC_INFINITY)
+                c->write_deadline = usec_add(now, c->server->write_usec);
+        c->queued = queued;
+
+        /* A call in flight (Reload, Scale) keeps the connection however long it takes. */
+        next = MIN(MIN(c->auth_deadline, c->message_deadline),
+                   MIN(c->write_deadline, c->pending > 0 ? USEC_INFINITY : c->idle_deadline));
+        if (next == USEC_INFINITY)
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        else {
+                (void) sd_event_source_set_time(c->timer, next);
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        }
+        if (c->again)
+                (void) sd_event_source_set_enabled(c->more, SD_EVENT_ONESHOT);
 }
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         connection_close(userdata);
         return 0;
-}
-
-static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        connection_touch(userdata);
-        return 0; /* go on with the dispatch */
 }
 
 static ControlConnection *connection_of(Manager *manager, sd_bus_message *m) {
@@ -118,14 +357,14 @@ static ControlConnection *connection_of(Manager *manager, sd_bus_message *m) {
         return NULL;
 }
 
-static bool connection_privileged(ControlConnection *c) {
-        return c->peer.uid == 0 || c->peer.uid == geteuid();
+static bool uid_privileged(uid_t uid) {
+        return uid == 0 || uid == geteuid();
 }
 
 static int require_privileged(Manager *manager, sd_bus_message *m, sd_bus_error *error) {
         ControlConnection *c = connection_of(manager, m);
 
-        if (c && connection_privileged(c))
+        if (c && c->privileged)
                 return 0;
         return sd_bus_error_setf(error, RPSUP_ERROR_PERMISSION_DENIED,
                                  "%s changes the state of the service: only root and uid %u may call it "
@@ -167,6 +406,8 @@ static void pending_answer(PendingCall *p, int r, const char *message, uint64_t 
                 log_debug_errno(k, "Could not answer a control call (the client may be gone): %m");
         p->connection->pending--;
         connection_touch(p->connection);
+        /* The answer may wait for the client to read: watch for that, and pass on what waited for it. */
+        connection_rearm(p->connection);
         connection_unref(p->connection);
         sd_bus_message_unref(p->message);
         free(p);
@@ -189,6 +430,27 @@ static void reload_done(Service *s, int r, const char *message, void *userdata) 
         if (r >= 0)
                 id = p->manager->service->live->id;
         pending_answer(p, r, message, id, true);
+}
+
+/* File descriptors left below RLIMIT_NOFILE: the lowest free number tells how many are in use at least. */
+/* How many more fds rpsupd may open before RLIMIT_NOFILE. The lowest free fd number says nothing about the
+ * ones above it (closed fds leave gaps), so the open fds are counted, at most every FD_COUNT_USEC; fds that
+ * control clients were given since are added (until the next count, an overestimate: the safe side). */
+static uint64_t fds_left(ControlServer *cs) {
+        usec_t t = now_usec(CLOCK_MONOTONIC);
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return UINT64_MAX;
+        if (cs->fds_counted_at == 0 || t - cs->fds_counted_at >= FD_COUNT_USEC) {
+                int n = fd_count_open();
+                if (n < 0)
+                        return 0; /* cannot tell: as if at the limit */
+                cs->fds_counted = (uint64_t) n;
+                cs->fds_since = 0;
+                cs->fds_counted_at = t;
+        }
+        return cs->fds_counted + cs->fds_since < rl.rlim_cur ? rl.rlim_cur - cs->fds_counted - cs->fds_since : 0;
 }
 
 /* ---- methods ---- */
@@ -231,8 +493,42 @@ static int method_list_listeners(sd_bus_message *m, void *userdata, sd_bus_error
         return method_list(m, userdata, status_append_listeners);
 }
 
+static int reply_probe(sd_bus_message *m, ControlServer *cs) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = status_append_probe(reply, &cs->probe, cs->probed_usec);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* The answer of the last probe: probing loads BPF programs, which is not for anyone to make rpsupd do. */
 static int method_probe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return method_list(m, userdata, status_append_probe);
+        Manager *manager = userdata;
+
+        return reply_probe(m, manager->control);
+}
+
+static void control_probe(ControlServer *cs) {
+        probe_run(&cs->probe);
+        cs->probed_usec = now_usec(CLOCK_REALTIME);
+}
+
+static int method_reprobe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Manager *manager = userdata;
+        int r;
+
+        r = require_privileged(manager, m, error);
+        if (r < 0)
+                return r;
+        control_probe(manager->control);
+        log_info("Probed the kernel again (Reprobe): Strategy=auto would pick %s.",
+                 manager->control->probe.reason[STRATEGY_AUTO]);
+        return reply_probe(m, manager->control);
 }
 
 static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -294,19 +590,34 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *manager = userdata;
         int r;
 
-        r = require_privileged(userdata, m, error);
+        r = require_privileged(manager, m, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = status_append_listener_fds(reply, userdata);
+        r = status_append_listener_fds(reply, manager);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, RPSUP_ERROR_BUSY, "no generation is serving yet");
+        if (r == -E2BIG)
+                return sd_bus_error_setf(error, RPSUP_ERROR_LIMIT, "the live generation holds more listeners than "
+                                         "one message can carry (%u)", LISTENER_FDS_REPLY_MAX);
+        /* The reply holds copies of the listeners until the client reads it (one reply at most: the client's
+         * next call is read once it is gone); whatever a client does not read, rpsupd keeps the fds its
+         * workers and listeners need. */
+        /* sd-bus duplicates each listener into the reply: up to LISTENER_FDS_REPLY_MAX more fds. */
+        if (r == -EMFILE || r == -ENFILE || (r >= 0 && fds_left(manager->control) < FD_RESERVE + LISTENER_FDS_REPLY_MAX)) {
+                log_ratelimit(LOG_WARNING, "Refusing GetListenerFds: rpsupd is short of file descriptors and keeps "
+                              "the last %u for its own work.", FD_RESERVE);
+                return sd_bus_error_setf(error, RPSUP_ERROR_LIMIT, "rpsupd is short of file descriptors (it keeps "
+                                         "the last %u below RLIMIT_NOFILE for its own work)", FD_RESERVE);
+        }
         if (r < 0)
                 return r;
+        manager->control->fds_since += LISTENER_FDS_REPLY_MAX;
         return sd_bus_send(NULL, reply, NULL);
 }
 
@@ -324,6 +635,8 @@ static const sd_bus_vtable supervisor_vtable[] = {
                                 method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Probe", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", strategies),
                                 method_probe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reprobe", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", strategies),
+                                method_reprobe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Scale", SD_BUS_ARGS("u", workers), SD_BUS_NO_RESULT,
                                 method_scale, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_ARGS("b", wait), SD_BUS_RESULT("t", generation),
@@ -335,56 +648,74 @@ static const sd_bus_vtable supervisor_vtable[] = {
 
 /* ---- accepting ---- */
 
-static int connection_new(ControlServer *cs, int fd) {
+static int connection_new(ControlServer *cs, int fd, const struct ucred *peer, bool privileged) {
+        _cleanup_close_ int cfd = fd, in = -EBADF;
         Manager *m = cs->manager;
+        int pair[2], prio = privileged ? SD_EVENT_PRIORITY_NORMAL : SD_EVENT_PRIORITY_NORMAL + 1;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         ControlConnection *c;
-        socklen_t l = sizeof(struct ucred);
-        int r;
+        int sndbuf = CONTROL_SNDBUF, r;
 
         c = calloc(1, sizeof(ControlConnection));
-        if (!c) {
-                safe_close(fd);
+        if (!c)
                 return -ENOMEM;
-        }
-        c->n_ref = 1;
-        c->server = cs;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &l) < 0) {
-                r = -errno;
-                safe_close(fd);
-                free(c);
-                return r;
-        }
-
-        r = sd_bus_new(&c->bus);
-        if (r < 0) {
-                safe_close(fd);
-                free(c);
-                return r;
-        }
+        *c = (ControlConnection) {
+                .server = cs,
+                .n_ref = 1,
+                .fd = -EBADF,
+                .feed_fd = -EBADF,
+                .peer = *peer,
+                .privileged = privileged,
+                .auth_deadline = usec_add(now, cs->auth_usec),
+                .message_deadline = USEC_INFINITY,
+                .write_deadline = USEC_INFINITY,
+                .idle_deadline = usec_add(now, cs->idle_usec),
+        };
         c->next = cs->connections;
         cs->connections = c;
-        cs->n_connections++;
 
-        r = sd_bus_set_fd(c->bus, fd, fd);
-        if (r < 0) {
-                safe_close(fd);
+        r = control_wire_init(&c->wire);
+        if (r < 0)
+                goto fail;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
+                r = -errno;
                 goto fail;
         }
+        c->feed_fd = pair[0];
+        in = pair[1];
+
+        r = sd_bus_new(&c->bus);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_set_fd(c->bus, in, cfd);
+        if (r < 0)
+                goto fail;
+        c->fd = TAKE_FD(cfd);
+        TAKE_FD(in);
+        /* Anonymous: sd-bus would compare the uid a client names in AUTH EXTERNAL with the socket pair's. */
         if ((r = sd_bus_set_server(c->bus, 1, cs->server_id)) < 0 ||
+            (r = sd_bus_set_anonymous(c->bus, true)) < 0 ||
             (r = sd_bus_negotiate_fds(c->bus, true)) < 0 ||
             (r = sd_bus_add_object_vtable(c->bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, supervisor_vtable,
                                           m)) < 0 ||
-            (r = sd_bus_add_filter(c->bus, NULL, on_message, c)) < 0 ||
             (r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
                                      "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c)) < 0 ||
-            (r = sd_bus_attach_event(c->bus, m->event, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
             (r = sd_bus_start(c->bus)) < 0)
                 goto fail;
         (void) sd_bus_set_description(c->bus, "control");
-        r = sd_event_add_time_relative(m->event, &c->idle_timer, CLOCK_MONOTONIC, CONTROL_IDLE_USEC,
-                                       USEC_PER_SEC, on_idle, c);
-        if (r < 0)
+        /* sd-bus raised it to 8 MiB: that much kernel memory per client that does not read is too much. */
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+
+        if ((r = sd_event_add_io(m->event, &c->io, c->fd, EPOLLIN, on_io, c)) < 0 ||
+            (r = sd_event_source_set_priority(c->io, prio)) < 0 ||
+            (r = sd_event_add_time(m->event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                                   on_deadline, c)) < 0 ||
+            (r = sd_event_source_set_priority(c->timer, prio)) < 0 ||
+            (r = sd_event_add_defer(m->event, &c->more, on_more, c)) < 0 ||
+            (r = sd_event_source_set_priority(c->more, prio)) < 0 ||
+            (r = sd_event_source_set_enabled(c->more, SD_EVENT_OFF)) < 0)
                 goto fail;
+        connection_rearm(c);
         return 0;
 
 fail:
@@ -392,46 +723,152 @@ fail:
         return r;
 }
 
+/* Whether a client of `peer` may have one more connection: root and rpsupd's own uid have a budget of
+ * their own, which other users' clients cannot use up. */
+static bool connection_admit(ControlServer *cs, const struct ucred *peer, bool privileged) {
+        unsigned same = 0, same_uid = 0;
+
+        for (ControlConnection *c = cs->connections; c; c = c->next) {
+                same += c->privileged == privileged;
+                same_uid += c->peer.uid == peer->uid;
+        }
+        if (privileged && same >= CONTROL_CONNECTIONS_PRIVILEGED_MAX) {
+                log_ratelimit(LOG_WARNING, "Refusing a control connection of uid %u (pid %d): root and uid %u have "
+                              "%u open already, the limit.", (unsigned) peer->uid, (int) peer->pid,
+                              (unsigned) geteuid(), CONTROL_CONNECTIONS_PRIVILEGED_MAX);
+                return false;
+        }
+        if (!privileged && same_uid >= CONTROL_CONNECTIONS_PER_UID_MAX) {
+                log_ratelimit(LOG_WARNING, "Refusing a control connection of uid %u (pid %d): that uid has %u open "
+                              "already, the limit.", (unsigned) peer->uid, (int) peer->pid,
+                              CONTROL_CONNECTIONS_PER_UID_MAX);
+                return false;
+        }
+        if (!privileged && same >= CONTROL_CONNECTIONS_UNPRIVILEGED_MAX) {
+                log_ratelimit(LOG_WARNING, "Refusing a control connection of uid %u (pid %d): users other than root "
+                              "and uid %u have %u open already, the limit.", (unsigned) peer->uid, (int) peer->pid,
+                              (unsigned) geteuid(), CONTROL_CONNECTIONS_UNPRIVILEGED_MAX);
+                return false;
+        }
+        return true;
+}
+
+static void connection_accepted(ControlServer *cs, int cfd) {
+        struct ucred peer;
+        socklen_t l = sizeof(peer);
+        unsigned reserve;
+        bool privileged;
+        int r;
+
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &peer, &l) < 0) {
+                log_ratelimit(LOG_WARNING, "Refusing a control connection whose peer is not known: %s",
+                              strerror(errno));
+                safe_close(cfd);
+                return;
+        }
+        privileged = uid_privileged(peer.uid);
+        if (!connection_admit(cs, &peer, privileged)) {
+                safe_close(cfd);
+                return;
+        }
+        /* The connection takes two more fds (the feed's socket pair). Root's clients may use half of the
+         * reserve: it can still see what is going on. */
+        reserve = privileged ? FD_RESERVE / 2 : FD_RESERVE;
+        if (fds_left(cs) < 2 + reserve) {
+                log_ratelimit(LOG_WARNING, "Refusing a control connection of uid %u (pid %d): rpsupd is short of "
+                              "file descriptors and keeps the last %u below RLIMIT_NOFILE for its own work.",
+                              (unsigned) peer.uid, (int) peer.pid, reserve);
+                safe_close(cfd);
+                return;
+        }
+        cs->fds_since += 3;
+        r = connection_new(cs, cfd, &peer, privileged);
+        if (r < 0)
+                log_ratelimit(LOG_WARNING, "Failed to set up a control connection of pid %d: %s", (int) peer.pid,
+                              strerror(-r));
+}
+
+static int on_accept_resume(sd_event_source *s, uint64_t usec, void *userdata) {
+        ControlServer *cs = userdata;
+
+        return sd_event_source_set_enabled(cs->accept_source, SD_EVENT_ON);
+}
+
+/* accept() fails for want of fds (or memory): accepting rests a while instead of failing again at once. */
+static void accept_rest(ControlServer *cs) {
+        if (sd_event_source_set_time_relative(cs->accept_resume, CONTROL_ACCEPT_PAUSE_USEC) < 0 ||
+            sd_event_source_set_enabled(cs->accept_resume, SD_EVENT_ONESHOT) < 0)
+                return; /* better to fail again than to stop accepting for good */
+        (void) sd_event_source_set_enabled(cs->accept_source, SD_EVENT_OFF);
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         ControlServer *cs = userdata;
 
-        for (unsigned i = 0; i < 16; i++) {
+        for (unsigned i = 0; i < 64; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                int r;
 
                 if (cfd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                                log_ratelimit(LOG_WARNING, "Failed to accept a control connection: %m");
+                        int r = -errno;
+                        char span[FORMAT_TIMESPAN_MAX];
+
+                        if (r == -EAGAIN)
+                                return 0;
+                        if (r == -EINTR || r == -ECONNABORTED || r == -EPROTO)
+                                continue;
+                        if (!cs->accept_failing)
+                                log_warning_errno(r, "Failed to accept a control connection, trying again every %s: %m",
+                                                  format_timespan(span, sizeof(span), CONTROL_ACCEPT_PAUSE_USEC,
+                                                                  USEC_PER_MSEC));
+                        cs->accept_failing = true;
+                        accept_rest(cs);
                         return 0;
                 }
-                if (cs->n_connections >= CONTROL_CONNECTIONS_MAX) {
-                        log_ratelimit(LOG_WARNING, "Refusing a control connection: %u are open already, the limit.",
-                                      CONTROL_CONNECTIONS_MAX);
-                        safe_close(cfd);
-                        continue;
+                if (cs->accept_failing) {
+                        log_info("Accepting control connections again.");
+                        cs->accept_failing = false;
                 }
-                r = connection_new(cs, cfd);
-                if (r < 0)
-                        log_ratelimit(LOG_WARNING, "Failed to set up a control connection: %s", strerror(-r));
+                connection_accepted(cs, cfd);
         }
         return 0;
+}
+
+/* RPSUP_CONTROL_TIMEOUT_SCALE (tests only): multiplies the control connections' time-outs, 0 < x <= 1. */
+static double timeout_scale(void) {
+        const char *e = getenv("RPSUP_CONTROL_TIMEOUT_SCALE");
+        char *end;
+        double x;
+
+        if (isempty(e))
+                return 1.0;
+        errno = 0;
+        x = strtod(e, &end);
+        if (errno != 0 || *end || !(x > 0.0 && x <= 1.0)) {
+                log_warning("Ignoring RPSUP_CONTROL_TIMEOUT_SCALE=%s: not a number in (0, 1].", e);
+                return 1.0;
+        }
+        log_notice("Control connection time-outs scaled by %g (RPSUP_CONTROL_TIMEOUT_SCALE).", x);
+        return x;
 }
 
 int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret) {
         _cleanup_close_ int sfd = fd;
         ControlServer *cs;
+        double scale;
         int r;
 
         if (sfd < 0) {
                 SocketAddress a;
                 r = socket_address_parse(path, SOCK_STREAM, &a);
                 if (r < 0)
-                        return r == -EINVAL ? -ENAMETOOLONG : r;
+                        return r; /* too long, or not a plain absolute path */
                 /* Everyone may connect and read the status (mode 0666); changing state is checked per call. */
-                r = socket_bind_listen(&a, 64, false, &sfd);
+                r = socket_bind_listen(&a, CONTROL_BACKLOG, false, &sfd);
                 if (r < 0)
                         return r;
-        }
+        } else
+                /* Taken from the fd store: the backlog may be an older rpsupd's. */
+                (void) listen(sfd, CONTROL_BACKLOG);
         (void) fd_set_nonblock(sfd, true);
 
         cs = calloc(1, sizeof(ControlServer));
@@ -439,10 +876,25 @@ int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret
                 return -ENOMEM;
         cs->manager = m;
         cs->fd = -EBADF;
+        scale = timeout_scale();
+        cs->auth_usec = (usec_t) (CONTROL_AUTH_USEC * scale);
+        cs->message_usec = (usec_t) (CONTROL_MESSAGE_USEC * scale);
+        cs->write_usec = (usec_t) (CONTROL_WRITE_USEC * scale);
+        cs->idle_usec = (usec_t) (CONTROL_IDLE_USEC * scale);
+        /* Probe requests get this answer; only Reprobe (privileged) makes rpsupd probe again. */
+        control_probe(cs);
         r = sd_id128_randomize(&cs->server_id);
         if (r >= 0)
                 r = sd_event_add_io(m->event, &cs->accept_source, sfd, EPOLLIN, on_accept, cs);
+        /* Made now: when it is needed, there may be no fd left to make it with. */
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &cs->accept_resume, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                                      on_accept_resume, cs);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(cs->accept_resume, SD_EVENT_OFF);
         if (r < 0) {
+                sd_event_source_disable_unref(cs->accept_source);
+                sd_event_source_disable_unref(cs->accept_resume);
                 free(cs);
                 return r;
         }
@@ -457,6 +909,7 @@ ControlServer *control_server_free(ControlServer *cs) {
         while (cs->connections)
                 connection_close(cs->connections);
         sd_event_source_disable_unref(cs->accept_source);
+        sd_event_source_disable_unref(cs->accept_resume);
         safe_close(cs->fd);
         free(cs);
         return NULL;

@@ -147,15 +147,18 @@ static int on_publish(sd_event_source *source, void *userdata) {
                 (void) systemd_notify(msg, -EBADF);
 
         if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
-                return 0;
-        if (m->service->state == SERVICE_STOPPED || m->service->state == SERVICE_FAILED)
+                r = -ENOMEM;
+        else if (m->service->state == SERVICE_STOPPED || m->service->state == SERVICE_FAILED) {
                 (void) unlink(state_path);
-        else {
+                r = 0;
+        } else
                 r = state_save(state_path, m->service, worker_start_time);
-                if (r < 0)
-                        log_ratelimit(LOG_WARNING, "Failed to write %s, a restarted rpsupd could not take over "
-                                      "the workers: %s", state_path, strerror(-r));
-        }
+        if (r < 0)
+                log_ratelimit(LOG_WARNING, "Failed to write %s, a restarted rpsupd could not take over the "
+                              "workers: %s", state_path ?: RPSUP_STATE_FILE, strerror(-r));
+        /* Workers started since the last write wait before execve() until it names them. They go on even if it
+         * failed: the service must run; the warning says what a crash would cost. */
+        worker_process_release_held(m);
         return 0;
 }
 
@@ -193,20 +196,7 @@ static void on_worker_notify(pid_t pid, const NotifyMessage *msg, void *userdata
                 log_ratelimit(LOG_DEBUG, "Ignoring a notification from pid %d, which is not a worker.", (int) pid);
                 return;
         }
-        if (msg->status)
-                service_worker_status(m->service, w, msg->status);
-        if (msg->errno_value > 0)
-                service_worker_errno(m->service, w, msg->errno_value);
-        if (msg->extend_timeout > 0)
-                service_worker_extend_timeout(m->service, w, msg->extend_timeout);
-        if (msg->watchdog)
-                service_worker_watchdog(m->service, w);
-        if (msg->watchdog_trigger)
-                service_worker_watchdog_trigger(m->service, w);
-        if (msg->ready)
-                service_worker_ready(m->service, w);
-        if (msg->stopping)
-                service_worker_stopping(m->service, w);
+        service_worker_notify(m->service, w, msg);
         manager_changed(m);
 }
 
@@ -367,8 +357,14 @@ static void start_done(Service *s, int r, const char *message, void *userdata) {
         Manager *m = userdata;
         _cleanup_free_ char *line = NULL;
 
+        if (r == -ESHUTDOWN) {
+                /* Asked to stop before the first generation was ready: a stop, not a failure. */
+                log_info("The start was cut short by the stop.");
+                return;
+        }
         if (r < 0) {
-                log_error("Start failed: %s", message ?: strerror(-r));
+                /* Why was logged where the start failed. */
+                log_debug("Start failed: %s", message ?: strerror(-r));
                 m->exit_code = EXIT_FAILURE;
                 manager_stop(m);
                 return;

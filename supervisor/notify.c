@@ -9,6 +9,7 @@
 #include "log.h"
 #include "notify.h"
 #include "parse-util.h"
+#include "utf8.h"
 
 struct NotifyServer {
         sd_event_source *source;
@@ -19,36 +20,40 @@ struct NotifyServer {
 };
 
 int notify_parse(char *buf, size_t n, NotifyMessage *ret) {
-        NotifyMessage m = {};
+        NotifyMessage *m = ret;
         char *p = buf, *end = buf + n;
 
         if (memchr(buf, 0, n))
                 return -EBADMSG;
         *end = 0;
+        *m = (NotifyMessage) {};
         while (p < end) {
                 char *nl = strchr(p, '\n');
                 if (nl)
                         *nl = 0;
                 if (streq(p, "READY=1"))
-                        m.ready = true;
+                        m->ready = true;
                 else if (streq(p, "STOPPING=1"))
-                        m.stopping = true;
+                        m->stopping = true;
                 else if (streq(p, "WATCHDOG=1"))
-                        m.watchdog = true;
+                        m->watchdog = true;
                 else if (streq(p, "WATCHDOG=trigger"))
-                        m.watchdog_trigger = true;
-                else if (strncmp(p, "STATUS=", 7) == 0)
-                        m.status = p + 7;
-                else if (strncmp(p, "EXTEND_TIMEOUT_USEC=", 20) == 0)
-                        (void) parse_uint64(p + 20, &m.extend_timeout);
+                        m->watchdog_trigger = true;
+                else if (strncmp(p, "STATUS=", 7) == 0) {
+                        /* Text from a worker: it ends up in status replies, which sd-bus refuses to send
+                         * unless they are valid UTF-8, and on operators' terminals. */
+                        utf8_sanitize(p + 7, strlen(p + 7), m->status_buf, sizeof(m->status_buf),
+                                      UTF8_REPLACE_CONTROL, &m->status_changed);
+                        m->status = m->status_buf;
+                } else if (strncmp(p, "EXTEND_TIMEOUT_USEC=", 20) == 0)
+                        (void) parse_uint64(p + 20, &m->extend_timeout);
                 else if (strncmp(p, "ERRNO=", 6) == 0)
-                        (void) parse_int(p + 6, &m.errno_value);
+                        (void) parse_int(p + 6, &m->errno_value);
                 /* Anything else (MAINPID=, RELOADING=1, FDSTORE=1, ...) means nothing to rpsupd. */
                 if (!nl)
                         break;
                 p = nl + 1;
         }
-        *ret = m;
         return 0;
 }
 
@@ -107,6 +112,12 @@ static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *us
                         log_ratelimit(LOG_WARNING, "Ignoring a malformed notification from pid %d.", (int) cred->pid);
                         continue;
                 }
+                if (m.status_changed & UTF8_REPLACED_INVALID)
+                        log_ratelimit(LOG_NOTICE, "The STATUS= of pid %d is not valid UTF-8; shown with U+FFFD in "
+                                      "place of the invalid bytes.", (int) cred->pid);
+                if (m.status_changed & UTF8_CUT)
+                        log_ratelimit(LOG_NOTICE, "The STATUS= of pid %d is longer than %u bytes; shown cut.",
+                                      (int) cred->pid, STATUS_TEXT_MAX);
                 ns->handler(cred->pid, &m, ns->userdata);
         }
         return 0;

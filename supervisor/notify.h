@@ -9,19 +9,25 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "rpsup-limits.h"
 
 typedef struct NotifyMessage {
         bool ready;
         bool stopping;
         bool watchdog;
         bool watchdog_trigger;
-        const char *status;       /* NULL: none */
+        /* STATUS=, made fit for display and D-Bus where it enters: valid UTF-8 (a byte that is not becomes
+         * U+FFFD), control characters as spaces, at most STATUS_TEXT_MAX bytes, cut at a character
+         * boundary. NULL: none; otherwise points to status_buf. */
+        const char *status;
+        unsigned status_changed;  /* Utf8SanitizeResult: what was replaced or cut */
         uint64_t extend_timeout;  /* EXTEND_TIMEOUT_USEC=, 0: none */
         int errno_value;          /* ERRNO=, 0: none */
+        char status_buf[STATUS_TEXT_MAX + 1];
 } NotifyMessage;
 
-/* Parses a notification datagram (newline-separated assignments; unknown ones are ignored). The strings
- * point into `buf`, which is modified. */
+/* Parses a notification datagram of n bytes (newline-separated assignments; unknown ones are ignored).
+ * buf must have room for n + 1 bytes; it is modified. */
 int notify_parse(char *buf, size_t n, NotifyMessage *ret);
 
 typedef void (*NotifyHandler)(pid_t pid, const NotifyMessage *m, void *userdata);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -52,11 +53,19 @@ static ino_t inode_of(int fd) {
         return fstat(fd, &st) < 0 ? 0 : st.st_ino;
 }
 
-static bool contains(const ino_t *inodes, size_t n, ino_t inode) {
-        for (size_t i = 0; i < n; i++)
-                if (inodes[i] == inode)
-                        return true;
-        return false;
+typedef struct Served {
+        ino_t inode;
+        int fd;
+} Served;
+
+static int served_compare(const void *a, const void *b) {
+        ino_t x = ((const Served *) a)->inode, y = ((const Served *) b)->inode;
+
+        return x < y ? -1 : x > y;
+}
+
+static bool served_contains(const Served *list, size_t n, ino_t inode) {
+        return n > 0 && bsearch(&(Served) { .inode = inode }, list, n, sizeof(Served), served_compare);
 }
 
 static void watch_drop(Watch *w) {
@@ -64,31 +73,58 @@ static void watch_drop(Watch *w) {
         safe_close(w->fd);
 }
 
+/* The listeners of the serving workers, each once (a socket unit's listener is shared by every slot),
+ * sorted by inode. */
+static int served_listeners(Manager *m, Served **ret, size_t *ret_n) {
+        Generation *g = m->service->live;
+        _cleanup_free_ Served *list = NULL;
+        size_t n = 0, size = 0;
+
+        if (!applicable(m)) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        for (size_t i = 0; i < g->n_slots; i++)
+                size += slot_is_serving(g->slots[i]) ? FD_LIST_MAX : 0;
+        list = calloc(size ?: 1, sizeof(Served));
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < g->n_slots; i++) {
+                FdList l = {};
+                if (!slot_is_serving(g->slots[i]) || m->strategy->ops->slot_fds(m->strategy, g->slots[i], &l) < 0)
+                        continue;
+                for (size_t j = 0; j < l.n; j++) {
+                        ino_t inode = inode_of(l.fds[j]);
+                        if (inode != 0)
+                                list[n++] = (Served) { .inode = inode, .fd = l.fds[j] };
+                }
+        }
+        qsort(list, n, sizeof(Served), served_compare);
+        size = n;
+        n = 0;
+        for (size_t i = 0; i < size; i++)
+                if (n == 0 || list[n - 1].inode != list[i].inode)
+                        list[n++] = list[i];
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
 void queue_watch_sync(QueueWatch *qw) {
         Manager *m = qw->manager;
-        int fds[FD_LIST_MAX * 8];
-        ino_t inodes[FD_LIST_MAX * 8];
-        size_t n = 0;
+        _cleanup_free_ Served *served = NULL, *watched = NULL;
+        size_t n, n_watched = 0;
+        int r;
 
-        if (applicable(m)) {
-                Generation *g = m->service->live;
-                for (size_t i = 0; i < g->n_slots; i++) {
-                        FdList l = {};
-                        if (!slot_is_serving(g->slots[i]) || m->strategy->ops->slot_fds(m->strategy, g->slots[i], &l) < 0)
-                                continue;
-                        for (size_t j = 0; j < l.n && n < ELEMENTSOF(fds); j++) {
-                                ino_t inode = inode_of(l.fds[j]);
-                                if (inode != 0 && !contains(inodes, n, inode)) {
-                                        inodes[n] = inode;
-                                        fds[n++] = l.fds[j];
-                                }
-                        }
-                }
+        if (served_listeners(m, &served, &n) < 0) {
+                log_ratelimit(LOG_WARNING, "Out of memory: stall detection does not watch the accept queues for now.");
+                return;
         }
 
         /* Drop what is no longer served. */
         for (size_t i = 0; i < qw->n;) {
-                if (contains(inodes, n, qw->watches[i].inode)) {
+                if (served_contains(served, n, qw->watches[i].inode)) {
                         i++;
                         continue;
                 }
@@ -96,22 +132,33 @@ void queue_watch_sync(QueueWatch *qw) {
                 qw->watches[i] = qw->watches[--qw->n];
         }
         /* Add what is new, armed unless sampling runs. */
+        watched = calloc(qw->n ?: 1, sizeof(Served));
+        if (!watched) {
+                log_ratelimit(LOG_WARNING, "Out of memory: stall detection does not watch every accept queue for now.");
+                return;
+        }
+        for (size_t i = 0; i < qw->n; i++)
+                watched[n_watched++] = (Served) { .inode = qw->watches[i].inode };
+        qsort(watched, n_watched, sizeof(Served), served_compare);
         for (size_t i = 0; i < n; i++) {
-                bool have = false;
                 Watch *w;
-                for (size_t j = 0; j < qw->n; j++)
-                        have = have || qw->watches[j].inode == inodes[i];
-                if (have)
+
+                if (served_contains(watched, n_watched, served[i].inode))
                         continue;
                 w = realloc(qw->watches, sizeof(Watch) * (qw->n + 1));
-                if (!w)
+                if (!w) {
+                        log_ratelimit(LOG_WARNING, "Out of memory: stall detection does not watch every accept "
+                                      "queue for now.");
                         return;
+                }
                 qw->watches = w;
                 w = &qw->watches[qw->n];
-                *w = (Watch) { .fd = fd_dup_cloexec(fds[i]), .inode = inodes[i] };
-                if (w->fd < 0)
-                        continue;
-                if (sd_event_add_io(m->event, &w->source, w->fd, EPOLLIN, on_queue, qw) < 0) {
+                *w = (Watch) { .fd = fd_dup_cloexec(served[i].fd), .inode = served[i].inode };
+                r = w->fd < 0 ? w->fd : sd_event_add_io(m->event, &w->source, w->fd, EPOLLIN, on_queue, qw);
+                if (r < 0) {
+                        /* Sampling still covers this queue once another one starts it. */
+                        log_ratelimit(LOG_WARNING, "Cannot watch a worker's accept queue for stalls: %s",
+                                      strerror(-r));
                         w->fd = safe_close(w->fd);
                         continue;
                 }

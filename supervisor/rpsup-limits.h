@@ -8,14 +8,40 @@
 #define ENVIRONMENT_MAX 512u        /* Environment= assignments */
 #define CONFIG_SIZE_MAX (1024u * 1024u)
 #define CONFIG_LINE_MAX (64u * 1024u)
+#define CONFIG_TIME_MAX_USEC (7ULL * 24ULL * 3600ULL * 1000000ULL) /* any time span in a config */
 #define GENERATIONS_MAX 16u         /* live + starting + draining generations at once */
-#define CONTROL_CONNECTIONS_MAX 64u /* concurrent rpsupctl (or other) clients */
-#define CONTROL_IDLE_USEC (60ULL * 1000000ULL) /* a client with nothing in flight is dropped after this */
+/* Slots named in the state file: every generation full, the live one with as many scaled-in slots still
+ * draining. Beyond that the state is not written (logged): a restart could not take the workers over. */
+#define STATE_SLOTS_MAX (2u * GENERATIONS_MAX * WORKERS_MAX)
+#define STATE_LINE_MAX 256u         /* a line of the state file (rpsupd writes at most about 120 bytes) */
+#define TAKEOVER_PIDFDS_MAX 512u    /* pidfds waited on at once when ending an earlier rpsupd's processes */
+#define CGROUP_LEFTOVERS_MAX 65536u /* processes left in the service's cgroup ended at start-up; more: an error */
+/* Control clients: root and rpsupd's own uid have a budget of their own that other users cannot use up. */
+#define CONTROL_CONNECTIONS_PRIVILEGED_MAX 32u   /* clients of uid 0 and rpsupd's uid */
+#define CONTROL_CONNECTIONS_UNPRIVILEGED_MAX 32u /* clients of all other uids together */
+#define CONTROL_CONNECTIONS_PER_UID_MAX 8u       /* clients of one unprivileged uid */
+#define CONTROL_BACKLOG 4096u                    /* connections waiting to be accepted (capped by somaxconn) */
+#define CONTROL_AUTH_USEC (5ULL * 1000000ULL)    /* from connecting to BEGIN, however slowly the bytes come */
+#define CONTROL_MESSAGE_USEC (5ULL * 1000000ULL) /* from a message's first byte to its last */
+#define CONTROL_WRITE_USEC (10ULL * 1000000ULL)  /* replies waiting for a client that does not read them */
+#define CONTROL_IDLE_USEC (60ULL * 1000000ULL)   /* no call and nothing in flight; bytes that do not complete a
+                                                  * message do not count */
+#define CONTROL_AUTH_SIZE_MAX 4096u              /* the SASL exchange before BEGIN */
+#define CONTROL_MESSAGE_MAX (64u * 1024u)        /* an incoming control message, header included */
+#define CONTROL_QUEUED_REPLIES_MAX 1u            /* replies kept for a client that does not read: its next
+                                                  * call is read only when they are gone */
+#define CONTROL_SNDBUF (256u * 1024u)            /* the kernel's send buffer of a control connection */
+#define CONTROL_ACCEPT_PAUSE_USEC (1000000ULL)   /* accepting rests after accept() failed for want of fds */
+#define FD_RESERVE 256u                          /* fds below RLIMIT_NOFILE that control clients cannot take:
+                                                  * rpsupd's own work (workers, listeners, state) needs them */
+#define FD_COUNT_USEC (100ULL * 1000ULL) /* open fds are counted at most this often (control admission) */
 #define NOTIFY_MESSAGE_MAX 4096u    /* a worker's sd_notify() datagram */
 #define STATUS_TEXT_MAX 256u        /* a worker's STATUS= kept for display */
 #define LISTENERS_MAX 4096u         /* listening sockets held at once, all generations (sockarray size) */
+#define LISTENER_FDS_REPLY_MAX 253u /* fds in one GetListenerFds reply: the kernel passes 253 per message */
 #define RESTART_DELAY_MIN_USEC (100ULL * 1000ULL)
 #define RESTART_DELAY_MAX_USEC (30ULL * 1000000ULL)
 #define RESTART_HEALTHY_USEC (10ULL * 1000000ULL) /* a worker up this long resets its slot's backoff */
 #define CRASH_LOOP_FAILURES 5u      /* consecutive failures of one slot reported as a crash loop */
+#define READY_EXTEND_FACTOR 4u     /* EXTEND_TIMEOUT_USEC= stretches a start to at most this x ReadyTimeoutSec= */
 #define STALL_AUTO_USEC (5ULL * 1000000ULL) /* StallSec=auto */

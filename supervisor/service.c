@@ -8,14 +8,19 @@
 
 #include "rpsup-limits.h"
 #include "log.h"
+#include "notify.h"
 #include "parse-util.h"
 #include "service.h"
 #include "string-util.h"
 #include "strategy.h"
 
+/* Someone to tell when something is over: the caller of an operation, a "reload --wait", a stop. Once the
+ * outcome is known, the waiter moves to Service.completions with it (r, message). */
 typedef struct Waiter {
         ServiceDone done;
         void *userdata;
+        int r;
+        char *message;
         struct Waiter *next;
 } Waiter;
 
@@ -36,6 +41,7 @@ typedef struct Operation {
         Generation *generation; /* start, reload: the generation being started */
         unsigned scale_from;    /* scale: the worker count before */
         unsigned scale_to;
+        Waiter *completion;     /* allocated up front: finishing cannot fail */
 } Operation;
 
 static const char *const worker_state_names[_WORKER_STATE_MAX] = {
@@ -93,17 +99,81 @@ static void steer(Service *s) {
 }
 
 
+/* ---- completions ----
+ *
+ * Completions never run in the middle of a state change. A completion may do anything, stop the service
+ * included (rpsupd stops when its first generation fails), and that frees generations and slots: had it
+ * run where the outcome was decided, the code that decided would go on with freed objects. So outcomes are
+ * queued (Service.completions) and told when the outermost call into the service returns (SERVICE_STEP),
+ * with the state machine consistent; a completion that calls back in queues its own outcomes behind. */
+
+static void completion_queue(Service *s, Waiter *w, int r, const char *message) {
+        Waiter **p = &s->completions;
+
+        w->r = r;
+        w->message = message ? strdup(message) : NULL; /* NULL (out of memory too): the caller says strerror(r) */
+        w->next = NULL;
+        while (*p)
+                p = &(*p)->next;
+        *p = w;
+}
+
+static void completions_run(Service *s) {
+        while (s->completions) {
+                Waiter *w = s->completions;
+                s->completions = w->next;
+                if (w->done)
+                        w->done(s, w->r, w->message, w->userdata);
+                free(w->message);
+                free(w);
+        }
+}
+
+static Service *service_enter(Service *s) {
+        s->depth++;
+        return s;
+}
+
+static void service_leavep(Service **p) {
+        Service *s = *p;
+
+        if (s->depth > 1) {
+                s->depth--;
+                return;
+        }
+        /* Still "inside" while completions run: what they start is queued and told by this loop. */
+        completions_run(s);
+        s->depth--;
+}
+
+/* Opens one step of the state machine for the rest of the scope; completions are told at its end. */
+#define SERVICE_STEP(s) _cleanup_(service_leavep) _unused_ Service *_step_ = service_enter(s)
+
 static void waiters_complete(Waiter **list, Service *s, int r, const char *message) {
         Waiter *w = *list;
 
         *list = NULL;
         while (w) {
                 Waiter *next = w->next;
-                if (w->done)
-                        w->done(s, r, message, w->userdata);
-                free(w);
+                completion_queue(s, w, r, message);
                 w = next;
         }
+}
+
+/* Tells `done` of an outcome decided outside an operation (a refusal, a scale-in). */
+static void complete(Service *s, ServiceDone done, void *userdata, int r, const char *message) {
+        Waiter *w;
+
+        if (!done)
+                return;
+        w = calloc(1, sizeof(Waiter));
+        if (!w) {
+                /* Out of memory: tell it now. Callers only get here with the state consistent. */
+                done(s, r, message, userdata);
+                return;
+        }
+        *w = (Waiter) { .done = done, .userdata = userdata };
+        completion_queue(s, w, r, message);
 }
 
 static int waiter_add(Waiter **list, ServiceDone done, void *userdata) {
@@ -316,6 +386,23 @@ static bool exit_is_clean(int code, int status) {
         return false;
 }
 
+/* A worker that was on its way out ended as asked: cleanly, by the signal it was sent, or by SIGKILL
+ * after it outlived TimeoutStopSec= (reported then). Anything else is a crash. An adopted worker's exit
+ * (code 0) is not ours to know. */
+static bool exit_is_orderly(int code, int status, WorkerState state, StopReason reason, int kill_signal) {
+        bool asked = state == WORKER_STOPPING || state == WORKER_KILLED;
+
+        if (code == 0 || exit_is_clean(code, status))
+                return true;
+        if (code != CLD_KILLED && code != CLD_DUMPED)
+                return false;
+        if (state == WORKER_KILLED && status == SIGKILL)
+                return true;
+        if (asked && status == (reason == STOP_WATCHDOG ? SIGABRT : kill_signal))
+                return true;
+        return false;
+}
+
 /* ---- processes ---- */
 
 static void worker_stop(Service *s, Worker *w, StopReason reason);
@@ -339,6 +426,7 @@ static int slot_spawn(Service *s, Slot *slot) {
         };
         slot->worker = w;
         slot->respawn_at = USEC_INFINITY;
+        slot->drain_deadline = USEC_INFINITY; /* a deadline of the previous worker's is not this one's */
 
         r = s->host->spawn(s->host_userdata, w);
         if (r < 0) {
@@ -454,18 +542,23 @@ static void operation_finish(Service *s, int r, const char *message) {
         if (s->state == SERVICE_RELOADING || s->state == SERVICE_SCALING ||
             (s->state == SERVICE_STARTING && r >= 0))
                 s->state = SERVICE_RUNNING;
-        if (op->done)
-                op->done(s, r, message, op->userdata);
+        op->completion->done = op->done;
+        completion_queue(s, op->completion, r, message);
         free(op);
         changed(s);
 }
 
 static int operation_begin(Service *s, OperationKind kind, ServiceDone done, void *userdata) {
         Operation *op = calloc(1, sizeof(Operation));
+        Waiter *w = calloc(1, sizeof(Waiter));
 
-        if (!op)
+        if (!op || !w) {
+                free(op);
+                free(w);
                 return -ENOMEM;
-        *op = (Operation) { .kind = kind, .done = done, .userdata = userdata, .started_at = now(s) };
+        }
+        *w = (Waiter) { .userdata = userdata };
+        *op = (Operation) { .kind = kind, .done = done, .userdata = userdata, .started_at = now(s), .completion = w };
         s->op = op;
         return 0;
 }
@@ -478,8 +571,7 @@ static int refuse(Service *s, ServiceDone done, void *userdata, int r, const cha
         va_start(ap, fmt);
         m = strdup_vprintf(fmt, ap);
         va_end(ap);
-        if (done)
-                done(s, r, m ?: "out of memory", userdata);
+        complete(s, done, userdata, r, m ?: "out of memory");
         return r;
 }
 
@@ -512,15 +604,18 @@ static int spawn_all(Service *s, Generation *g, char **ret_error) {
 static void generation_fail(Service *s, Generation *g, const char *reason);
 
 int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
         _cleanup_free_ char *error = NULL;
         Generation *g = NULL;
         int r;
 
-        if (s->live || s->pending || s->state != SERVICE_STARTING)
+        if (s->live || s->pending || s->state != SERVICE_STARTING) {
+                log_error("Cannot start: the service was already started.");
                 return refuse(s, done, userdata, -EALREADY, "the service was already started");
+        }
         r = operation_begin(s, OPERATION_START, done, userdata);
         if (r < 0)
-                return refuse(s, done, userdata, r, "out of memory");
+                return refuse(s, done, userdata, log_oom(), "out of memory");
 
         r = generation_new(s, c, s->next_generation_id ?: 1, GENERATION_STARTING, &g, &error);
         if (r >= 0)
@@ -531,6 +626,7 @@ int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
                 if (g)
                         generation_fail(s, g, m);
                 else {
+                        log_error("%s", m ?: "Cannot set up generation 1.");
                         s->state = SERVICE_FAILED;
                         operation_finish(s, r, m);
                 }
@@ -556,6 +652,7 @@ static unsigned reload_worker_count(Service *s, Config *c) {
 }
 
 int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
         _cleanup_free_ char *error = NULL;
         Generation *g = NULL;
         int r;
@@ -654,6 +751,7 @@ static void scale_check_done(Service *s) {
 }
 
 int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
         _cleanup_free_ char *error = NULL;
         Generation *g = s->live;
         unsigned cur;
@@ -673,8 +771,7 @@ int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata) {
         s->scaled_base = g->config->workers;
 
         if (n == cur) {
-                if (done)
-                        done(s, 0, NULL, userdata);
+                complete(s, done, userdata, 0, NULL);
                 return 0;
         }
 
@@ -693,8 +790,7 @@ int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata) {
                 slots_free_idle(s, g);
                 s->counters.scales_ok++;
                 changed(s);
-                if (done)
-                        done(s, 0, NULL, userdata);
+                complete(s, done, userdata, 0, NULL);
                 return 0;
         }
 
@@ -724,11 +820,11 @@ int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata) {
 }
 
 int service_stop(Service *s, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
         int r;
 
         if (s->state == SERVICE_STOPPED || (s->state == SERVICE_FAILED && !s->generations)) {
-                if (done)
-                        done(s, 0, NULL, userdata);
+                complete(s, done, userdata, 0, NULL);
                 return 0;
         }
         r = waiter_add(&s->stop_waiters, done, userdata);
@@ -894,6 +990,7 @@ static void worker_became_ready(Service *s, Worker *w) {
 }
 
 void service_worker_exec_done(Service *s, Worker *w, int error) {
+        SERVICE_STEP(s);
         if (error != 0) {
                 w->exec_error = error < 0 ? -error : error;
                 return; /* the process exits with status 127 and is handled as an exit */
@@ -904,6 +1001,7 @@ void service_worker_exec_done(Service *s, Worker *w, int error) {
 }
 
 void service_worker_ready(Service *s, Worker *w) {
+        SERVICE_STEP(s);
         if (w->state != WORKER_STARTING)
                 return;
         if (w->slot->generation->config->ready != READY_NOTIFY)
@@ -911,14 +1009,45 @@ void service_worker_ready(Service *s, Worker *w) {
         worker_became_ready(s, w);
 }
 
+/* A worker will not become ready (its ready timeout, or it said STOPPING=1): the start, reload or scale that
+ * waits for it fails now; a worker restarted into a live slot is replaced. */
+static void worker_not_ready(Service *s, Worker *w, const char *why, StopReason reason) {
+        Slot *slot = w->slot;
+        Generation *g = slot->generation;
+
+        w->ready_deadline = USEC_INFINITY;
+        if (g == s->pending)
+                generation_fail(s, g, why);
+        else if (slot_is_joining(s, slot))
+                scale_fail(s, why);
+        else {
+                log_warning("Worker %u of generation %" PRIu64 ": %s; replacing it.", slot->index, g->id, why);
+                worker_stop(s, w, reason);
+                changed(s);
+        }
+}
+
 void service_worker_stopping(Service *s, Worker *w) {
-        /* The worker says it is going away on its own: take it out of steering now. */
+        SERVICE_STEP(s);
+        Slot *slot = w->slot;
+        Generation *g = slot->generation;
+        _cleanup_free_ char *m = NULL;
+
+        /* The worker says it is going away on its own. */
         if (w->state != WORKER_READY && w->state != WORKER_STARTING)
                 return;
-        log_info("Worker %u of generation %" PRIu64 " (pid %d) is stopping on its own.", w->slot->index,
-                 w->slot->generation->id, (int) w->pid);
+        if (g == s->pending || slot_is_joining(s, slot) || w->state == WORKER_STARTING) {
+                /* It will not serve: whatever waits for it is decided now, as its ready timeout would. */
+                m = strdup_printf("worker %u (pid %d) said STOPPING=1 before %s", slot->index, (int) w->pid,
+                                  w->state == WORKER_STARTING ? "it was ready" : "its generation took connections");
+                worker_not_ready(s, w, m ?: "a worker stopped before it was ready", STOP_GAVE_UP);
+                return;
+        }
+        log_info("Worker %u of generation %" PRIu64 " (pid %d) is stopping on its own.", slot->index, g->id,
+                 (int) w->pid);
+        /* Out of the steering now; it has TimeoutStopSec= to be gone, then it is stopped and replaced. */
         w->state = WORKER_DRAINING;
-        w->slot->drain_deadline = USEC_INFINITY;
+        slot->drain_deadline = usec_add(now(s), g->config->stop_timeout);
         steer(s);
         changed(s);
 }
@@ -931,6 +1060,7 @@ void service_worker_watchdog(Service *s, Worker *w) {
 }
 
 void service_worker_watchdog_trigger(Service *s, Worker *w) {
+        SERVICE_STEP(s);
         if (w->state == WORKER_READY && w->slot->generation->config->watchdog > 0) {
                 w->watchdog_deadline = now(s);
                 changed(s);
@@ -938,9 +1068,28 @@ void service_worker_watchdog_trigger(Service *s, Worker *w) {
 }
 
 void service_worker_extend_timeout(Service *s, Worker *w, usec_t usec) {
-        usec_t t = usec_add(now(s), usec);
+        Config *c = w->slot->generation->config;
+        usec_t t = usec_add(now(s), usec), limit = USEC_INFINITY;
 
-        if (w->state == WORKER_STARTING && t > w->ready_deadline) {
+        if (w->state != WORKER_STARTING)
+                return;
+        /* A worker that keeps asking for more time would hold a start, reload or scale forever: its start
+         * may stretch to READY_EXTEND_FACTOR x ReadyTimeoutSec=, not beyond. */
+        if (c->ready_timeout != USEC_INFINITY && c->ready_timeout < USEC_INFINITY / READY_EXTEND_FACTOR)
+                limit = usec_add(w->started_at, c->ready_timeout * READY_EXTEND_FACTOR);
+        if (t > limit) {
+                if (!w->extend_capped) {
+                        char buf[FORMAT_TIMESPAN_MAX];
+                        format_timespan(buf, sizeof(buf), limit - w->started_at, USEC_PER_MSEC);
+                        log_warning("Worker %u of generation %" PRIu64 " (pid %d) asks for more time to get "
+                                    "ready than allowed; it must be ready within %s of its start (%ux "
+                                    "ReadyTimeoutSec=).", w->slot->index, w->slot->generation->id, (int) w->pid,
+                                    buf, READY_EXTEND_FACTOR);
+                        w->extend_capped = true;
+                }
+                t = limit;
+        }
+        if (t > w->ready_deadline) {
                 w->ready_deadline = t;
                 changed(s);
         }
@@ -964,6 +1113,26 @@ void service_worker_status(Service *s, Worker *w, const char *text) {
         free(w->status_text);
         w->status_text = t;
         changed(s);
+}
+
+void service_worker_notify(Service *s, Worker *w, const NotifyMessage *msg) {
+        SERVICE_STEP(s);
+
+        /* What it says about itself first, then what it says it is doing. */
+        if (msg->status)
+                service_worker_status(s, w, msg->status);
+        if (msg->errno_value > 0)
+                service_worker_errno(s, w, msg->errno_value);
+        if (msg->extend_timeout > 0)
+                service_worker_extend_timeout(s, w, msg->extend_timeout);
+        if (msg->watchdog)
+                service_worker_watchdog(s, w);
+        if (msg->watchdog_trigger)
+                service_worker_watchdog_trigger(s, w);
+        if (msg->ready)
+                service_worker_ready(s, w);
+        if (msg->stopping)
+                service_worker_stopping(s, w);
 }
 
 static usec_t restart_delay(unsigned failures) {
@@ -999,10 +1168,11 @@ static void slot_schedule_respawn(Service *s, Slot *slot, bool failure, const ch
 }
 
 void service_worker_exited(Service *s, Worker *w, int code, int status) {
+        SERVICE_STEP(s);
         Slot *slot = w->slot;
         Generation *g = slot->generation;
         _cleanup_free_ char *how = describe_exit(code, status), *what = NULL;
-        bool expected, failure;
+        bool expected, failure, orderly;
         WorkerState state = w->state;
         StopReason reason = w->stop_reason;
         usec_t t = now(s), ready_at = w->ready_at;
@@ -1023,6 +1193,13 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
         case STOP_STALLED:
                 what = strdup_printf("(pid %d) stalled and %s", (int) pid, how ?: "exited");
                 break;
+        case STOP_GAVE_UP:
+                what = strdup_printf("(pid %d) stopped before it was ready and %s", (int) pid, how ?: "exited");
+                break;
+        case STOP_LINGERED:
+                what = strdup_printf("(pid %d) said it was stopping, did not exit in time and %s", (int) pid,
+                                     how ?: "exited");
+                break;
         default:
                 if (w->errno_value > 0 && !w->exec_error)
                         what = strdup_printf("(pid %d) %s%s, reporting %s", (int) pid, how ?: "exited",
@@ -1036,10 +1213,21 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
                                              state == WORKER_STARTING ? " before it was ready" : "");
         }
 
+        /* One that never ran (exec failed) was reported as such already. */
+        orderly = w->exec_error || exit_is_orderly(code, status, state, reason, g->config->kill_signal);
         worker_free(s, w);
 
         if (expected) {
-                log_debug("Worker %u of generation %" PRIu64 " %s.", slot->index, g->id, what ?: "exited");
+                if (orderly)
+                        log_debug("Worker %u of generation %" PRIu64 " %s.", slot->index, g->id, what ?: "exited");
+                else {
+                        /* It was on its way out, but did not end as asked: operators must see crashes here
+                         * too (a core dump per retired worker is a bug in the daemon, or in its stop). */
+                        s->counters.retiring_failures++;
+                        log_warning("Worker %u of generation %" PRIu64 " %s while %s.", slot->index, g->id,
+                                    what ?: "exited", s->state == SERVICE_STOPPING ? "the service stopped" :
+                                    "it was retiring");
+                }
                 slot_maybe_free(s, slot);
                 changed(s);
                 return;
@@ -1067,6 +1255,7 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
 
         /* A live worker went away: it takes no new connections until its replacement is ready. Its
          * listener stays open in rpsupd, so what was queued on it waits for the replacement. */
+        slot->drain_deadline = USEC_INFINITY;
         steer(s);
         slot_schedule_respawn(s, slot, failure, what ?: "exited");
         changed(s);
@@ -1089,6 +1278,7 @@ static void worker_replace_hung(Service *s, Worker *w, StopReason reason) {
 }
 
 void service_slot_stalled(Service *s, Slot *slot) {
+        SERVICE_STEP(s);
         Worker *w = slot->worker;
         char buf[FORMAT_TIMESPAN_MAX];
 
@@ -1223,7 +1413,14 @@ static bool tick_one(Service *s, usec_t t) {
 
                         if (slot->drain_deadline <= t) {
                                 slot->drain_deadline = USEC_INFINITY;
-                                if (w) {
+                                if (w && !slot->retiring && g->state == GENERATION_LIVE) {
+                                        /* It said STOPPING=1 and is still there. */
+                                        format_timespan(buf, sizeof(buf), g->config->stop_timeout, USEC_PER_MSEC);
+                                        log_warning("Worker %u of generation %" PRIu64 " (pid %d) said it was "
+                                                    "stopping but is still running after %s; stopping it.",
+                                                    slot->index, g->id, (int) w->pid, buf);
+                                        worker_stop(s, w, STOP_LINGERED);
+                                } else if (w) {
                                         log_debug("Drain window of worker %u of generation %" PRIu64
                                                   " is over.", slot->index, g->id);
                                         worker_stop(s, w, STOP_RETIRED);
@@ -1252,15 +1449,7 @@ static bool tick_one(Service *s, usec_t t) {
                                 format_timespan(buf, sizeof(buf), g->config->ready_timeout, USEC_PER_MSEC);
                                 m = strdup_printf("worker %u (pid %d) was not ready within %s", slot->index,
                                                   (int) w->pid, buf);
-                                w->ready_deadline = USEC_INFINITY;
-                                if (g == s->pending)
-                                        generation_fail(s, g, m ?: "a worker was not ready in time");
-                                else if (slot_is_joining(s, slot))
-                                        scale_fail(s, m ?: "a worker was not ready in time");
-                                else {
-                                        log_warning("%s; replacing it.", m ?: "A worker was not ready in time");
-                                        worker_stop(s, w, STOP_READY_TIMEOUT);
-                                }
+                                worker_not_ready(s, w, m ?: "a worker was not ready in time", STOP_READY_TIMEOUT);
                                 return true;
                         }
                         if (w->state == WORKER_READY && w->watchdog_deadline <= t) {
@@ -1290,6 +1479,7 @@ static bool tick_one(Service *s, usec_t t) {
 }
 
 void service_tick(Service *s) {
+        SERVICE_STEP(s);
         usec_t t = now(s);
         unsigned guard = 0;
 
@@ -1404,6 +1594,7 @@ Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState stat
 }
 
 int service_resume(Service *s, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
         Generation *g;
 
         /* Whatever a crashed rpsupd left half-done is finished here: a generation that was still starting
@@ -1436,6 +1627,9 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                         }
                         if (!slot->worker)
                                 slot->respawn_at = now(s);
+                        else if (slot->worker->state == WORKER_DRAINING)
+                                /* It said STOPPING=1 to the previous rpsupd: it has TimeoutStopSec= from now. */
+                                slot->drain_deadline = usec_add(now(s), g->config->stop_timeout);
                 }
         }
         if (s->pending) {
@@ -1463,7 +1657,7 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
         }
         changed(s);
         if (done) {
-                done(s, 0, NULL, userdata);
+                complete(s, done, userdata, 0, NULL);
                 return 1;
         }
         return 0;
@@ -1497,10 +1691,11 @@ Service *service_free(Service *s) {
         while (s->generations)
                 generation_free(s, s->generations);
         if (s->op) {
-                free(s->op);
-                s->op = NULL;
+                free(s->op->completion);
+                s->op = mfree(s->op);
         }
         waiters_complete(&s->stop_waiters, s, -ESHUTDOWN, "rpsupd is exiting");
+        completions_run(s);
         free(s->name);
         free(s);
         return NULL;

@@ -60,6 +60,8 @@ typedef enum StopReason {
         STOP_READY_TIMEOUT,  /* not ready within ReadyTimeoutSec=: a failure */
         STOP_WATCHDOG,       /* missed WatchdogSec=: a failure */
         STOP_STALLED,        /* accept queue stopped moving for StallSec=: a failure */
+        STOP_GAVE_UP,        /* said STOPPING=1 before it was ready: a failure */
+        STOP_LINGERED,       /* said STOPPING=1, then did not exit within TimeoutStopSec=: a failure */
         _STOP_REASON_MAX,
 } StopReason;
 
@@ -77,6 +79,7 @@ struct Worker {
         usec_t ready_deadline;
         usec_t stop_deadline;
         usec_t watchdog_deadline;
+        bool extend_capped; /* EXTEND_TIMEOUT_USEC= reached its bound (logged once) */
         char *status_text; /* the worker's last STATUS= */
         void *host_data;   /* owned by the ServiceHost: process tracking */
 };
@@ -147,6 +150,7 @@ typedef struct ServiceCounters {
         uint64_t scales_failed;
         uint64_t worker_starts;
         uint64_t worker_failures;
+        uint64_t retiring_failures; /* workers that crashed (not ended as asked) while retiring or stopping */
         uint64_t watchdog_kills;
         uint64_t stall_replacements;
         usec_t last_reload_usec; /* duration of the last successful reload, request to live */
@@ -174,6 +178,9 @@ struct Service {
         struct Operation *op;
         /* Stop requests (stop preempts everything else). */
         struct Waiter *stop_waiters;
+        /* Outcomes decided, to be told when the outermost call into the service returns. */
+        struct Waiter *completions;
+        unsigned depth; /* calls into the service in progress */
 
         /* Stall detection: sampling the live generation's accept queues. */
         bool sampling;
@@ -194,6 +201,9 @@ int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata);
 int service_stop(Service *s, ServiceDone done, void *userdata);
 
 /* Events. */
+typedef struct NotifyMessage NotifyMessage;
+/* A worker's sd_notify() message: every assignment in it, as one step. */
+void service_worker_notify(Service *s, Worker *w, const NotifyMessage *msg);
 void service_worker_exec_done(Service *s, Worker *w, int error);
 void service_worker_ready(Service *s, Worker *w);
 void service_worker_stopping(Service *s, Worker *w);

@@ -22,7 +22,22 @@ _noreturn_ static void child_fail(int exec_fd, int error) {
         _exit(127);
 }
 
-_noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid_index, int exec_fd) {
+/* Waits for rpsupd's go-ahead: one byte once rpsupd recorded this process. End of file means rpsupd gave
+ * it up or is gone (then nobody knows of this process): it does not become a worker. */
+static void child_wait_go(int go_fd, int exec_fd) {
+        char c;
+
+        for (;;) {
+                ssize_t n = read(go_fd, &c, 1);
+                if (n == 1)
+                        return;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                child_fail(exec_fd, n < 0 ? errno : ECANCELED);
+        }
+}
+
+_noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid_index, int exec_fd, int go_fd) {
         sigset_t all;
         int base;
 
@@ -48,6 +63,12 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
                         child_fail(exec_fd, errno);
                 exec_fd = e;
         }
+        if (go_fd < base) {
+                int g = fcntl(go_fd, F_DUPFD_CLOEXEC, base);
+                if (g < 0)
+                        child_fail(exec_fd, errno);
+                go_fd = g;
+        }
         for (size_t i = 0; i < p->n_fds; i++)
                 if (dup2(moved[i], 3 + (int) i) < 0) /* dup2() clears O_CLOEXEC: inherited across exec */
                         child_fail(exec_fd, errno);
@@ -70,6 +91,8 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
                         child_fail(exec_fd, errno);
         }
 
+        child_wait_go(go_fd, exec_fd);
+
         /* LISTEN_PID is the pid of this process; only known here. */
         char listen_pid[32];
         snprintf(listen_pid, sizeof(listen_pid), "LISTEN_PID=%d", (int) getpid());
@@ -79,10 +102,10 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
         child_fail(exec_fd, errno);
 }
 
-int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd) {
+int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd, int *ret_go_fd) {
         _cleanup_strv_free_ char **env = NULL;
-        _cleanup_close_ int pidfd = -EBADF;
-        int pipefd[2];
+        _cleanup_close_ int pidfd = -EBADF, go_read = -EBADF, go_write = -EBADF;
+        int pipefd[2], gofd[2];
         size_t listen_pid_index;
         pid_t pid;
         int r;
@@ -96,6 +119,10 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
                 return r;
         listen_pid_index = strv_length(env) - 1;
 
+        if (pipe2(gofd, O_CLOEXEC) < 0)
+                return -errno;
+        go_read = gofd[0];
+        go_write = gofd[1];
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
 
@@ -108,10 +135,12 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
         }
         if (pid == 0) {
                 safe_close(pipefd[0]);
-                child(p, env, listen_pid_index, pipefd[1]);
+                safe_close(go_write);
+                child(p, env, listen_pid_index, pipefd[1], go_read);
         }
 
         safe_close(pipefd[1]);
+        go_read = safe_close(go_read);
         pidfd = pidfd_open_compat(pid);
         if (pidfd < 0) {
                 r = -errno;
@@ -123,7 +152,18 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
         *ret_pid = pid;
         *ret_pidfd = TAKE_FD(pidfd);
         *ret_exec_fd = pipefd[0];
+        *ret_go_fd = TAKE_FD(go_write);
         return 0;
+}
+
+int spawn_release(int go_fd) {
+        int r = 0;
+
+        /* Fails (EPIPE) only if the child is gone already; its exit is reported as usual. */
+        if (write(go_fd, "", 1) != 1)
+                r = -errno;
+        safe_close(go_fd);
+        return r;
 }
 
 int process_start_time(pid_t pid, uint64_t *ret) {

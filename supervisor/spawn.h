@@ -21,9 +21,14 @@ typedef struct SpawnParams {
         bool working_directory_missing_ok;
 } SpawnParams;
 
-/* On success returns the child's pid, a pidfd for it, and the read end of a pipe that reaches EOF once
- * execve() succeeded, or carries the errno (int) of the step that failed. */
-int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd);
+/* On success returns the child's pid, a pidfd for it, the read end of a pipe that reaches EOF once
+ * execve() succeeded, or carries the errno (int) of the step that failed, and the write end of the child's
+ * go-ahead pipe: the child waits before execve() until one byte is written to it. Closing it without
+ * writing (or rpsupd's death) makes the child exit instead (ECANCELED), so that no worker runs that rpsupd
+ * has not recorded. */
+int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd, int *ret_go_fd);
+/* Lets a child started by spawn_worker() go on to execve(); closes go_fd. */
+int spawn_release(int go_fd);
 
 /* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat): with the pid, a
  * process's identity. */

@@ -4,16 +4,26 @@
 #include <string.h>
 
 #include "fd-util.h"
+#include "rpsup-limits.h"
 #include "state-file.h"
 #include "strategy.h"
 
 #define STATE_VERSION 1
-#define STATE_ENTRIES_MAX 100000u
 
 int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_fclose_ FILE *f = NULL;
+        size_t n_generations = 0, n_slots = 0;
         int r;
+
+        /* Never more than state_load() takes: a state that names only some workers would leave the others
+         * to nobody after a restart. */
+        for (Generation *g = s->generations; g; g = g->next) {
+                n_generations++;
+                n_slots += g->n_slots;
+        }
+        if (n_generations > GENERATIONS_MAX || n_slots > STATE_SLOTS_MAX)
+                return -E2BIG;
 
         if (asprintf(&tmp, "%s.tmp", path) < 0)
                 return -ENOMEM;
@@ -54,10 +64,10 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
         return 0;
 }
 
-static int grow(void **array, size_t *n, size_t size) {
+static int grow(void **array, size_t *n, size_t size, size_t max) {
         void *p;
 
-        if (*n >= STATE_ENTRIES_MAX)
+        if (*n >= max)
                 return -E2BIG;
         p = realloc(*array, size * (*n + 1));
         if (!p)
@@ -68,10 +78,12 @@ static int grow(void **array, size_t *n, size_t size) {
         return 0;
 }
 
+/* The file is rpsupd's own, written in one order: a generation (oldest first), then its slots, each followed
+ * by its worker. Anything else is refused, so that every worker named is one that takeover reaches. */
 int state_load(const char *path, SavedState *ret) {
         _cleanup_fclose_ FILE *f = NULL;
         SavedState st = { .strategy = _STRATEGY_INVALID };
-        char line[512];
+        char line[STATE_LINE_MAX];
         int version = -1, r = 0;
 
         f = fopen(path, "re");
@@ -79,11 +91,17 @@ int state_load(const char *path, SavedState *ret) {
                 return -errno;
 
         while (fgets(line, sizeof(line), f)) {
+                SavedGeneration *last_g = st.n_generations > 0 ? &st.generations[st.n_generations - 1] : NULL;
+                SavedSlot *last_s = st.n_slots > 0 ? &st.slots[st.n_slots - 1] : NULL;
                 char word[32], state[32];
                 uint64_t a, b, c;
                 unsigned u1, u2, u3;
                 int i1, pid;
 
+                if (!strchr(line, '\n') && !feof(f)) {
+                        r = -EBADMSG; /* longer than any line rpsupd writes */
+                        break;
+                }
                 if (line[0] == '#' || line[0] == '\n')
                         continue;
                 if (sscanf(line, "version %d", &version) == 1)
@@ -93,23 +111,34 @@ int state_load(const char *path, SavedState *ret) {
                         continue;
                 }
                 if (sscanf(line, "next-generation %" SCNu64, &st.next_generation) == 1 ||
-                    sscanf(line, "next-slot %" SCNu64, &st.next_slot) == 1 ||
-                    sscanf(line, "scaled %u %u", &st.scaled_workers, &st.scaled_base) == 2)
+                    sscanf(line, "next-slot %" SCNu64, &st.next_slot) == 1)
                         continue;
-                if (sscanf(line, "generation %" SCNu64 " %31s", &a, state) == 2) {
-                        GenerationState gs = generation_state_from_string(state);
-                        if (gs < 0) {
+                if (sscanf(line, "scaled %u %u", &st.scaled_workers, &st.scaled_base) == 2) {
+                        if (st.scaled_workers > WORKERS_MAX || st.scaled_base > WORKERS_MAX) {
                                 r = -EBADMSG;
                                 break;
                         }
-                        r = grow((void **) &st.generations, &st.n_generations, sizeof(SavedGeneration));
+                        continue;
+                }
+                if (sscanf(line, "generation %" SCNu64 " %31s", &a, state) == 2) {
+                        GenerationState gs = generation_state_from_string(state);
+                        if (gs < 0 || (last_g && a <= last_g->id)) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        r = grow((void **) &st.generations, &st.n_generations, sizeof(SavedGeneration),
+                                 GENERATIONS_MAX);
                         if (r < 0)
                                 break;
                         st.generations[st.n_generations - 1] = (SavedGeneration) { .id = a, .state = gs };
                         continue;
                 }
                 if (sscanf(line, "slot %" SCNu64 " %u %" SCNu64 " %d %u %u", &a, &u1, &b, &i1, &u2, &u3) == 6) {
-                        r = grow((void **) &st.slots, &st.n_slots, sizeof(SavedSlot));
+                        if (!last_g || a != last_g->id || u1 >= WORKERS_MAX) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        r = grow((void **) &st.slots, &st.n_slots, sizeof(SavedSlot), STATE_SLOTS_MAX);
                         if (r < 0)
                                 break;
                         st.slots[st.n_slots - 1] = (SavedSlot) {
@@ -120,16 +149,12 @@ int state_load(const char *path, SavedState *ret) {
                 }
                 if (sscanf(line, "worker %" SCNu64 " %d %" SCNu64 " %31s %" SCNu64, &a, &pid, &b, state, &c) == 5) {
                         WorkerState ws = worker_state_from_string(state);
-                        SavedSlot *slot = NULL;
-                        for (size_t i = 0; i < st.n_slots; i++)
-                                if (st.slots[i].id == a)
-                                        slot = &st.slots[i];
-                        if (!slot || ws < 0 || pid <= 0) {
+                        if (!last_s || last_s->id != a || last_s->has_worker || ws < 0 || pid <= 0) {
                                 r = -EBADMSG;
                                 break;
                         }
-                        slot->has_worker = true;
-                        slot->worker = (SavedWorker) { .pid = pid, .start_time = b, .state = ws, .started_at = c };
+                        last_s->has_worker = true;
+                        last_s->worker = (SavedWorker) { .pid = pid, .start_time = b, .state = ws, .started_at = c };
                         continue;
                 }
                 r = -EBADMSG;

@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include "listener.h"
+#include "log.h"
 #include "manager.h"
 #include "netstat.h"
 #include "probe.h"
+#include "rpsup-limits.h"
 #include "status.h"
 #include "strategy.h"
+#include "utf8.h"
 
 /* Monotonic timestamps (what the state machine keeps) as wall-clock microseconds (what people read). */
 static uint64_t to_realtime(usec_t t) {
@@ -59,7 +62,20 @@ static int entry_bool(sd_bus_message *m, const char *key, bool b) {
 }
 
 static int entry_str(sd_bus_message *m, const char *key, const char *s) {
-        int r = entry_begin(m, key, "s");
+        _cleanup_free_ char *valid = NULL;
+        int r;
+
+        /* Text is validated where it enters (worker notifications, the config); should something else slip
+         * through, sd-bus would refuse the whole reply for one string that is not UTF-8. */
+        if (s && !utf8_is_valid(s)) {
+                log_ratelimit(LOG_WARNING, "Status field \"%s\" is not valid UTF-8; sending it with U+FFFD in "
+                              "place of the invalid bytes.", key);
+                valid = utf8_sanitize_dup(s, 0);
+                if (!valid)
+                        return -ENOMEM;
+                s = valid;
+        }
+        r = entry_begin(m, key, "s");
         if (r < 0)
                 return r;
         r = sd_bus_message_append_basic(m, 's', s ?: "");
@@ -109,6 +125,7 @@ int status_append_service(sd_bus_message *m, Manager *manager) {
         TRY(entry_u64(m, "last_reload_usec", s->counters.last_reload_usec));
         TRY(entry_u64(m, "last_reload_own_usec", s->counters.last_reload_own_usec));
         TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
+        TRY(entry_u64(m, "retiring_failures", s->counters.retiring_failures));
         TRY(entry_u64(m, "watchdog_kills", s->counters.watchdog_kills));
         TRY(entry_u64(m, "stall_replacements", s->counters.stall_replacements));
         {
@@ -244,22 +261,20 @@ int status_append_listeners(sd_bus_message *m, Manager *manager) {
         return sd_bus_message_close_container(m);
 }
 
-int status_append_probe(sd_bus_message *m, Manager *manager) {
-        ProbeResult p;
-
-        probe_run(&p);
+int status_append_probe(sd_bus_message *m, const ProbeResult *p, uint64_t probed_usec) {
         TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
         for (StrategyKind k = STRATEGY_HANDOFF; k < _STRATEGY_MAX; k++) {
                 TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
                 TRY(entry_str(m, "name", strategy_kind_to_string(k)));
-                TRY(entry_bool(m, "available", p.available[k]));
-                TRY(entry_str(m, "reason", p.reason[k]));
+                TRY(entry_bool(m, "available", p->available[k]));
+                TRY(entry_str(m, "reason", p->reason[k]));
                 if (k == STRATEGY_HANDOFF) {
-                        TRY(entry_str(m, "kernel", p.kernel));
-                        TRY(entry_bool(m, "reuseport", p.reuseport));
-                        TRY(entry_bool(m, "bpf", p.select_prog));
-                        TRY(entry_str(m, "bpf_reason", p.bpf_reason));
-                        TRY(entry_i64(m, "tcp_migrate_req", p.migrate_sysctl));
+                        TRY(entry_str(m, "kernel", p->kernel));
+                        TRY(entry_bool(m, "reuseport", p->reuseport));
+                        TRY(entry_bool(m, "bpf", p->select_prog));
+                        TRY(entry_str(m, "bpf_reason", p->bpf_reason));
+                        TRY(entry_i64(m, "tcp_migrate_req", p->migrate_sysctl));
+                        TRY(entry_u64(m, "probed_usec", probed_usec));
                 }
                 TRY(sd_bus_message_close_container(m));
         }
@@ -269,27 +284,42 @@ int status_append_probe(sd_bus_message *m, Manager *manager) {
 int status_append_listener_fds(sd_bus_message *m, Manager *manager) {
         Generation *g = manager->service->live;
         Strategy *st = manager->strategy;
-        int seen[FD_LIST_MAX * 4];
-        size_t n_seen = 0;
+        int seen[LISTENER_FDS_REPLY_MAX];
+        size_t n_seen = 0, n_more = 0;
 
         if (!g)
                 return -EBUSY;
         TRY(sd_bus_message_open_container(m, 'a', "(sh)"));
         for (size_t i = 0; i < g->n_slots; i++) {
                 FdList fds = {};
+                int r;
 
-                if (g->slots[i]->retiring || st->ops->slot_fds(st, g->slots[i], &fds) < 0)
+                if (g->slots[i]->retiring)
                         continue;
+                r = st->ops->slot_fds(st, g->slots[i], &fds);
+                if (r < 0)
+                        return log_warning_errno(r, "Refusing GetListenerFds: the listeners of worker %u of "
+                                                 "generation %" PRIu64 " are not known: %m", g->slots[i]->index,
+                                                 g->id);
                 for (size_t j = 0; j < fds.n; j++) {
                         bool dup = false;
-                        for (size_t k = 0; k < n_seen; k++)
-                                dup = dup || seen[k] == fds.fds[j];
-                        if (dup || n_seen >= ELEMENTSOF(seen))
+                        for (size_t k = 0; k < n_seen && !dup; k++)
+                                dup = seen[k] == fds.fds[j];
+                        if (dup)
                                 continue;
+                        if (n_seen >= ELEMENTSOF(seen)) {
+                                /* Count the rest, for the message: the reply would be incomplete. */
+                                n_more++;
+                                continue;
+                        }
                         seen[n_seen++] = fds.fds[j];
                         TRY(sd_bus_message_append(m, "(sh)", fds.names[j], fds.fds[j]));
                 }
         }
+        if (n_more > 0)
+                return log_warning_errno(-E2BIG, "Refusing GetListenerFds: generation %" PRIu64 " has %zu or more "
+                                         "listening sockets, one reply can carry at most %u.", g->id,
+                                         n_seen + n_more, LISTENER_FDS_REPLY_MAX);
         return sd_bus_message_close_container(m);
 }
 
@@ -299,16 +329,68 @@ static void metric_header(FILE *f, const char *name, const char *type, const cha
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A label value as the text exposition format 0.0.4 has it: UTF-8, with backslash, double quote and
+ * newline escaped. A service name can hold them (systemd's %i keeps escapes such as \x2d). */
+static char *label_value(const char *s) {
+        _cleanup_free_ char *valid = utf8_sanitize_dup(s ?: "", 0);
+        char *buf, *o;
+
+        if (!valid)
+                return NULL;
+        buf = o = malloc(strlen(valid) * 2 + 1);
+        if (!buf)
+                return NULL;
+        for (const char *p = valid; *p; p++) {
+                if (*p == '\\' || *p == '"' || *p == '\n')
+                        *o++ = '\\';
+                *o++ = *p == '\n' ? 'n' : *p;
+        }
+        *o = 0;
+        return buf;
+}
+
+typedef struct SlotSample {
+        const Slot *slot;
+        SlotStats stats;
+} SlotSample;
+
+/* Every slot of every generation with what the kernel says about it, read once for all the families. */
+static int slot_samples(Manager *manager, SlotSample **ret, size_t *ret_n) {
+        Strategy *st = manager->strategy;
+        SlotSample *samples;
+        size_t n = 0;
+
+        for (Generation *g = manager->service->generations; g; g = g->next)
+                n += g->n_slots;
+        samples = calloc(MAX(n, 1u), sizeof(SlotSample));
+        if (!samples)
+                return -ENOMEM;
+        n = 0;
+        for (Generation *g = manager->service->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        samples[n] = (SlotSample) { .slot = g->slots[i], .stats = { .accept_queue = -1 } };
+                        (void) st->ops->slot_stats(st, g->slots[i], &samples[n].stats);
+                        n++;
+                }
+        *ret = samples;
+        *ret_n = n;
+        return 0;
+}
+
 int status_metrics(Manager *manager, char **ret) {
         Service *s = manager->service;
         Strategy *st = manager->strategy;
-        const char *svc = manager->service_name;
+        _cleanup_free_ char *svc = label_value(manager->service_name);
+        _cleanup_free_ SlotSample *samples = NULL;
+        size_t n_samples = 0;
         char *buf = NULL;
         size_t size = 0;
         FILE *f;
         unsigned by_state[_WORKER_STATE_MAX] = {};
         NetstatCounters net = {};
 
+        if (!svc || slot_samples(manager, &samples, &n_samples) < 0)
+                return -ENOMEM;
         f = open_memstream(&buf, &size);
         if (!f)
                 return -ENOMEM;
@@ -363,6 +445,10 @@ int status_metrics(Manager *manager, char **ret) {
         metric_header(f, "rpsup_worker_failures_total", "counter",
                       "Workers that crashed, exited early, missed their watchdog or stalled.");
         fprintf(f, "rpsup_worker_failures_total{service=\"%s\"} %" PRIu64 "\n", svc, s->counters.worker_failures);
+        metric_header(f, "rpsup_worker_retiring_failures_total", "counter",
+                      "Workers asked to stop that did not end as asked (another signal, a core dump, an error exit).");
+        fprintf(f, "rpsup_worker_retiring_failures_total{service=\"%s\"} %" PRIu64 "\n", svc,
+                s->counters.retiring_failures);
         metric_header(f, "rpsup_watchdog_kills_total", "counter", "Workers replaced for missing WatchdogSec=.");
         fprintf(f, "rpsup_watchdog_kills_total{service=\"%s\"} %" PRIu64 "\n", svc, s->counters.watchdog_kills);
         metric_header(f, "rpsup_stall_replacements_total", "counter",
@@ -373,39 +459,47 @@ int status_metrics(Manager *manager, char **ret) {
         metric_header(f, "rpsup_listener_accept_queue", "gauge", "Connections waiting in a listener's accept queue.");
         for (Listener *l = manager->listeners->listeners; l; l = l->next) {
                 char addr[SOCKET_ADDRESS_STRING_MAX];
+                _cleanup_free_ char *address = NULL;
                 uint32_t depth, backlog;
                 if (listener_accept_queue(l, &depth, &backlog) < 0)
                         continue;
+                address = label_value(socket_address_format(&l->address, addr, sizeof(addr)));
+                if (!address) {
+                        fclose(f);
+                        free(buf);
+                        return -ENOMEM;
+                }
                 fprintf(f, "rpsup_listener_accept_queue{service=\"%s\",address=\"%s\",slot_id=\"%" PRIu64 "\"} %u\n",
-                        svc, socket_address_format(&l->address, addr, sizeof(addr)), l->slot_id, depth);
+                        svc, address, l->slot_id, depth);
         }
 
+        /* Each family's samples in one group under its HELP and TYPE: parsers file samples that come after
+         * another family's header under a family of their own. */
         metric_header(f, "rpsup_worker_accept_queue", "gauge", "Connections waiting for a worker.");
+        for (size_t i = 0; i < n_samples; i++) {
+                const SlotSample *x = &samples[i];
+                if (x->stats.accept_queue >= 0 && !x->stats.queue_shared)
+                        fprintf(f, "rpsup_worker_accept_queue{service=\"%s\",generation=\"%" PRIu64
+                                "\",slot=\"%u\"} %" PRIi64 "\n", svc, x->slot->generation->id, x->slot->index,
+                                x->stats.accept_queue);
+        }
         metric_header(f, "rpsup_worker_syns_total", "counter", "New connections steered to a worker slot.");
+        for (size_t i = 0; i < n_samples && st->kind != STRATEGY_HANDOFF; i++)
+                fprintf(f, "rpsup_worker_syns_total{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\"} %" PRIu64
+                        "\n", svc, samples[i].slot->generation->id, samples[i].slot->index, samples[i].stats.syns);
         metric_header(f, "rpsup_worker_migrations_total", "counter",
                       "Connections the kernel migrated into a worker slot's listener, by kind.");
-        for (Generation *g = s->generations; g; g = g->next)
-                for (size_t i = 0; i < g->n_slots; i++) {
-                        SlotStats stats = { .accept_queue = -1 };
-                        Slot *slot = g->slots[i];
-                        static const char *const kinds[_MIGRATION_KIND_MAX] = {
-                                [MIGRATION_ACCEPT_QUEUE] = "accept_queue",
-                                [MIGRATION_REQUEST_ACK] = "request_ack",
-                                [MIGRATION_REQUEST_TIMER] = "request_timer",
-                        };
-                        (void) st->ops->slot_stats(st, slot, &stats);
-                        if (stats.accept_queue >= 0 && !stats.queue_shared)
-                                fprintf(f, "rpsup_worker_accept_queue{service=\"%s\",generation=\"%" PRIu64
-                                        "\",slot=\"%u\"} %" PRIi64 "\n", svc, g->id, slot->index, stats.accept_queue);
-                        if (st->kind == STRATEGY_HANDOFF)
-                                continue;
-                        fprintf(f, "rpsup_worker_syns_total{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\"} %"
-                                PRIu64 "\n", svc, g->id, slot->index, stats.syns);
-                        for (MigrationKind k = 0; k < _MIGRATION_KIND_MAX; k++)
-                                fprintf(f, "rpsup_worker_migrations_total{service=\"%s\",generation=\"%" PRIu64
-                                        "\",slot=\"%u\",kind=\"%s\"} %" PRIu64 "\n", svc, g->id, slot->index,
-                                        kinds[k], stats.migrations[k]);
-                }
+        for (size_t i = 0; i < n_samples && st->kind != STRATEGY_HANDOFF; i++) {
+                static const char *const kinds[_MIGRATION_KIND_MAX] = {
+                        [MIGRATION_ACCEPT_QUEUE] = "accept_queue",
+                        [MIGRATION_REQUEST_ACK] = "request_ack",
+                        [MIGRATION_REQUEST_TIMER] = "request_timer",
+                };
+                for (MigrationKind k = 0; k < _MIGRATION_KIND_MAX; k++)
+                        fprintf(f, "rpsup_worker_migrations_total{service=\"%s\",generation=\"%" PRIu64
+                                "\",slot=\"%u\",kind=\"%s\"} %" PRIu64 "\n", svc, samples[i].slot->generation->id,
+                                samples[i].slot->index, kinds[k], samples[i].stats.migrations[k]);
+        }
 
         {
                 const Retirement *r = retirements_last_finished(&manager->retirements);

@@ -14,9 +14,10 @@
 #include "takeover.h"
 #include "worker-process.h"
 
-int takeover_restore(Manager *m, const SavedState *saved) {
+static void end_saved_workers(const SavedState *saved, const Config *c, bool adopted);
+
+static int restore(Manager *m, const SavedState *saved, unsigned *adopted, unsigned *gone) {
         Service *s = m->service;
-        unsigned adopted = 0, gone = 0;
 
         s->next_generation_id = MAX(s->next_generation_id, saved->next_generation);
         s->next_slot_id = MAX(s->next_slot_id, saved->next_slot);
@@ -49,12 +50,15 @@ int takeover_restore(Manager *m, const SavedState *saved) {
                                 continue;
 
                         r = worker_process_open(m, ss->worker.pid, ss->worker.start_time, &wp);
-                        if (r < 0) {
+                        if (r == -ESRCH || r == -ENOENT) {
                                 log_info("Worker %u of generation %" PRIu64 " (pid %d) is gone.", ss->index, sg->id,
                                          (int) ss->worker.pid);
-                                gone++;
+                                (*gone)++;
                                 continue;
                         }
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to take over worker %u of generation %" PRIu64
+                                                       " (pid %d): %m", ss->index, sg->id, (int) ss->worker.pid);
                         w = service_adopt_worker(s, slot, ss->worker.pid, ss->worker.state, ss->worker.started_at);
                         if (!w) {
                                 worker_process_close(wp);
@@ -63,26 +67,61 @@ int takeover_restore(Manager *m, const SavedState *saved) {
                         r = worker_process_attach(wp, w);
                         if (r < 0)
                                 return log_error_errno(r, "Failed to watch worker pid %d: %m", (int) w->pid);
-                        adopted++;
+                        (*adopted)++;
                 }
+        }
+        return 0;
+}
+
+int takeover_restore(Manager *m, const SavedState *saved) {
+        unsigned adopted = 0, gone = 0;
+        int r;
+
+        r = restore(m, saved, &adopted, &gone);
+        if (r < 0) {
+                /* This rpsupd does not go on: its predecessor's workers, taken over or not, would be left to
+                 * nobody. */
+                end_saved_workers(saved, m->config, true);
+                return r;
         }
         log_info("Took over %u running worker%s from the previous rpsupd%s.", adopted, adopted == 1 ? "" : "s",
                  gone ? " (some had exited meanwhile and are restarted)" : "");
         return 0;
 }
 
-/* Ends a set of processes given as pidfds: KillSignal=, then SIGKILL after StopTimeoutSec=. */
-static void end_processes(int *fds, size_t n, const Config *c) {
-        struct pollfd pfd[256];
-        usec_t deadline;
+/* A process of an earlier rpsupd: the pid and its start time, which together name one process. */
+typedef struct Leftover {
+        pid_t pid;
+        uint64_t start_time;
+} Leftover;
 
-        n = MIN(n, ELEMENTSOF(pfd));
-        for (size_t i = 0; i < n; i++) {
-                (void) syscall(SYS_pidfd_send_signal, fds[i], c->kill_signal, NULL, 0);
-                (void) syscall(SYS_pidfd_send_signal, fds[i], SIGCONT, NULL, 0);
-                pfd[i] = (struct pollfd) { .fd = fds[i], .events = POLLIN };
-        }
-        deadline = usec_add(now_usec(CLOCK_MONOTONIC), c->stop_timeout);
+/* A pidfd for the process, if it still is the one that started at start_time: -ESRCH if it is gone (or the
+ * pid now names another process). Checked after pidfd_open(), so the pidfd refers to the process checked. */
+static int leftover_open(const Leftover *p) {
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t t;
+        int r;
+
+        fd = (int) syscall(SYS_pidfd_open, p->pid, 0);
+        if (fd < 0)
+                return -errno;
+        r = process_start_time(p->pid, &t);
+        if (r == -ENOENT || (r >= 0 && t != p->start_time))
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        return TAKE_FD(fd);
+}
+
+static int pidfd_signal(int fd, int sig) {
+        return syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+/* Waits until the processes of pfd have exited or the deadline passed, then SIGKILLs what is left. Returns
+ * how many were killed. Closes the pidfds. */
+static unsigned wait_or_kill(struct pollfd *pfd, size_t n, usec_t deadline) {
+        unsigned killed = 0;
+
         for (;;) {
                 usec_t t = now_usec(CLOCK_MONOTONIC);
                 size_t alive = 0;
@@ -95,40 +134,84 @@ static void end_processes(int *fds, size_t n, const Config *c) {
                 (void) poll(pfd, n, (int) MIN((deadline - t) / USEC_PER_MSEC + 1, 1000));
         }
         for (size_t i = 0; i < n; i++) {
-                if (!(pfd[i].revents & POLLIN)) {
-                        log_warning("A process left by an earlier rpsupd did not stop within StopTimeoutSec=; "
-                                    "sending SIGKILL.");
-                        (void) syscall(SYS_pidfd_send_signal, pfd[i].fd, SIGKILL, NULL, 0);
-                }
-                safe_close(fds[i]);
+                if (!(pfd[i].revents & POLLIN) && pidfd_signal(pfd[i].fd, SIGKILL) >= 0)
+                        killed++;
+                safe_close(pfd[i].fd);
         }
+        return killed;
+}
+
+/* Ends processes left by an earlier rpsupd: KillSignal= to all of them at once, then SIGKILL to those still
+ * there after StopTimeoutSec=. Waits on at most TAKEOVER_PIDFDS_MAX pidfds at a time (all with the one
+ * deadline), so that no number of processes can exhaust rpsupd's fds. */
+static void end_processes(const Leftover *p, size_t n, const Config *c) {
+        struct pollfd pfd[TAKEOVER_PIDFDS_MAX];
+        unsigned killed = 0, failed = 0;
+        usec_t deadline;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = leftover_open(&p[i]);
+
+                if (fd == -ESRCH)
+                        continue;
+                if (fd < 0 || (r = pidfd_signal(fd, c->kill_signal)) < 0) {
+                        if (failed++ == 0)
+                                log_error_errno(fd < 0 ? fd : r, "Cannot stop process %d, left by an earlier rpsupd: "
+                                                "%m. It keeps running unsupervised.", (int) p[i].pid);
+                        continue;
+                }
+                /* A stopped (SIGSTOP) process only sees the signal once continued. */
+                (void) pidfd_signal(fd, SIGCONT);
+        }
+        if (failed > 1)
+                log_error("%u processes left by an earlier rpsupd could not be stopped.", failed);
+
+        deadline = usec_add(now_usec(CLOCK_MONOTONIC), c->stop_timeout);
+        failed = 0;
+        for (size_t i = 0; i < n;) {
+                size_t k = 0;
+
+                for (; i < n && k < ELEMENTSOF(pfd); i++) {
+                        int fd = leftover_open(&p[i]);
+                        if (fd >= 0)
+                                pfd[k++] = (struct pollfd) { .fd = fd, .events = POLLIN };
+                        else if (fd != -ESRCH && failed++ == 0)
+                                log_error_errno(fd, "Cannot wait for process %d, left by an earlier rpsupd, to "
+                                                "stop: %m. It may keep running unsupervised.", (int) p[i].pid);
+                }
+                killed += wait_or_kill(pfd, k, deadline);
+        }
+        if (killed > 0)
+                log_warning("%u process%s left by an earlier rpsupd did not stop within StopTimeoutSec=; sent "
+                            "SIGKILL.", killed, killed == 1 ? "" : "es");
+}
+
+static void end_saved_workers(const SavedState *saved, const Config *c, bool adopted) {
+        _cleanup_free_ Leftover *p = NULL;
+        size_t n = 0;
+
+        p = calloc(saved->n_slots ?: 1, sizeof(Leftover));
+        if (!p) {
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; i < saved->n_slots; i++)
+                if (saved->slots[i].has_worker)
+                        p[n++] = (Leftover) { saved->slots[i].worker.pid, saved->slots[i].worker.start_time };
+        if (n == 0)
+                return;
+        if (adopted)
+                log_warning("Stopping the %zu worker%s of the earlier rpsupd: they could not be taken over.", n,
+                            n == 1 ? "" : "s");
+        else
+                log_warning("Stopping %zu worker%s left by an earlier rpsupd: their listeners were not passed "
+                            "back, so they cannot be supervised.", n, n == 1 ? "" : "s");
+        end_processes(p, n, c);
 }
 
 void takeover_end_orphans(const SavedState *saved, const Config *c) {
-        int fds[256];
-        size_t n = 0;
-
-        for (size_t i = 0; i < saved->n_slots && n < ELEMENTSOF(fds); i++) {
-                const SavedSlot *ss = &saved->slots[i];
-                uint64_t t;
-                int fd;
-
-                if (!ss->has_worker)
-                        continue;
-                fd = (int) syscall(SYS_pidfd_open, ss->worker.pid, 0);
-                if (fd < 0)
-                        continue;
-                if (process_start_time(ss->worker.pid, &t) < 0 || t != ss->worker.start_time) {
-                        safe_close(fd);
-                        continue;
-                }
-                fds[n++] = fd;
-        }
-        if (n == 0)
-                return;
-        log_warning("Stopping %zu worker%s left by an earlier rpsupd: their listeners were not passed back, so "
-                    "they cannot be supervised.", n, n == 1 ? "" : "s");
-        end_processes(fds, n, c);
+        end_saved_workers(saved, c, false);
 }
 
 /* The cgroup.procs file of our own cgroup: the unified hierarchy where there is one (pure or hybrid), else
@@ -165,9 +248,10 @@ static int own_cgroup_procs(char **ret) {
 
 void takeover_end_cgroup_leftovers(const Config *c) {
         _cleanup_free_ char *procs = NULL;
+        _cleanup_free_ Leftover *p = NULL;
         _cleanup_fclose_ FILE *f = NULL;
-        int fds[256];
-        size_t n = 0;
+        size_t n = 0, allocated = 0;
+        bool more = false;
         unsigned pid;
 
         /* Only under systemd: then our cgroup is the service's own, and anything else in it is a worker
@@ -177,17 +261,34 @@ void takeover_end_cgroup_leftovers(const Config *c) {
         f = fopen(procs, "re");
         if (!f)
                 return;
-        while (n < ELEMENTSOF(fds) && fscanf(f, "%u", &pid) == 1) {
-                int fd;
-                if ((pid_t) pid == getpid())
+        while (fscanf(f, "%u", &pid) == 1) {
+                Leftover l = { .pid = (pid_t) pid };
+
+                if (l.pid == getpid() || process_start_time(l.pid, &l.start_time) < 0)
                         continue;
-                fd = (int) syscall(SYS_pidfd_open, (pid_t) pid, 0);
-                if (fd >= 0)
-                        fds[n++] = fd;
+                if (n >= CGROUP_LEFTOVERS_MAX) {
+                        more = true;
+                        break;
+                }
+                if (n == allocated) {
+                        size_t want = MIN(MAX(allocated * 2, (size_t) 64), (size_t) CGROUP_LEFTOVERS_MAX);
+                        Leftover *a = reallocarray(p, want, sizeof(Leftover));
+                        if (!a) {
+                                log_oom();
+                                more = true;
+                                break;
+                        }
+                        p = a;
+                        allocated = want;
+                }
+                p[n++] = l;
         }
+        if (more)
+                log_error("Only %zu of the processes left in this service's control group are stopped (at most "
+                          "%u are taken): the others keep running unsupervised.", n, CGROUP_LEFTOVERS_MAX);
         if (n == 0)
                 return;
         log_warning("Stopping %zu process%s left in this service's control group by an earlier rpsupd.", n,
                     n == 1 ? "" : "es");
-        end_processes(fds, n, c);
+        end_processes(p, n, c);
 }

@@ -103,6 +103,7 @@ static WorkerProcess *worker_process_free(WorkerProcess *wp) {
         sd_event_source_disable_unref(wp->exit_source);
         sd_event_source_disable_unref(wp->exec_source);
         safe_close(wp->pidfd);
+        safe_close(wp->go_fd); /* a held child exits without becoming the worker */
         free(wp);
         return NULL;
 }
@@ -141,7 +142,8 @@ static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, voi
 
         if (n == (ssize_t) sizeof(error) && error != 0) {
                 Config *c = w->slot->generation->config;
-                log_error_errno(error, "Worker %u of generation %" PRIu64 " could not start %s: %m",
+                /* Reported with its exit, where the service decides what it means. */
+                log_debug_errno(error, "Worker %u of generation %" PRIu64 " could not start %s: %m",
                                 w->slot->index, w->slot->generation->id, c->exec_path);
                 service_worker_exec_done(wp->manager->service, w, error);
         } else
@@ -153,7 +155,7 @@ int worker_process_spawn(void *userdata, Worker *w) {
         Manager *m = userdata;
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL, **argv = NULL;
-        _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF;
+        _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF, go_fd = -EBADF;
         WorkerProcess *wp;
         FdList fds = {};
         pid_t pid;
@@ -182,17 +184,22 @@ int worker_process_spawn(void *userdata, Worker *w) {
                 .working_directory = c->working_directory,
                 .working_directory_missing_ok = c->working_directory_missing_ok,
         };
-        r = spawn_worker(&p, &pid, &pidfd, &exec_fd);
+        r = spawn_worker(&p, &pid, &pidfd, &exec_fd, &go_fd);
         if (r < 0)
                 return r;
 
         wp = calloc(1, sizeof(WorkerProcess));
         if (!wp) {
                 (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
                 return -ENOMEM;
         }
-        *wp = (WorkerProcess) { .manager = m, .worker = w, .pidfd = -EBADF };
-        (void) process_start_time(pid, &wp->start_time);
+        *wp = (WorkerProcess) { .manager = m, .worker = w, .pidfd = -EBADF, .go_fd = -EBADF };
+        /* With the pid, the state file's name for this process: without it a restarted rpsupd could not
+         * take the worker over. */
+        r = process_start_time(pid, &wp->start_time);
+        if (r < 0)
+                goto fail;
 
         r = sd_event_add_child_pidfd(m->event, &wp->exit_source, pidfd, WEXITED, on_child_exit, wp);
         if (r < 0)
@@ -202,9 +209,14 @@ int worker_process_spawn(void *userdata, Worker *w) {
         if (r < 0)
                 goto fail;
         TAKE_FD(exec_fd);
+        wp->go_fd = TAKE_FD(go_fd);
 
         w->pid = pid;
         w->host_data = wp;
+        /* The state file is written once for all the workers started in this turn of the loop, then they
+         * are released. */
+        if (m->publish_event)
+                (void) sd_event_source_set_enabled(m->publish_event, SD_EVENT_ONESHOT);
         return 0;
 
 fail:
@@ -213,6 +225,19 @@ fail:
         (void) waitpid(pid, NULL, 0);
         worker_process_free(wp);
         return r;
+}
+
+void worker_process_release_held(Manager *m) {
+        for (Generation *g = m->service ? m->service->generations : NULL; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        Worker *w = g->slots[i]->worker;
+                        WorkerProcess *wp = w ? w->host_data : NULL;
+
+                        if (wp && wp->go_fd >= 0) {
+                                (void) spawn_release(wp->go_fd);
+                                wp->go_fd = -EBADF;
+                        }
+                }
 }
 
 int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProcess **ret) {
@@ -235,7 +260,7 @@ int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProces
         wp = calloc(1, sizeof(WorkerProcess));
         if (!wp)
                 return -ENOMEM;
-        *wp = (WorkerProcess) { .manager = m, .pidfd = TAKE_FD(pidfd), .start_time = t };
+        *wp = (WorkerProcess) { .manager = m, .pidfd = TAKE_FD(pidfd), .go_fd = -EBADF, .start_time = t };
         *ret = wp;
         return 0;
 }

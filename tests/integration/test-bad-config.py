@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Malformed configs are refused with FILE:LINE and the key, before any socket is touched."""
+"""Malformed configs are refused with FILE:LINE and the key, before any socket is touched. A config that is
+not a regular file is refused without blocking, at start and at reload."""
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import RPSUPD, WORKER, Rpsup, check, log, run  # noqa: E402
+from rpsuptest import RPSUPD, WORKER, Failed, Rpsup, check, log, run  # noqa: E402
 
 CASES = [
     # (text, line, what the message must contain)
@@ -21,6 +25,19 @@ CASES = [
     ("[Service]\nExecStart={worker}\nKillSignal=SIGKILL\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "KillSignal="),
     ("[Service]\nExecStart={worker}\nReadyTimeoutSec=soon\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3,
      "ReadyTimeoutSec="),
+    # Regression: (uid_t) -1 passed --check, and Group= alone ran the worker as group 0.
+    ("[Service]\nExecStart={worker}\nUser=4294967295\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "User="),
+    ("[Service]\nExecStart={worker}\nGroup=4294967295\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "Group="),
+    ("[Service]\nExecStart={worker}\nGroup=65535\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "Group="),
+    # Regression: a signal glibc reserves for itself was accepted.
+    ("[Service]\nExecStart={worker}\nKillSignal=32\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3,
+     "reserved by the C library"),
+    # Regression: two spellings of one socket file were two addresses; the second bind replaced the first.
+    ("[Service]\nExecStart={worker}\n[Socket]\nListenStream={tmp}/s.sock\nListenStream=/{tmp}//s.sock\n", 5,
+     "is listed twice (line 4: ListenStream="),
+    ("[Service]\nExecStart={worker}\n[Socket]\nListenStream={tmp}/../s.sock\n", 4, "..\""),
+    ("[Service]\nExecStart={worker}\nEnvironment=A=caf\xe9\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3,
+     "not valid UTF-8"),
 ]
 
 
@@ -37,7 +54,8 @@ def test():
     r = Rpsup()
     try:
         for text, line, what in CASES:
-            r.write_config(text.format(worker=WORKER, port=r.port))
+            with open(r.config, "w", encoding="latin-1") as f:
+                f.write(text.format(worker=WORKER, port=r.port, tmp=r.tmp))
             p = subprocess.run([RPSUPD, "--config", r.config], capture_output=True, text=True, timeout=10,
                                env=r.env())
             log(p.stderr.strip())
@@ -59,9 +77,69 @@ def test():
         check(p.returncode == 0 and "OK" in p.stdout, f"--check: {p.returncode} {p.stdout} {p.stderr}")
         check(port_is_free(r.port), "--check bound the port")
 
+        # A byte order mark at the start is skipped, as systemd does.
+        r.write_config(f"\ufeff[Service]\nExecStart={WORKER}\n[Socket]\nListenStream=127.0.0.1:{r.port}\n")
+        p = subprocess.run([RPSUPD, "--check", "--config", r.config], capture_output=True, text=True, env=r.env())
+        check(p.returncode == 0 and "OK" in p.stdout, f"--check with a BOM: {p.returncode} {p.stdout} {p.stderr}")
+
         # Usage errors exit 2.
         p = subprocess.run([RPSUPD], capture_output=True, text=True, env=r.env())
         check(p.returncode == 2, f"rpsupd without a service exited {p.returncode}")
+
+        # A directory says what it is.
+        p = subprocess.run([RPSUPD, "--check", "--config", r.tmp], capture_output=True, text=True, env=r.env())
+        check(p.returncode == 1 and f"{r.tmp}: is a directory, not a regular file" in p.stderr, p.stderr)
+
+        # Regression: --check on a FIFO waited for a writer, forever.
+        fifo = os.path.join(r.tmp, "fifo.conf")
+        os.mkfifo(fifo)
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([RPSUPD, "--check", "--config", fifo], capture_output=True, text=True, env=r.env(),
+                               timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Failed("rpsupd --check --config FIFO did not return within 10s")
+        log(f"--check on a FIFO: exit {p.returncode} after {time.monotonic() - t0:.3f}s: {p.stderr.strip()}")
+        check(p.returncode == 1 and f"{fifo}: is a FIFO, not a regular file" in p.stderr, p.stderr)
+    finally:
+        r.cleanup()
+
+    reload_after_fifo()
+
+
+def reload_after_fifo():
+    """Regression: a reload after the config was replaced by a FIFO froze rpsupd until something wrote to it:
+    no status, a killed worker not replaced."""
+    r = Rpsup(workers=2)
+    try:
+        st = r.start()
+        victim = r.live_workers(st)[0]
+        os.unlink(r.config)
+        os.mkfifo(r.config)
+        t0 = time.monotonic()
+        try:
+            rc, out, err = r.ctl("reload", r.name, timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"rpsupctl reload got no answer within 10s:\n{r.diagnose()}")
+        log(f"reload with a FIFO as config: exit {rc} after {time.monotonic() - t0:.3f}s: {err.strip()}")
+        check(rc == 1, f"reload with a FIFO as config exited {rc}, expected 1: {out} {err}")
+        check(f"{r.config}: is a FIFO, not a regular file" in err, f"the error does not say what is wrong: {err}")
+
+        # rpsupd still answers and still supervises.
+        st = r.status()
+        check(st["service"]["state"] == "running", f"state is {st['service']['state']} after the refused reload")
+        check(st["service"]["reloads_refused"] == 1, f"reloads_refused = {st['service']['reloads_refused']}")
+        os.kill(victim["pid"], signal.SIGKILL)
+        end = time.monotonic() + 15
+        while True:
+            live = r.live_workers()
+            slot = [w for w in live if w["slot"] == victim["slot"]]
+            if slot and slot[0]["pid"] not in (0, victim["pid"]) and slot[0]["state"] == "ready":
+                break
+            check(time.monotonic() < end, f"the killed worker {victim['pid']} was not replaced within 15s: {live}")
+            time.sleep(0.05)
+        log(f"killed worker {victim['pid']} replaced by {slot[0]['pid']}")
+        r.stop()
     finally:
         r.cleanup()
 

@@ -33,7 +33,7 @@ def test():
                 s.connect(path)
                 s.sendall(b"\0AUTH EXT")
                 idle.append(s)
-            # A flood of connections: more than the limit of 64.
+            # A flood of connections: more than the connection budget.
             flood = []
             for _ in range(200):
                 s = socket.socket(socket.AF_UNIX)

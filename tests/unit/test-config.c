@@ -17,11 +17,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "strv.h"
+#include "utf8.h"
 
 #define WORKERS_LIMIT 512u
 #define LINE_LIMIT (64u * 1024u)
@@ -396,6 +400,24 @@ static void test_kill_signal(void **state) {
                 assert_int_equal(c->kill_signal, cases[i].want);
                 config_unref(c);
         }
+}
+
+static void test_kill_signal_realtime(void **state) {
+        char line[64];
+
+        /* The real-time signals as glibc defines them at run time. */
+        for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+                snprintf(line, sizeof(line), "KillSignal=%d", sig);
+                Config *c = load_service_key(line);
+                assert_int_equal(c->kill_signal, sig);
+                config_unref(c);
+        }
+        Config *c = load_service_key("KillSignal=SIGRTMIN+2");
+        assert_int_equal(c->kill_signal, SIGRTMIN + 2);
+        config_unref(c);
+        c = load_service_key("KillSignal=31");
+        assert_int_equal(c->kill_signal, 31);
+        config_unref(c);
 }
 
 static void test_restart(void **state) {
@@ -900,6 +922,19 @@ static void test_error_kill_signal(void **state) {
         check_service_key_error("KillSignal=SIGSTOP", -EINVAL, "KillSignal", "SIGSTOP cannot");
 }
 
+static void test_error_kill_signal_reserved(void **state) {
+        char line[64];
+
+        /* Regression: KillSignal=32 was accepted. 32..SIGRTMIN-1 belong to glibc. */
+        for (int sig = 32; sig < SIGRTMIN; sig++) {
+                snprintf(line, sizeof(line), "KillSignal=%d", sig);
+                check_service_key_error(line, -EINVAL, "KillSignal", "is reserved by the C library");
+        }
+        check_service_key_error("KillSignal=32", -EINVAL, "KillSignal", "signal 32 is reserved by the C library");
+        snprintf(line, sizeof(line), "KillSignal=%d", SIGRTMAX + 1);
+        check_service_key_error(line, -EINVAL, "KillSignal", "");
+}
+
 static void test_error_environment(void **state) {
         check_service_key_error("Environment=1A=b", -EINVAL, "Environment",
                                 "\"1A=b\" is not a valid KEY=VALUE assignment");
@@ -929,6 +964,27 @@ static void test_error_user_group(void **state) {
                     "Group", "no such group \"no-such-group-rpsup\"");
         check_error("[Service]\nUser=no-such-user-rpsup\nExecStart=@W@\n[Socket]\nListenStream=8080\n", 0, 2, "User",
                     "no such user");
+
+        /* Regression: these passed, and Group=4294967295 alone ran the worker as group 0. systemd refuses
+         * (uid_t) -1, the 16-bit -1, and all-digit strings that are not valid ids. */
+        static const char *const bad_ids[] = { "4294967295", "65535", "4294967296", "0100", "-1", "99999999999" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_ids); i++) {
+                char line[64], needle[96];
+                snprintf(line, sizeof(line), "User=%s", bad_ids[i]);
+                snprintf(needle, sizeof(needle), "\"%s\" is not a valid user name or numeric ID", bad_ids[i]);
+                check_service_key_error(line, -EINVAL, "User", needle);
+                snprintf(line, sizeof(line), "Group=%s", bad_ids[i]);
+                snprintf(needle, sizeof(needle), "\"%s\" is not a valid group name or numeric ID", bad_ids[i]);
+                check_service_key_error(line, -EINVAL, "Group", needle);
+        }
+        static const char *const bad_names[] = { "a:b", "a/b", ".", "..", "a\tb", "-5" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "User=%s", bad_names[i]);
+                check_service_key_error(line, -EINVAL, "User", "is not a valid user name or numeric ID");
+                snprintf(line, sizeof(line), "Group=%s", bad_names[i]);
+                check_service_key_error(line, -EINVAL, "Group", "is not a valid group name or numeric ID");
+        }
 
         if (geteuid() != 0) {
                 /* Only root can switch to another user. */
@@ -984,6 +1040,50 @@ static void test_error_listen(void **state) {
         free(text);
 }
 
+static void test_listen_paths(void **state) {
+        char want[PATH_LEN];
+        Config *c;
+
+        /* Socket paths are simplified: one file, one spelling. The text stays as written. */
+        c = load("[Service]\nExecStart=@W@\n[Socket]\nListenStream=/@D@//./a.sock/\n");
+        snprintf(want, sizeof(want), "%s/a.sock", tmpdir);
+        assert_string_equal(c->listen[0].address.un.sun_path, want);
+        snprintf(want, sizeof(want), "/%s//./a.sock/", tmpdir);
+        assert_string_equal(c->listen[0].text, want);
+        config_unref(c);
+
+        /* Same port, other families: the kernel decides (it binds both with SO_REUSEPORT), as in systemd. */
+        c = load("[Service]\nExecStart=@W@\n[Socket]\nListenStream=8080\nListenStream=0.0.0.0:8080\n"
+                 "ListenStream=[::1]:8080\nListenStream=127.0.0.1:8080\n");
+        assert_int_equal(c->n_listen, 4);
+        config_unref(c);
+
+        /* An abstract name may be a stream and a datagram socket at once (the kernel keeps them apart). */
+        c = load("[Service]\nExecStart=@W@\n[Socket]\nListenStream=@rpsup-x\nListenDatagram=@rpsup-x\n");
+        assert_int_equal(c->n_listen, 2);
+        config_unref(c);
+}
+
+static void test_error_listen_paths(void **state) {
+        /* Regression: these were two addresses, and binding the second replaced the first's socket file. */
+        check_error("[Service]\nExecStart=@W@\n[Socket]\nListenStream=/tmp/s.sock\nListenStream=//tmp/s.sock\n",
+                    -EEXIST, 5, "ListenStream", "\"//tmp/s.sock\" is listed twice (line 4: ListenStream=/tmp/s.sock)");
+        check_error("[Service]\nExecStart=@W@\n[Socket]\nListenStream=/tmp/s.sock\n\nListenStream=/tmp/./s.sock\n",
+                    -EEXIST, 6, "ListenStream", "(line 4: ListenStream=/tmp/s.sock)");
+        check_error("[Service]\nExecStart=@W@\n[Socket]\nListenStream=/tmp/s.sock\nListenStream=/tmp/s.sock/\n",
+                    -EEXIST, 5, "ListenStream", "is listed twice");
+        /* One socket file cannot be a stream and a datagram socket. */
+        check_error("[Service]\nExecStart=@W@\n[Socket]\nListenDatagram=/tmp/s.sock\nListenStream=/tmp//s.sock\n",
+                    -EEXIST, 5, "ListenStream", "(line 4: ListenDatagram=/tmp/s.sock)");
+        /* Written differently, the same address. */
+        check_error("[Service]\nExecStart=@W@\n[Socket]\nListenStream=[::]:8080\nListenStream=8080\n", -EEXIST, 5,
+                    "ListenStream", "\"8080\" is listed twice (line 4: ListenStream=[::]:8080)");
+        /* ".." would need the file system to resolve. */
+        check_socket_key_error("ListenStream=/tmp/../s.sock", -EINVAL, "ListenStream",
+                               "\"/tmp/../s.sock\": a socket path may not contain \"..\"");
+        check_socket_key_error("ListenDatagram=/..", -EINVAL, "ListenDatagram", "may not contain \"..\"");
+}
+
 static void test_error_backlog(void **state) {
         static const char *const bad[] = { "0", "70000", "65536", "-1", "abc", "" };
 
@@ -1016,25 +1116,151 @@ static void test_error_missing_keys(void **state) {
         check_error("[Service]\nExecStart=@W@\n[Socket]\nBacklog=5\n", -EINVAL, 0, NULL, "has no ListenStream=");
 }
 
-static void test_error_file(void **state) {
-        char path[PATH_LEN], want[PATH_LEN + 64], *error = NULL;
+static void check_load_fails(const char *path, int want_r, const char *want_error) {
+        char *error = NULL;
         Config *c = NULL;
+        int r = config_load(path, "web", &c, &error);
+
+        if (r != want_r || !error || !streq(error, want_error))
+                print_error("config_load(\"%s\") = %d (expected %d): \"%s\", expected \"%s\"\n", path, r, want_r,
+                            error ?: "(none)", want_error);
+        assert_int_equal(r, want_r);
+        assert_null(c);
+        assert_string_equal(error, want_error);
+        free(error);
+}
+
+static void test_error_file(void **state) {
+        char path[PATH_LEN], want[PATH_LEN + 64];
 
         snprintf(path, sizeof(path), "%s/missing.conf", tmpdir);
-        assert_int_equal(config_load(path, "web", &c, &error), -ENOENT);
-        assert_null(c);
         snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
-        assert_string_equal(error, want);
-        free(error);
+        check_load_fails(path, -ENOENT, want);
 
-        /* A directory opens, but cannot be read. */
-        error = NULL;
-        assert_true(config_load(tmpdir, "web", &c, &error) < 0);
-        assert_null(c);
+        /* Regression: a directory said "cannot read", without the reason. */
+        snprintf(want, sizeof(want), "%s: is a directory, not a regular file", tmpdir);
+        check_load_fails(tmpdir, -EISDIR, want);
+
+        /* Regression: reading a FIFO blocked until something wrote to it. */
+        struct timespec t0, t1;
+        snprintf(path, sizeof(path), "%s/fifo.conf", tmpdir);
+        assert_int_equal(mkfifo(path, 0644), 0);
+        snprintf(want, sizeof(want), "%s: is a FIFO, not a regular file", path);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        check_load_fails(path, -EBADFD, want);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_true(t1.tv_sec - t0.tv_sec < 2);
+        assert_int_equal(unlink(path), 0);
+
+        /* A socket cannot even be opened: the message says what it is. */
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        snprintf(path, sizeof(path), "%s/socket.conf", tmpdir);
+        assert_true(strlen(path) < sizeof(sa.sun_path));
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        snprintf(want, sizeof(want), "%s: is a socket, not a regular file", path);
+        check_load_fails(path, -EBADFD, want);
+        close(fd);
+        assert_int_equal(unlink(path), 0);
+
+        /* A device. */
+        check_load_fails("/dev/null", -EBADFD, "/dev/null: is a character device, not a regular file");
+
+        /* The path is shown in status replies, which carry UTF-8 only. */
+        snprintf(path, sizeof(path), "%s/caf\xe9.conf", tmpdir);
+        snprintf(want, sizeof(want), "%s/caf\xef\xbf\xbd.conf: the path is not valid UTF-8", tmpdir);
+        check_load_fails(path, -EINVAL, want);
+}
+
+static void test_bom(void **state) {
+        /* Regression: a byte order mark was "assignment outside of a section". systemd skips it. */
+        Config *c = load("\xef\xbb\xbf[Service]\nExecStart=@W@\n[Socket]\nListenStream=8080\n");
+        assert_int_equal(c->n_listen, 1);
+        config_unref(c);
+        /* Only at the start of the file. */
+        check_error("[Service]\nExecStart=@W@\n\xef\xbb\xbf[Socket]\nListenStream=8080\n", -EINVAL, 3, NULL,
+                    "\"\xef\xbb\xbf[Socket]\" is not a KEY=VALUE assignment");
+}
+
+static void test_error_utf8(void **state) {
+        char *error = NULL, *t;
+        Config *c = NULL;
+
+        /* Values end up in D-Bus replies: a line that is not UTF-8 is refused, with its line. */
+        check_error("[Service]\nExecStart=@W@\nEnvironment=A=caf\xe9\n[Socket]\nListenStream=8080\n", -EINVAL, 3,
+                    NULL, "not valid UTF-8 (byte 0xe9)");
+        check_error("[Service]\nExecStart=@W@\n[Socket]\nListenStream=/tmp/\xff.sock\n", -EINVAL, 4, NULL,
+                    "not valid UTF-8");
+        /* ... but not a comment. */
+        c = load("# caf\xe9\n[Service]\nExecStart=@W@\n; \xff\n[Socket]\nListenStream=8080\n");
+        c = config_unref(c);
+
+        /* Escapes can make any byte: a message that quotes the value is still valid UTF-8. */
+        t = expand("[Service]\nExecStart=@W@\nEnvironment=\\xff=1\n[Socket]\nListenStream=8080\n");
+        write_file(conf, t, strlen(t), 0644);
+        free(t);
+        assert_int_equal(config_load(conf, "web", &c, &error), -EINVAL);
         assert_non_null(error);
-        snprintf(want, sizeof(want), "%s: ", tmpdir);
-        assert_true(strncmp(error, want, strlen(want)) == 0);
+        assert_true(utf8_is_valid(error));
+        assert_non_null(strstr(error, "\"\xef\xbf\xbd=1\" is not a valid KEY=VALUE assignment"));
         free(error);
+        error = NULL;
+
+        /* The executable's path is part of failure messages. */
+        char path[PATH_LEN];
+        snprintf(path, sizeof(path), "%s/caf\xe9", tmpdir);
+        write_file(path, "#!/bin/sh\nexit 0\n", 17, 0755);
+        check_error("[Service]\nExecStart=@D@/caf\\xe9\n[Socket]\nListenStream=8080\n", -EINVAL, 2, "ExecStart",
+                    "is not valid UTF-8");
+        assert_int_equal(unlink(path), 0);
+
+        /* And so is the service name (%i). */
+        t = expand("[Service]\nExecStart=@W@\n[Socket]\nListenStream=8080\n");
+        write_file(conf, t, strlen(t), 0644);
+        free(t);
+        assert_int_equal(config_load(conf, "w\xe9" "b", &c, &error), -EINVAL);
+        assert_null(c);
+        assert_non_null(strstr(error, "the service name \"w\xef\xbf\xbd" "b\" is not valid UTF-8"));
+        free(error);
+}
+
+static void test_parse_buffer(void **state) {
+        char *t = expand("[Service]\nExecStart=@W@\nWorkers=3\n[Socket]\nListenStream=8080\n");
+        size_t n = strlen(t);
+        char *copy = malloc(n), *error = NULL;
+        Config *c = NULL;
+
+        /* Not NUL-terminated: exactly `size` bytes are read. */
+        assert_non_null(copy);
+        memcpy(copy, t, n);
+        assert_int_equal(config_parse_buffer(copy, n, "in-memory", "web", &c, &error), 0);
+        assert_null(error);
+        assert_int_equal(c->workers, 3);
+        assert_string_equal(c->path, "in-memory");
+        config_unref(c);
+        c = NULL;
+
+        /* The path only names the config in messages. */
+        assert_int_equal(config_parse_buffer(copy, n - 1 - strlen("ListenStream=8080"), "mem\xff", "web", &c, &error),
+                         -EINVAL);
+        assert_null(c);
+        assert_string_equal(error, "mem\xef\xbf\xbd: [Socket] has no ListenStream= or ListenDatagram=; at least "
+                            "one is required");
+        free(error);
+        error = NULL;
+
+        assert_int_equal(config_parse_buffer("", 0, "empty", "web", &c, &error), -EINVAL);
+        assert_string_equal(error, "empty: [Service] has no ExecStart=; it is required");
+        free(error);
+        error = NULL;
+
+        assert_int_equal(config_parse_buffer(t, 1024 * 1024 + 1, "big", "web", &c, &error), -EFBIG);
+        assert_string_equal(error, "big: larger than 1048576 bytes");
+        free(error);
+        free(copy);
+        free(t);
 }
 
 static void test_error_nul_byte(void **state) {
@@ -1104,6 +1330,7 @@ int main(void) {
                 cmocka_unit_test(test_ready),
                 cmocka_unit_test(test_time_keys),
                 cmocka_unit_test(test_kill_signal),
+                cmocka_unit_test(test_kill_signal_realtime),
                 cmocka_unit_test(test_restart),
                 cmocka_unit_test(test_environment),
                 cmocka_unit_test(test_user_group),
@@ -1126,14 +1353,20 @@ int main(void) {
                 cmocka_unit_test(test_error_strategy_ready_restart),
                 cmocka_unit_test(test_error_time),
                 cmocka_unit_test(test_error_kill_signal),
+                cmocka_unit_test(test_error_kill_signal_reserved),
                 cmocka_unit_test(test_error_environment),
                 cmocka_unit_test(test_error_user_group),
                 cmocka_unit_test(test_error_working_directory),
                 cmocka_unit_test(test_error_listen),
+                cmocka_unit_test(test_listen_paths),
+                cmocka_unit_test(test_error_listen_paths),
                 cmocka_unit_test(test_error_backlog),
                 cmocka_unit_test(test_error_fdname),
                 cmocka_unit_test(test_error_missing_keys),
                 cmocka_unit_test(test_error_file),
+                cmocka_unit_test(test_bom),
+                cmocka_unit_test(test_error_utf8),
+                cmocka_unit_test(test_parse_buffer),
                 cmocka_unit_test(test_error_nul_byte),
                 cmocka_unit_test(test_error_long_lines),
                 cmocka_unit_test(test_error_file_too_large),

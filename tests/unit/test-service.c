@@ -643,6 +643,302 @@ static void test_scale_invalid(void **state) {
         teardown(s);
 }
 
+/* ---- completions that stop the service ---- */
+
+/* As rpsupd does when its first generation fails: the completion stops the service at once. */
+static void done_then_stop(Service *s, int r, const char *message, void *userdata) {
+        op_done(s, r, message, userdata);
+        if (r < 0)
+                service_stop(s, NULL, NULL);
+}
+
+/* Regression: a failed first start whose completion stopped the service freed the generation under the code
+ * that was failing it (use-after-free, then a double free). */
+static void test_first_start_failure_completion_stops(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+
+        /* ExecStart=/bin/false: the only worker exits before it is ready. */
+        assert_int_equal(service_start(s, c, done_then_stop, NULL), 0);
+        config_unref(c);
+        exit_worker(s, s->pending->slots[0]->worker, CLD_EXITED, 1);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "worker 0"));
+        assert_null(s->generations);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        teardown(s);
+}
+
+static void test_first_start_failure_completion_stops_others(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(3);
+        Generation *g;
+
+        assert_int_equal(service_start(s, c, done_then_stop, NULL), 0);
+        config_unref(c);
+        g = s->pending;
+        service_worker_ready(s, g->slots[0]->worker);
+        exit_worker(s, g->slots[0]->worker, CLD_KILLED, SIGKILL);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "worker 0"));
+        assert_int_equal(s->state, SERVICE_STOPPING);
+        /* The other two were asked to stop once, by the failure (the stop adds nothing). */
+        assert_int_equal(kills_with(SIGTERM), 2);
+        exit_signalled(s);
+        assert_int_equal(s->state, SERVICE_STOPPED);
+        assert_null(s->generations);
+        teardown(s);
+}
+
+static void test_first_start_spawn_failure_completion_stops(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+
+        fake.spawn_error = -EAGAIN;
+        assert_int_equal(service_start(s, c, done_then_stop, NULL), -EAGAIN);
+        config_unref(c);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "cannot start worker 0"));
+        assert_null(s->generations);
+        assert_int_equal(s->state, SERVICE_FAILED);
+        teardown(s);
+}
+
+static void test_first_start_setup_failure_completion_stops(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+
+        fake.generation_open_error = -EADDRINUSE;
+        assert_int_equal(service_start(s, c, done_then_stop, NULL), -EADDRINUSE);
+        config_unref(c);
+        assert_int_equal(fake.done_calls, 1);
+        assert_non_null(strstr(fake.done_message, "Address already in use"));
+        assert_null(s->generations);
+        teardown(s);
+}
+
+/* Completions are told when the call that decided them returns, never in the middle of it. */
+static unsigned nested_calls;
+static void done_checks_consistency(Service *s, int r, const char *message, void *userdata) {
+        nested_calls++;
+        /* The state machine is at rest: the operation is over and every generation is whole. */
+        assert_null(s->op);
+        for (Generation *g = s->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        assert_ptr_equal(g->slots[i]->generation, g);
+}
+
+static void test_completion_runs_at_rest(void **state) {
+        Service *s = start_running(2);
+        Config *c = config_new(2);
+
+        nested_calls = 0;
+        service_reload(s, c, false, done_checks_consistency, NULL);
+        config_unref(c);
+        ready_all(s, s->pending);
+        assert_int_equal(nested_calls, 1);
+        teardown(s);
+}
+
+/* ---- workers that say things in odd orders ---- */
+
+/* Regression: STOPPING=1 before READY=1 left the start waiting forever. */
+static void test_stopping_before_ready_fails_start(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Generation *g;
+
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        g = s->pending;
+        service_worker_stopping(s, g->slots[1]->worker);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "said STOPPING=1 before it was ready"));
+        assert_int_equal(s->state, SERVICE_FAILED);
+        /* READY=1 after STOPPING=1 changes nothing. */
+        service_worker_ready(s, g->slots[1]->worker);
+        assert_int_equal(fake.done_calls, 1);
+        exit_signalled(s);
+        assert_null(s->generations);
+        teardown(s);
+}
+
+static void test_stopping_after_ready_in_pending_fails_reload(void **state) {
+        Service *s = start_running(2);
+        Config *c = config_new(2);
+        Generation *old = s->live, *g;
+
+        service_reload(s, c, false, op_done, NULL);
+        config_unref(c);
+        g = s->pending;
+        service_worker_ready(s, g->slots[0]->worker);
+        service_worker_stopping(s, g->slots[0]->worker);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_non_null(strstr(fake.done_message, "before its generation took connections"));
+        assert_ptr_equal(s->live, old);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        exit_signalled(s);
+        /* The service takes the next operation. */
+        assert_int_equal(service_scale(s, 3, op_done, NULL), 0);
+        teardown(s);
+}
+
+static void test_stopping_before_ready_fails_scale(void **state) {
+        Service *s = start_running(1);
+        Slot *joining;
+
+        assert_int_equal(service_scale(s, 2, op_done, NULL), 0);
+        joining = s->live->slots[1];
+        service_worker_stopping(s, joining->worker);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_int_equal(s->state, SERVICE_RUNNING);
+        exit_signalled(s);
+        assert_int_equal(service_live_workers(s), 1);
+        teardown(s);
+}
+
+static void test_stopping_before_ready_respawned_is_replaced(void **state) {
+        Service *s = start_running(1);
+        Slot *slot = s->live->slots[0];
+        pid_t pid;
+
+        exit_worker(s, slot->worker, CLD_KILLED, SIGSEGV);
+        advance(s, slot->respawn_at - fake.now);
+        pid = slot->worker->pid;
+        service_worker_stopping(s, slot->worker);
+        assert_true(killed(pid, SIGTERM));
+        exit_signalled(s);
+        /* A failure: respawned after a backoff, counted. */
+        assert_int_not_equal(slot->respawn_at, USEC_INFINITY);
+        assert_int_equal(s->counters.worker_failures, 2);
+        assert_non_null(strstr(slot->last_failure, "stopped before it was ready"));
+        teardown(s);
+}
+
+/* A serving worker that says STOPPING=1 and stays is stopped after TimeoutStopSec= and replaced. */
+static void test_stopping_worker_that_lingers_is_replaced(void **state) {
+        Service *s = start_running(2);
+        Slot *slot = s->live->slots[0];
+        pid_t pid = slot->worker->pid;
+
+        service_worker_stopping(s, slot->worker);
+        assert_int_equal(fake.n_serving, 1);
+        assert_int_equal(slot->worker->state, WORKER_DRAINING);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        advance(s, 5 * USEC_PER_SEC);
+        assert_true(killed(pid, SIGTERM));
+        exit_signalled(s);
+        advance(s, slot->respawn_at - fake.now);
+        assert_non_null(slot->worker);
+        assert_int_not_equal(slot->worker->pid, pid);
+        teardown(s);
+}
+
+/* A worker that says STOPPING=1 and exits is replaced; the replacement is not held to its deadline. */
+static void test_stopping_worker_that_exits_leaves_no_deadline(void **state) {
+        Service *s = start_running(1);
+        Slot *slot = s->live->slots[0];
+        pid_t next;
+
+        s->live->config->restart = RESTART_ALWAYS; /* a worker that recycles itself */
+        service_worker_stopping(s, slot->worker);
+        exit_worker(s, slot->worker, CLD_EXITED, 0);
+        advance(s, slot->respawn_at - fake.now);
+        next = slot->worker->pid;
+        service_worker_ready(s, slot->worker);
+        advance(s, 60 * USEC_PER_SEC);
+        assert_int_equal(fake.n_kills, 0);
+        assert_int_equal(slot->worker->pid, next);
+        assert_int_equal(slot->worker->state, WORKER_READY);
+        assert_int_equal(s->counters.worker_failures, 0);
+        teardown(s);
+}
+
+/* Regression: EXTEND_TIMEOUT_USEC= sent forever held a start forever. */
+static void test_extend_timeout_is_bounded(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+        Worker *w;
+        usec_t t0 = fake.now;
+
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        w = s->pending->slots[0]->worker;
+        while (fake.done_calls == 0 && fake.now - t0 < 3600 * USEC_PER_SEC) {
+                service_worker_extend_timeout(s, w, 20 * USEC_PER_SEC);
+                advance(s, USEC_PER_SEC);
+        }
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        assert_true(fake.now - t0 <= READY_EXTEND_FACTOR * 10 * USEC_PER_SEC + USEC_PER_SEC);
+        assert_true(fake.now - t0 >= READY_EXTEND_FACTOR * 10 * USEC_PER_SEC);
+        exit_signalled(s);
+        teardown(s);
+}
+
+/* WATCHDOG=1 before READY=1 neither readies nor arms anything. */
+static void test_watchdog_before_ready(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+        Worker *w;
+
+        c->watchdog = USEC_PER_SEC;
+        service_start(s, c, op_done, NULL);
+        config_unref(c);
+        w = s->pending->slots[0]->worker;
+        service_worker_watchdog(s, w);
+        assert_int_equal(w->state, WORKER_STARTING);
+        assert_int_equal(w->watchdog_deadline, USEC_INFINITY);
+        advance(s, 10 * USEC_PER_SEC + 1);
+        assert_int_equal(fake.done_calls, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        exit_signalled(s);
+        teardown(s);
+}
+
+/* ---- crashes while retiring ---- */
+
+/* Regression: a retiring worker that crashed was logged at debug level and counted nowhere. */
+static void test_crash_while_retiring_is_counted(void **state) {
+        Service *s = start_running(3);
+        Generation *old = s->live;
+        Config *c = config_new(3);
+        Worker *w0, *w1, *w2;
+
+        service_reload(s, c, false, op_done, NULL);
+        config_unref(c);
+        ready_all(s, s->pending);
+        w0 = old->slots[0]->worker;
+        w1 = old->slots[1]->worker;
+        w2 = old->slots[2]->worker;
+        assert_true(killed(w0->pid, SIGTERM));
+        exit_worker(s, w0, CLD_DUMPED, SIGABRT);     /* a crash */
+        exit_worker(s, w1, CLD_KILLED, SIGTERM);     /* as asked */
+        exit_worker(s, w2, CLD_EXITED, 0);           /* as asked */
+        assert_int_equal(s->counters.retiring_failures, 1);
+        assert_int_equal(s->counters.worker_failures, 0);
+        teardown(s);
+}
+
+static void test_sigkill_after_stop_timeout_is_not_a_crash(void **state) {
+        Service *s = start_running(1);
+        Worker *w = s->live->slots[0]->worker;
+
+        service_stop(s, NULL, NULL);
+        advance(s, 5 * USEC_PER_SEC + 1);
+        assert_int_equal(w->state, WORKER_KILLED);
+        exit_worker(s, w, CLD_KILLED, SIGKILL);
+        assert_int_equal(s->counters.retiring_failures, 0);
+        assert_int_equal(s->state, SERVICE_STOPPED);
+        teardown(s);
+}
+
 /* ---- crashes, watchdog ---- */
 
 static void test_crash_respawns_with_backoff(void **state) {
@@ -915,6 +1211,21 @@ int main(void) {
                 cmocka_unit_test(test_scale_out_failure_rolls_back),
                 cmocka_unit_test(test_scale_in_retires_highest),
                 cmocka_unit_test(test_scale_invalid),
+                cmocka_unit_test(test_first_start_failure_completion_stops),
+                cmocka_unit_test(test_first_start_failure_completion_stops_others),
+                cmocka_unit_test(test_first_start_spawn_failure_completion_stops),
+                cmocka_unit_test(test_first_start_setup_failure_completion_stops),
+                cmocka_unit_test(test_completion_runs_at_rest),
+                cmocka_unit_test(test_stopping_before_ready_fails_start),
+                cmocka_unit_test(test_stopping_after_ready_in_pending_fails_reload),
+                cmocka_unit_test(test_stopping_before_ready_fails_scale),
+                cmocka_unit_test(test_stopping_before_ready_respawned_is_replaced),
+                cmocka_unit_test(test_stopping_worker_that_lingers_is_replaced),
+                cmocka_unit_test(test_stopping_worker_that_exits_leaves_no_deadline),
+                cmocka_unit_test(test_extend_timeout_is_bounded),
+                cmocka_unit_test(test_watchdog_before_ready),
+                cmocka_unit_test(test_crash_while_retiring_is_counted),
+                cmocka_unit_test(test_sigkill_after_stop_timeout_is_not_a_crash),
                 cmocka_unit_test(test_crash_respawns_with_backoff),
                 cmocka_unit_test(test_clean_exit_with_restart_on_failure),
                 cmocka_unit_test(test_restart_no),
