@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec-argv.h"
+#include "config-exec.h"
 #include "fd-util.h"
 #include "rpsup-limits.h"
 #include "string-util.h"

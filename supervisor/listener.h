@@ -7,7 +7,7 @@
  * rpsupd is not stopping (a stopping rpsupd leaves them all to the fd store for its successor). */
 
 #include "config.h"
-#include "fdstore.h"
+#include "systemd-fdstore.h"
 #include "macro.h"
 #include "socket-address.h"
 

@@ -8,10 +8,10 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
-#include "fdstore.h"
+#include "systemd-fdstore.h"
 #include "listener.h"
 #include "macro.h"
-#include "notify.h"
+#include "worker-notify.h"
 #include "retirement.h"
 #include "service.h"
 #include "strategy.h"

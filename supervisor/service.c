@@ -8,7 +8,7 @@
 
 #include "rpsup-limits.h"
 #include "log.h"
-#include "notify.h"
+#include "worker-notify.h"
 #include "parse-util.h"
 #include "service.h"
 #include "string-util.h"

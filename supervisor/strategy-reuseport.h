@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "fdstore.h"
+#include "systemd-fdstore.h"
 #include "listener.h"
 #include "strategy.h"
 

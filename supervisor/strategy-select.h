@@ -5,7 +5,7 @@
  * listeners need (UDP cannot migrate, Unix sockets cannot be in a reuseport group). */
 
 #include "config.h"
-#include "fdstore.h"
+#include "systemd-fdstore.h"
 #include "listener.h"
 #include "strategy.h"
 

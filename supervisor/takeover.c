@@ -10,7 +10,7 @@
 #include "log.h"
 #include "manager.h"
 #include "parse-util.h"
-#include "spawn.h"
+#include "worker-spawn.h"
 #include "takeover.h"
 #include "worker-process.h"
 

@@ -4,7 +4,7 @@
 /* Taking over from an rpsupd that crashed or was restarted: its generations, slots and still-running
  * workers (from the state file) and its listeners (from the fd store). */
 
-#include "state-file.h"
+#include "takeover-state.h"
 
 typedef struct Manager Manager;
 

@@ -6,11 +6,11 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "exec-argv.h"
+#include "config-exec.h"
 #include "fd-util.h"
 #include "log.h"
 #include "manager.h"
-#include "spawn.h"
+#include "worker-spawn.h"
 #include "string-util.h"
 #include "strv.h"
 #include "worker-process.h"

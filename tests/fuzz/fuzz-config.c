@@ -10,7 +10,7 @@
 #include <signal.h>
 
 #include "config.h"
-#include "exec-argv.h"
+#include "config-exec.h"
 #include "fuzz.h"
 #include "rpsup-limits.h"
 #include "strv.h"

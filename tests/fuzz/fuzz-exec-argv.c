@@ -5,7 +5,7 @@
  * Beyond "no crash, no leak", each accepted line must split again to the same words once they are
  * written back fully quoted: the escapes the splitter decodes and the quoting it honours are consistent. */
 
-#include "exec-argv.h"
+#include "config-exec.h"
 #include "fuzz.h"
 #include "strv.h"
 

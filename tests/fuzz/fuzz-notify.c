@@ -7,7 +7,7 @@
  * be that text unchanged. */
 
 #include "fuzz.h"
-#include "notify.h"
+#include "worker-notify.h"
 #include "rpsup-limits.h"
 #include "utf8.h"
 

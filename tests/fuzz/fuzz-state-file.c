@@ -10,7 +10,7 @@
 
 #include "fuzz.h"
 #include "rpsup-limits.h"
-#include "state-file.h"
+#include "takeover-state.h"
 
 static int state_fd = -EBADF;
 static char state_path[64];

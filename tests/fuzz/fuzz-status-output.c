@@ -25,7 +25,7 @@
 #include "fuzz.h"
 #include "listener.h"
 #include "manager.h"
-#include "notify.h"
+#include "worker-notify.h"
 #include "prometheus-check.h"
 #include "records.h"
 #include "rpsup-limits.h"

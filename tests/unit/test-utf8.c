@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* Text from workers made fit for D-Bus (common/utf8.c), and STATUS= as notify_parse() hands it on
- * (supervisor/notify.c): valid UTF-8 by sd-bus's rules, no control characters, at most STATUS_TEXT_MAX
+ * (supervisor/worker-notify.c): valid UTF-8 by sd-bus's rules, no control characters, at most STATUS_TEXT_MAX
  * bytes cut at a character boundary. */
 
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "notify.h"
+#include "worker-notify.h"
 #include "rpsup-limits.h"
 #include "utf8.h"
 

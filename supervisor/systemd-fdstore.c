@@ -6,7 +6,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "fd-util.h"
-#include "fdstore.h"
+#include "systemd-fdstore.h"
 #include "strv.h"
 #include "systemd-notify.h"
 

@@ -7,7 +7,7 @@
 #include "rpsup-limits.h"
 #include "listener.h"
 #include "log.h"
-#include "notify.h"
+#include "worker-notify.h"
 #include "parse-util.h"
 #include "utf8.h"
 

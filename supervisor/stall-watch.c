@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "manager.h"
-#include "queue-watch.h"
+#include "stall-watch.h"
 
 /* Each watch polls a copy of its own of the listener: epoll registrations belong to the socket, not to
  * the fd number, so a watch must not outlive the fd it was added with. Listeners are told apart by inode. */

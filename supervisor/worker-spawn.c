@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
-#include "spawn.h"
+#include "worker-spawn.h"
 #include "strv.h"
 
 static int pidfd_open_compat(pid_t pid) {

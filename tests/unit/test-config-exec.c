@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "exec-argv.h"
+#include "config-exec.h"
 #include "strv.h"
 
 #define WORDS(...) ((const char *const[]) { __VA_ARGS__, NULL })

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "exec-argv.h"
+#include "config-exec.h"
 #include "string-util.h"
 #include "strv.h"
 

@@ -5,7 +5,7 @@
 
 #include "fd-util.h"
 #include "rpsup-limits.h"
-#include "state-file.h"
+#include "takeover-state.h"
 #include "strategy.h"
 
 #define STATE_VERSION 1
