@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
@@ -190,19 +191,16 @@ static const char *errno_name(int error, char buf[static 24]) {
         return buf;
 }
 
-static void json_string(FILE *f, const char *s) {
-        fputc('"', f);
-        for (; *s; s++) {
-                unsigned char c = (unsigned char) *s;
+/* A number shown with `decimals` digits after the point, not with all of a double's digits. */
+static json_object *json_double(double v, int decimals) {
+        char buf[64];
 
-                if (c == '"' || c == '\\')
-                        fprintf(f, "\\%c", c);
-                else if (c < 0x20)
-                        fprintf(f, "\\u%04x", c);
-                else
-                        fputc(c, f);
-        }
-        fputc('"', f);
+        snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+        return json_object_new_double_s(v, buf);
+}
+
+static void print_json(FILE *f, json_object *o) {
+        fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* C escapes: \n \r \t \e \a \b \f \v \0 \\ \" \' \xHH. */
@@ -917,10 +915,14 @@ static void print_interval(Load *l, usec_t now) {
         double t = (double) (now - l->start) / USEC_PER_SEC;
         double span = (double) MAX(now - l->last_interval, (usec_t) 1) / USEC_PER_SEC;
 
-        if (arg_json)
-                fprintf(stderr, "{\"t\":%.3f,\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"rate\":%.1f}\n", t, d_ok,
-                        d_failed, (double) d_ok / span);
-        else
+        if (arg_json) {
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object_object_add(o, "t", json_double(t, 3));
+                json_object_object_add(o, "ok", json_object_new_uint64(d_ok));
+                json_object_object_add(o, "failed", json_object_new_uint64(d_failed));
+                json_object_object_add(o, "rate", json_double((double) d_ok / span, 1));
+                print_json(stderr, o);
+        } else
                 fprintf(stderr, "t=%.3f ok=%" PRIu64 " failed=%" PRIu64 " rate=%.0f/s\n", t, d_ok, d_failed,
                         (double) d_ok / span);
 
@@ -934,16 +936,20 @@ static void print_interval(Load *l, usec_t now) {
 
 /* ---- the report ---- */
 
-static int print_map_json(FILE *f, const char *name, const CountMap *m) {
+static int add_map_json(json_object *o, const char *name, const CountMap *m) {
         _cleanup_free_ KeyCount *v = NULL;
+        json_object *counts;
         int n = count_map_sorted(m, &v);
 
         if (n < 0)
                 return n;
-        fprintf(f, ",\"%s\":{", name);
-        for (int i = 0; i < n; i++)
-                fprintf(f, "%s\"%" PRIu64 "\":%" PRIu64, i > 0 ? "," : "", v[i].key, v[i].count);
-        fputc('}', f);
+        counts = json_object_new_object();
+        for (int i = 0; i < n; i++) {
+                char key[24];
+                snprintf(key, sizeof(key), "%" PRIu64, v[i].key);
+                json_object_object_add(counts, key, json_object_new_uint64(v[i].count));
+        }
+        json_object_object_add(o, name, counts);
         return 0;
 }
 
@@ -999,45 +1005,51 @@ static int print_report(const Load *l) {
         target_kind(kind, sizeof(kind));
 
         if (arg_json) {
-                fprintf(f, "{\"attempts\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64, l->attempts, ok,
-                        failed);
-                for (Outcome o = OUTCOME_REFUSED; o < _OUTCOME_MAX; o++)
-                        fprintf(f, ",\"%s\":%" PRIu64, outcome_names[o], l->outcomes[o]);
-                fputs(",\"other_errno\":", f);
-                if (l->other_errno > 0)
-                        json_string(f, errno_name(l->other_errno, ebuf));
-                else
-                        fputs("null", f);
-                fputs(",\"connect_errors\":{", f);
-                for (unsigned i = 0; i < l->n_connect_errors; i++) {
-                        fputs(i > 0 ? "," : "", f);
-                        json_string(f, errno_name(l->connect_errors[i].error, ebuf));
-                        fprintf(f, ":%" PRIu64, l->connect_errors[i].count);
-                }
-                fprintf(f, "},\"duration_s\":%.3f,\"rate_per_s\":%.1f,\"latency_us\":{", duration, rate);
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object *errors = json_object_new_object(), *latency = json_object_new_object();
+
+                json_object_object_add(o, "attempts", json_object_new_uint64(l->attempts));
+                json_object_object_add(o, "ok", json_object_new_uint64(ok));
+                json_object_object_add(o, "failed", json_object_new_uint64(failed));
+                for (Outcome k = OUTCOME_REFUSED; k < _OUTCOME_MAX; k++)
+                        json_object_object_add(o, outcome_names[k], json_object_new_uint64(l->outcomes[k]));
+                json_object_object_add(o, "other_errno", l->other_errno > 0 ?
+                                       json_object_new_string(errno_name(l->other_errno, ebuf)) : NULL);
+                for (unsigned i = 0; i < l->n_connect_errors; i++)
+                        json_object_object_add(errors, errno_name(l->connect_errors[i].error, ebuf),
+                                               json_object_new_uint64(l->connect_errors[i].count));
+                json_object_object_add(o, "connect_errors", errors);
+                json_object_object_add(o, "duration_s", json_double(duration, 3));
+                json_object_object_add(o, "rate_per_s", json_double(rate, 1));
                 for (size_t i = 0; i < ELEMENTSOF(percentiles); i++)
-                        fprintf(f, "\"%s\":%" PRIu64 ",", percentiles[i].key,
-                                hist_percentile(l, percentiles[i].per100k));
-                fprintf(f, "\"max\":%" PRIu64 ",\"min\":%" PRIu64 ",\"mean\":%.1f}", l->hist_max, l->hist_min,
-                        l->hist_count > 0 ? (double) l->hist_sum / (double) l->hist_count : 0.0);
-                r = print_map_json(f, "generations", &l->generations);
+                        json_object_object_add(latency, percentiles[i].key,
+                                               json_object_new_uint64(hist_percentile(l, percentiles[i].per100k)));
+                json_object_object_add(latency, "max", json_object_new_uint64(l->hist_max));
+                json_object_object_add(latency, "min", json_object_new_uint64(l->hist_min));
+                json_object_object_add(latency, "mean", json_double(l->hist_count > 0 ?
+                                                                    (double) l->hist_sum / (double) l->hist_count : 0.0,
+                                                                    1));
+                json_object_object_add(o, "latency_us", latency);
+                r = add_map_json(o, "generations", &l->generations);
                 if (r < 0)
                         return r;
-                r = print_map_json(f, "pids", &l->pids);
+                r = add_map_json(o, "pids", &l->pids);
                 if (r < 0)
                         return r;
-                fprintf(f, ",\"balance\":%.3f", count_map_balance(&l->pids));
-                r = print_map_json(f, "workers", &l->workers);
+                json_object_object_add(o, "balance", json_double(count_map_balance(&l->pids), 3));
+                r = add_map_json(o, "workers", &l->workers);
                 if (r < 0)
                         return r;
-                fprintf(f, ",\"replies\":%" PRIu64 ",\"unparsed\":%" PRIu64 ",\"keys_dropped\":%" PRIu64,
-                        l->replies, l->unparsed, l->generations.dropped + l->pids.dropped + l->workers.dropped);
-                fputs(",\"target\":", f);
-                json_string(f, arg_connect);
-                fprintf(f, ",\"transport\":\"%s\",\"concurrency\":%u,\"keepalive\":%u,\"stop_reason\":", kind,
-                        l->n_slots, arg_keepalive);
-                json_string(f, l->stop_reason ?: "none");
-                fputs("}\n", f);
+                json_object_object_add(o, "replies", json_object_new_uint64(l->replies));
+                json_object_object_add(o, "unparsed", json_object_new_uint64(l->unparsed));
+                json_object_object_add(o, "keys_dropped", json_object_new_uint64(l->generations.dropped +
+                                                                                  l->pids.dropped + l->workers.dropped));
+                json_object_object_add(o, "target", json_object_new_string(arg_connect));
+                json_object_object_add(o, "transport", json_object_new_string(kind));
+                json_object_object_add(o, "concurrency", json_object_new_uint64(l->n_slots));
+                json_object_object_add(o, "keepalive", json_object_new_uint64(arg_keepalive));
+                json_object_object_add(o, "stop_reason", json_object_new_string(l->stop_reason ?: "none"));
+                print_json(f, o);
         } else {
                 fprintf(f, "target       %s (%s), concurrency %u%s, stopped by %s after %.3fs\n", arg_connect, kind,
                         l->n_slots, arg_keepalive > 0 ? ", keep-alive" : "", l->stop_reason ?: "none", duration);

@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 
 #include "fd-util.h"
+#include "parse-util.h"
 #include "probe.h"
 #include "steer.h"
 
@@ -20,17 +21,17 @@
 #define SO_ATTACH_REUSEPORT_EBPF 52
 #endif
 
-static int read_sysctl_int(const char *path) {
+static int read_sysctl_int(const char *path, int *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
         char buf[32];
-        FILE *f = fopen(path, "re");
-        int v = -1;
 
+        f = fopen(path, "re");
         if (!f)
-                return -1;
-        if (fgets(buf, sizeof(buf), f))
-                v = atoi(buf);
-        fclose(f);
-        return v;
+                return -errno;
+        if (!fgets(buf, sizeof(buf), f))
+                return ferror(f) ? -EIO : -ENODATA;
+        buf[strcspn(buf, "\n")] = 0;
+        return parse_int(buf, ret);
 }
 
 /* A listening TCP socket in a reuseport group of its own, on an ephemeral port. */
@@ -123,7 +124,8 @@ void probe_run(ProbeResult *p) {
         *p = (ProbeResult) {};
         if (uname(&u) == 0)
                 snprintf(p->kernel, sizeof(p->kernel), "%.32s %.120s", u.sysname, u.release);
-        p->migrate_sysctl = read_sysctl_int("/proc/sys/net/ipv4/tcp_migrate_req");
+        if (read_sysctl_int("/proc/sys/net/ipv4/tcp_migrate_req", &p->migrate_sysctl) < 0)
+                p->migrate_sysctl = -1;
 
         r = probe_reuseport();
         p->reuseport = r >= 0;
@@ -158,13 +160,12 @@ void probe_run(ProbeResult *p) {
                         /* And rpsup's own steering program, which both drain and migrate run (it reads
                          * md->sk and md->migrating_sk: Linux >= 5.14). */
                         if (p->select_prog) {
-                                char error[PROBE_REASON_MAX - 64];
-                                Steering *s = NULL;
-                                r = steering_load(&s, error, sizeof(error));
-                                steering_free(s);
+                                _cleanup_(steering_freep) Steering *s = NULL;
+                                _cleanup_free_ char *error = NULL;
+                                r = steering_load(&s, &error);
                                 if (r < 0) {
                                         snprintf(p->bpf_reason, sizeof(p->bpf_reason), "rpsup's steering program: %s",
-                                                 error);
+                                                 error ?: strerror(-r));
                                         p->select_prog = p->migrate_prog = false;
                                 }
                         }

@@ -4,7 +4,7 @@
 /* What this kernel and these privileges really allow, found by trying: reuseport groups, BPF maps,
  * sk_reuseport programs (select, and select-or-migrate), attaching them, and the migration sysctl. Used by
  * rpsupd at start-up (Strategy=auto, and the answer to Probe, kept until a Reprobe) and by "rpsupctl probe".
- * Does not log. */
+ * Does not log (libbpf's own messages aside, see steer.h). */
 
 #include <stdbool.h>
 

@@ -3,12 +3,12 @@
 #define RPSUP_STEER_SHARED_H
 
 /* What the steering program (steer.bpf.c) and rpsupd (steer.c) share: map layouts. Fixed-width types
- * only. Changing anything here changes STEER_ABI, and a restarted rpsupd then refuses the maps an older
- * one left in the fd store. */
+ * only. A restarted rpsupd compares the type, key size, value size and size of each map an older one left
+ * in the fd store with these (steering_restore), and loads the program afresh when one differs: a change
+ * here must change one of them. */
 
 #include <linux/types.h>
 
-#define STEER_ABI 1
 #define STEER_LISTENERS_MAX 4096 /* sockarray size: listeners of all generations */
 #define STEER_GROUPS_MAX 64      /* reuseport groups (addresses) */
 #define STEER_SET_MAX 512        /* listeners in one group's set (at most one per worker) */

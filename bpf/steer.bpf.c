@@ -2,12 +2,13 @@
 
 /* rpsup's steering program, attached to every reuseport group rpsupd holds (SO_ATTACH_REUSEPORT_EBPF) as
  * a select-or-migrate program:
- *  - for a new connection (a SYN, or a UDP datagram) it picks one listener of the group's active set, by
- *    the connection's hash; with no active listener, one of the standby set; with neither, it refuses;
+ *  - for a new connection (a SYN, or a UDP datagram) it picks one listener of the group's active set;
+ *    with no active listener, one of the standby set; with neither, it refuses;
  *  - when a listener closes (or rpsupd shuts it down), the kernel asks it where each queued connection
- *    and each handshake in flight should go (migrating_sk): the same choice.
- * New TCP connections take turns (round robin, per CPU): each worker gets the same share. Datagrams go by
- * their hash, so that a flow keeps reaching the same worker.
+ *    and each handshake in flight should go (migrating_sk): a listener of the same sets.
+ * Which one of the set: new TCP connections take turns (round robin, per CPU), so that each worker gets
+ * the same share; datagrams go by their hash, so that a flow keeps reaching the same worker, and so do
+ * migrated connections.
  * It never picks a socket that is not in rpsupd's sockarray, so a socket that joins the group from
  * outside gets nothing, and it never falls back to the kernel's random choice. */
 

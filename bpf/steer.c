@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <bpf/libbpf.h>
 
 #include "fd-util.h"
+#include "log.h"
+#include "string-util.h"
 #include "steer.h"
 #include "steer.skel.h"
 
@@ -31,8 +34,33 @@ struct Steering {
         int n_cpus;
 };
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap) {
+/* libbpf's own messages (a verifier rejection comes with the verifier's log) go to our log, one entry per
+ * line, at our level for theirs: debug ones only when we log debug. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) {
+        int our = level == LIBBPF_WARN ? LOG_WARNING : level == LIBBPF_INFO ? LOG_INFO : LOG_DEBUG;
+        _cleanup_free_ char *text = NULL;
+        char *line, *saveptr = NULL;
+
+        if (log_get_max_level() < our)
+                return 0;
+        text = strdup_vprintf(fmt, ap);
+        if (!text)
+                return 0;
+        for (line = strtok_r(text, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr))
+                log_full(our, "%s", line);
         return 0;
+}
+
+/* *ret_error = the formatted message, when the caller wants it. */
+static void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static void set_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return;
+        va_start(ap, fmt);
+        *ret_error = strdup_vprintf(fmt, ap);
+        va_end(ap);
 }
 
 static Steering *steering_new(void) {
@@ -48,14 +76,13 @@ static Steering *steering_new(void) {
         return s;
 }
 
-int steering_load(Steering **ret, char *error, size_t error_size) {
-        Steering *s;
+int steering_load(Steering **ret, char **ret_error) {
+        _cleanup_(steering_freep) Steering *s = NULL;
         int r;
 
-        /* libbpf's own messages would go to stderr; failures are reported through `error`. */
-        libbpf_set_print(libbpf_quiet);
-        if (getenv("RPSUP_PROBE_DENY_BPF") && strcmp(getenv("RPSUP_PROBE_DENY_BPF"), "0") != 0) {
-                snprintf(error, error_size, "BPF refused on purpose (RPSUP_PROBE_DENY_BPF is set)");
+        libbpf_set_print(libbpf_log);
+        if (getenv("RPSUP_PROBE_DENY_BPF") && !streq(getenv("RPSUP_PROBE_DENY_BPF"), "0")) {
+                set_error(ret_error, "BPF refused on purpose (RPSUP_PROBE_DENY_BPF is set)");
                 return -EPERM;
         }
 
@@ -65,17 +92,15 @@ int steering_load(Steering **ret, char *error, size_t error_size) {
         s->skel = steer_bpf__open();
         if (!s->skel) {
                 r = -errno;
-                snprintf(error, error_size, "cannot open the steering program: %s", strerror(-r));
-                steering_free(s);
+                set_error(ret_error, "cannot open the steering program: %s", strerror(-r));
                 return r;
         }
         r = steer_bpf__load(s->skel);
         if (r < 0) {
-                snprintf(error, error_size, "cannot load the steering program: %s%s", strerror(-r),
-                         r == -EPERM ? " (needs CAP_BPF, or root)" :
-                         r == -EINVAL ? " (the kernel does not know sk_reuseport/migrate programs: Linux >= 5.14 "
-                                        "is needed)" : "");
-                steering_free(s);
+                set_error(ret_error, "cannot load the steering program: %s%s", strerror(-r),
+                          r == -EPERM ? " (needs CAP_BPF, or root)" :
+                          r == -EINVAL ? " (the kernel does not know sk_reuseport/migrate programs: Linux >= 5.14 "
+                                         "is needed)" : "");
                 return r;
         }
         /* Own copies, so that the skeleton and a restored Steering look the same. */
@@ -84,43 +109,40 @@ int steering_load(Steering **ret, char *error, size_t error_size) {
         s->fds[STEERING_GROUPS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.groups));
         s->fds[STEERING_COUNTERS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.counters));
         for (int i = 0; i < _STEERING_FD_MAX; i++)
-                if (s->fds[i] < 0) {
-                        r = s->fds[i];
-                        steering_free(s);
-                        return r;
-                }
+                if (s->fds[i] < 0)
+                        return s->fds[i];
         steer_bpf__destroy(s->skel);
         s->skel = NULL;
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
 static int check_map(int fd, enum bpf_map_type type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-                     const char *name, char *error, size_t error_size) {
+                     const char *name, char **ret_error) {
         struct bpf_map_info info = {};
         uint32_t len = sizeof(info);
 
         if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
-                snprintf(error, error_size, "the stored \"%s\" is not a BPF map: %s", name, strerror(errno));
+                set_error(ret_error, "the stored \"%s\" is not a BPF map: %s", name, strerror(errno));
                 return -EBADFD;
         }
         if (info.type != type || info.key_size != key_size || info.value_size != value_size ||
             info.max_entries != max_entries) {
-                snprintf(error, error_size, "the stored \"%s\" has another layout (type %u, key %u, value %u, "
-                         "%u entries) than this rpsupd's (type %u, key %u, value %u, %u entries)", name, info.type,
-                         info.key_size, info.value_size, info.max_entries, type, key_size, value_size, max_entries);
+                set_error(ret_error, "the stored \"%s\" has another layout (type %u, key %u, value %u, %u entries) "
+                          "than this rpsupd's (type %u, key %u, value %u, %u entries)", name, info.type,
+                          info.key_size, info.value_size, info.max_entries, type, key_size, value_size, max_entries);
                 return -EBADFD;
         }
         return 0;
 }
 
-int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char *error, size_t error_size) {
+int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char **ret_error) {
+        _cleanup_(steering_freep) Steering *s = NULL;
         struct bpf_prog_info info = {};
         uint32_t len = sizeof(info);
-        Steering *s;
         int r;
 
-        libbpf_set_print(libbpf_quiet);
+        libbpf_set_print(libbpf_log);
         s = steering_new();
         if (!s) {
                 for (int i = 0; i < _STEERING_FD_MAX; i++)
@@ -132,21 +154,17 @@ int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char *error, siz
 
         if (bpf_obj_get_info_by_fd(s->fds[STEERING_PROG], &info, &len) < 0 ||
             info.type != BPF_PROG_TYPE_SK_REUSEPORT) {
-                snprintf(error, error_size, "the stored \"bpf.prog\" is not an sk_reuseport program");
-                steering_free(s);
+                set_error(ret_error, "the stored \"bpf.prog\" is not an sk_reuseport program");
                 return -EBADFD;
         }
         if ((r = check_map(s->fds[STEERING_LISTENERS], BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, sizeof(uint32_t),
-                           sizeof(uint64_t), STEER_LISTENERS_MAX, "bpf.listeners", error, error_size)) < 0 ||
+                           sizeof(uint64_t), STEER_LISTENERS_MAX, "bpf.listeners", ret_error)) < 0 ||
             (r = check_map(s->fds[STEERING_GROUPS], BPF_MAP_TYPE_HASH, sizeof(struct steer_group_key),
-                           sizeof(struct steer_set), STEER_GROUPS_MAX, "bpf.groups", error, error_size)) < 0 ||
+                           sizeof(struct steer_set), STEER_GROUPS_MAX, "bpf.groups", ret_error)) < 0 ||
             (r = check_map(s->fds[STEERING_COUNTERS], BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
-                           sizeof(struct steer_counters), STEER_LISTENERS_MAX, "bpf.counters", error,
-                           error_size)) < 0) {
-                steering_free(s);
+                           sizeof(struct steer_counters), STEER_LISTENERS_MAX, "bpf.counters", ret_error)) < 0)
                 return r;
-        }
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
@@ -203,8 +221,7 @@ int steering_find(Steering *s, int listener_fd, uint32_t *ret_index) {
 
 int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
                        const uint32_t *standby, size_t n_standby) {
-        struct steer_set *set;
-        int r = 0;
+        _cleanup_free_ struct steer_set *set = NULL;
 
         if (n_active > STEER_SET_MAX || n_standby > STEER_SET_MAX)
                 return -E2BIG;
@@ -218,19 +235,12 @@ int steering_set_group(Steering *s, const struct steer_group_key *key, const uin
         if (n_standby > 0)
                 memcpy(set->standby, standby, sizeof(uint32_t) * n_standby);
         if (bpf_map_update_elem(s->fds[STEERING_GROUPS], key, set, BPF_ANY) < 0)
-                r = -errno;
-        free(set);
-        return r;
-}
-
-int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret) {
-        if (bpf_map_lookup_elem(s->fds[STEERING_GROUPS], key, ret) < 0)
                 return -errno;
         return 0;
 }
 
-int steering_remove_group(Steering *s, const struct steer_group_key *key) {
-        if (bpf_map_delete_elem(s->fds[STEERING_GROUPS], key) < 0 && errno != ENOENT)
+int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret) {
+        if (bpf_map_lookup_elem(s->fds[STEERING_GROUPS], key, ret) < 0)
                 return -errno;
         return 0;
 }

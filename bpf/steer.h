@@ -3,12 +3,15 @@
 
 /* The steering API rpsupd uses: it hides the BPF skeleton. A Steering is the program and its maps, loaded
  * fresh, or taken back from the fd store after an rpsupd restart (nothing is re-created then: the groups
- * keep their program, and the maps keep every listener and set). Does not log. */
+ * keep their program, and the maps keep every listener and set). Failures are returned (negative errno, and
+ * where a reason helps, *ret_error, which may be NULL), not logged; what libbpf itself says (a verifier
+ * rejection, with the verifier's log) goes to the log, as libbpf only tells it to a print callback. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
 #include "steer-shared.h"
 
 typedef struct Steering Steering;
@@ -23,10 +26,12 @@ enum {
 };
 extern const char *const steering_fd_names[_STEERING_FD_MAX];
 
-int steering_load(Steering **ret, char *error, size_t error_size);
-/* Takes ownership of the fds (on success and failure); checks that they are what this rpsupd expects. */
-int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char *error, size_t error_size);
+int steering_load(Steering **ret, char **ret_error);
+/* Takes ownership of the fds (on success and failure); checks that they are what this rpsupd expects: a
+ * reuseport program, and maps of the types, key and value sizes and sizes of steer-shared.h. */
+int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char **ret_error);
 Steering *steering_free(Steering *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Steering *, steering_free);
 int steering_fd(Steering *s, int which);
 
 /* Attaches the program to the reuseport group of a listening socket (it then steers the whole group). */
@@ -39,7 +44,6 @@ int steering_find(Steering *s, int listener_fd, uint32_t *ret_index);
 int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
                        const uint32_t *standby, size_t n_standby);
 int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret);
-int steering_remove_group(Steering *s, const struct steer_group_key *key);
 /* The group of a listening socket (from what it is bound to). */
 int steering_group_key(int listener_fd, struct steer_group_key *ret);
 /* Counters of one listener, summed over CPUs; reset when the index is reused. */

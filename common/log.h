@@ -4,7 +4,8 @@
 /* The logging layer of rpsupd and rpsupctl: one line per event, to the journal's stderr stream with a
  * priority prefix when systemd runs us, plain text otherwise. Every log_*_errno() returns the error it was
  * given, so "return log_error_errno(r, ...)" logs and propagates in one statement. %m expands to the
- * message of that error. Library code (common/, protocol/, bpf/) never logs. */
+ * message of that error. Library code (common/, protocol/, bpf/) never logs its own failures: it returns them;
+ * bpf/ only passes on what libbpf says (libbpf tells only a print callback). */
 
 #include <stdarg.h>
 #include <stdint.h>

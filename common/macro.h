@@ -63,8 +63,3 @@ static inline bool streq_ptr(const char *a, const char *b) {
 }
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define isempty(s) (!(s) || !(s)[0])
-
-/* Returns the errno of the last failed libc call as a negative value, never 0. */
-static inline int negative_errno(void) {
-        return errno > 0 ? -errno : -EIO;
-}

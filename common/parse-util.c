@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "parse-util.h"
 
@@ -136,16 +135,6 @@ int parse_timespan(const char *s, usec_t default_unit, usec_t *ret) {
                 return -EINVAL;
         *ret = total;
         return 0;
-}
-
-int parse_boolean(const char *s) {
-        if (!s)
-                return -EINVAL;
-        if (streq(s, "1") || strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "on") == 0)
-                return 1;
-        if (streq(s, "0") || strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 || strcasecmp(s, "off") == 0)
-                return 0;
-        return -EINVAL;
 }
 
 static const char *const signal_names[] = {

@@ -11,8 +11,6 @@ int parse_int(const char *s, int *ret);
 /* systemd time spans: "30", "30s", "1min 30s", "500ms", "2h"; a bare number is `default_unit`.
  * "infinity" is USEC_INFINITY. */
 int parse_timespan(const char *s, usec_t default_unit, usec_t *ret);
-/* "yes"/"no", "true"/"false", "on"/"off", "1"/"0" */
-int parse_boolean(const char *s);
 /* "SIGTERM", "TERM", "15" */
 int parse_signal(const char *s);
 const char *signal_name(int sig);

@@ -60,7 +60,7 @@ bool strv_contains(char *const *l, const char *s) {
         return false;
 }
 
-bool env_name_is_valid(const char *name, size_t n) {
+static bool env_name_is_valid(const char *name, size_t n) {
         if (n == 0 || isdigit((unsigned char) name[0]))
                 return false;
         for (size_t i = 0; i < n; i++)
@@ -97,11 +97,4 @@ int strv_env_set(char ***l, const char *assignment) {
         free(*existing);
         *existing = copy;
         return 0;
-}
-
-const char *strv_env_get(char *const *l, const char *name) {
-        size_t n = strlen(name);
-        char **e = env_find(l, name, n);
-
-        return e ? *e + n + 1 : NULL;
 }

@@ -18,9 +18,7 @@ char **strv_copy(char *const *l);
 bool strv_contains(char *const *l, const char *s);
 
 /* Environment blocks ("KEY=VALUE" entries). strv_env_set replaces an existing KEY. */
-bool env_name_is_valid(const char *name, size_t n);
 bool env_assignment_is_valid(const char *e);
 int strv_env_set(char ***l, const char *assignment);
-const char *strv_env_get(char *const *l, const char *name);
 
 #define STRV_FOREACH(s, l) for (char *const *s = (l); s && *s; s++)

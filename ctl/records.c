@@ -67,79 +67,75 @@ static int read_variant(sd_bus_message *m, json_object **ret) {
 }
 
 int records_read_dict(sd_bus_message *m, json_object **ret) {
-        json_object *o = json_object_new_object();
+        _cleanup_json_ json_object *o = json_object_new_object();
         int r;
 
+        if (!o)
+                return -ENOMEM;
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
-                goto fail;
+                return r;
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *key;
                 json_object *v = NULL;
 
                 r = sd_bus_message_read_basic(m, 's', &key);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 r = read_variant(m, &v);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 if (v)
                         json_object_object_add(o, key, v);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
         if (r < 0)
-                goto fail;
+                return r;
         r = sd_bus_message_exit_container(m);
         if (r < 0)
-                goto fail;
-        *ret = o;
+                return r;
+        *ret = TAKE_PTR(o);
         return 0;
-fail:
-        json_object_put(o);
-        return r;
 }
 
 int records_read_array(sd_bus_message *m, json_object **ret) {
-        json_object *a = json_object_new_array();
+        _cleanup_json_ json_object *a = json_object_new_array();
         int r;
 
+        if (!a)
+                return -ENOMEM;
         r = sd_bus_message_enter_container(m, 'a', "a{sv}");
         if (r < 0)
-                goto fail;
+                return r;
         for (;;) {
                 json_object *o;
                 r = sd_bus_message_at_end(m, false);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 if (r > 0)
                         break;
                 r = records_read_dict(m, &o);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 json_object_array_add(a, o);
         }
         r = sd_bus_message_exit_container(m);
         if (r < 0)
-                goto fail;
-        *ret = a;
+                return r;
+        *ret = TAKE_PTR(a);
         return 0;
-fail:
-        json_object_put(a);
-        return r;
 }
 
 int records_call(sd_bus *bus, const char *method, bool array, sd_bus_error *error, json_object **ret) {
-        sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, method, error, &reply, NULL);
         if (r < 0)
                 return r;
-        r = array ? records_read_array(reply, ret) : records_read_dict(reply, ret);
-        sd_bus_message_unref(reply);
-        return r;
+        return array ? records_read_array(reply, ret) : records_read_dict(reply, ret);
 }
 
 const char *record_str(json_object *o, const char *key) {

@@ -6,8 +6,9 @@
 
 #include <stdbool.h>
 
-#include <json-c/json.h>
 #include <systemd/sd-bus.h>
+
+#include "json-util.h"
 
 int records_read_dict(sd_bus_message *m, json_object **ret);  /* a{sv} */
 int records_read_array(sd_bus_message *m, json_object **ret); /* aa{sv} */

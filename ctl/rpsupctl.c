@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
+#include "json-util.h"
 #include "log.h"
 #include "parse-util.h"
 #include "probe.h"
@@ -47,13 +47,13 @@ static int fail(int code, const char *error_name, const char *fmt, ...) {
         va_end(ap);
         fprintf(stderr, "rpsupctl: %s\n", msg);
         if (arg_json) {
-                json_object *o = json_object_new_object(), *e = json_object_new_object();
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object *e = json_object_new_object();
                 json_object_object_add(e, "name", json_object_new_string(error_name ?: "io.rpsup.Error.Failed"));
                 json_object_object_add(e, "message", json_object_new_string(msg));
                 json_object_object_add(e, "exit_code", json_object_new_int(code));
                 json_object_object_add(o, "error", e);
                 print_json(o);
-                json_object_put(o);
         }
         return code;
 }
@@ -85,11 +85,8 @@ static int call_failed(const char *what, const char *name, int r, const sd_bus_e
 
 /* ---- status ---- */
 
-static void print_status(json_object *status, json_object *generations, json_object *workers, json_object *listeners) {
-        char age[FORMAT_TIMESPAN_MAX + 16], rel[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX];
-        bool shared = false, steered;
-        unsigned retired = 0;
-        Table *t;
+static void print_summary(json_object *status) {
+        char age[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX];
 
         printf("%s: %s\n", record_str(status, "service"), record_str(status, "status"));
         printf("   Strategy: %s (%s)\n", record_str(status, "strategy"), record_str(status, "strategy_reason"));
@@ -115,6 +112,12 @@ static void print_status(json_object *status, json_object *generations, json_obj
                        record_int(status, "last_retirement_listen_drops"),
                        record_int(status, "last_retirement_listen_overflows"));
 
+}
+
+static void print_generations(json_object *generations) {
+        char rel[FORMAT_TIMESPAN_MAX + 16];
+        Table *t;
+
         printf("\n");
         t = table_new(6, "GENERATION", "STATE", "WORKERS", "STARTED", "LIVE SINCE", "DRAIN DEADLINE / FAILURE");
         for (size_t i = 0; t && i < json_object_array_length(generations); i++) {
@@ -134,6 +137,12 @@ static void print_status(json_object *status, json_object *generations, json_obj
         if (t)
                 table_print(t);
         t = table_free(t);
+
+}
+
+static void print_workers(json_object *status, json_object *workers) {
+        bool shared = false, steered;
+        Table *t;
 
         printf("\n");
         steered = !streq(record_str(status, "strategy"), "handoff");
@@ -173,6 +182,12 @@ static void print_status(json_object *status, json_object *generations, json_obj
                 printf("QUEUE: connections waiting in the worker's own listener. SYNS: new connections steered to "
                        "it. *: retiring.\n");
 
+}
+
+static void print_listeners(json_object *listeners) {
+        unsigned retired = 0;
+        Table *t;
+
         printf("\n");
         t = table_new(6, "LISTENER", "TYPE", "OWNER", "QUEUE", "BACKLOG", "ORIGIN");
         for (size_t i = 0; t && i < json_object_array_length(listeners); i++) {
@@ -202,10 +217,17 @@ static void print_status(json_object *status, json_object *generations, json_obj
                        retired == 1 ? "it" : "them");
 }
 
+static void print_status(json_object *status, json_object *generations, json_object *workers, json_object *listeners) {
+        print_summary(status);
+        print_generations(generations);
+        print_workers(status, workers);
+        print_listeners(listeners);
+}
+
 static int verb_status(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus *bus = NULL;
-        json_object *status = NULL, *generations = NULL, *workers = NULL, *listeners = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_json_ json_object *status = NULL, *generations = NULL, *workers = NULL, *listeners = NULL;
         int r, code;
 
         code = connect_service(argv[1], &bus);
@@ -214,36 +236,26 @@ static int verb_status(int argc, char *argv[]) {
         if ((r = records_call(bus, "GetStatus", false, &e, &status)) < 0 ||
             (r = records_call(bus, "ListGenerations", true, &e, &generations)) < 0 ||
             (r = records_call(bus, "ListWorkers", true, &e, &workers)) < 0 ||
-            (r = records_call(bus, "ListListeners", true, &e, &listeners)) < 0) {
-                code = call_failed("status", argv[1], r, &e);
-                goto finish;
-        }
+            (r = records_call(bus, "ListListeners", true, &e, &listeners)) < 0)
+                return call_failed("status", argv[1], r, &e);
         if (arg_json) {
-                json_object *o = json_object_new_object();
+                _cleanup_json_ json_object *o = json_object_new_object();
                 json_object_object_add(o, "service", json_object_get(status));
                 json_object_object_add(o, "generations", json_object_get(generations));
                 json_object_object_add(o, "workers", json_object_get(workers));
                 json_object_object_add(o, "listeners", json_object_get(listeners));
                 print_json(o);
-                json_object_put(o);
         } else
                 print_status(status, generations, workers, listeners);
-        code = EXIT_OK;
-finish:
-        json_object_put(status);
-        json_object_put(generations);
-        json_object_put(workers);
-        json_object_put(listeners);
-        sd_bus_close_unref(bus);
-        return code;
+        return EXIT_OK;
 }
 
 /* ---- operations ---- */
 
 static int verb_scale(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         unsigned n;
         int r, code;
 
@@ -255,16 +267,13 @@ static int verb_scale(int argc, char *argv[]) {
         /* rpsupd bounds the operation itself (ReadyTimeoutSec=): no client-side timeout. */
         (void) sd_bus_set_method_call_timeout(bus, UINT64_MAX);
         r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Scale", &e, &reply, "u", n);
-        sd_bus_message_unref(reply);
-        sd_bus_close_unref(bus);
         if (r < 0)
                 return call_failed("scale", argv[1], r, &e);
         if (arg_json) {
-                json_object *o = json_object_new_object();
+                _cleanup_json_ json_object *o = json_object_new_object();
                 json_object_object_add(o, "service", json_object_new_string(argv[1]));
                 json_object_object_add(o, "workers", json_object_new_int64(n));
                 print_json(o);
-                json_object_put(o);
         } else
                 printf("%s: %u worker%s ready.\n", argv[1], n, n == 1 ? "" : "s");
         return EXIT_OK;
@@ -272,8 +281,8 @@ static int verb_scale(int argc, char *argv[]) {
 
 static int verb_reload(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         uint64_t generation = 0;
         usec_t begin = now_usec(CLOCK_MONOTONIC);
         char span[FORMAT_TIMESPAN_MAX];
@@ -286,18 +295,15 @@ static int verb_reload(int argc, char *argv[]) {
         r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Reload", &e, &reply, "b", arg_wait);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "t", &generation);
-        sd_bus_message_unref(reply);
-        sd_bus_close_unref(bus);
         if (r < 0)
                 return call_failed("reload", argv[1], r, &e);
         format_timespan(span, sizeof(span), now_usec(CLOCK_MONOTONIC) - begin, USEC_PER_MSEC);
         if (arg_json) {
-                json_object *o = json_object_new_object();
+                _cleanup_json_ json_object *o = json_object_new_object();
                 json_object_object_add(o, "service", json_object_new_string(argv[1]));
                 json_object_object_add(o, "generation", json_object_new_uint64(generation));
                 json_object_object_add(o, "duration_usec", json_object_new_uint64(now_usec(CLOCK_MONOTONIC) - begin));
                 print_json(o);
-                json_object_put(o);
         } else
                 printf("%s: generation %" PRIu64 " takes all new connections (%s)%s.\n", argv[1], generation, span,
                        arg_wait ? "; the previous generation has exited" : "; the previous one drains");
@@ -306,8 +312,8 @@ static int verb_reload(int argc, char *argv[]) {
 
 static int verb_metrics(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         const char *text;
         int r, code;
 
@@ -317,47 +323,38 @@ static int verb_metrics(int argc, char *argv[]) {
         r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "GetMetrics", &e, &reply, NULL);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "s", &text);
-        if (r < 0) {
-                sd_bus_message_unref(reply);
-                sd_bus_close_unref(bus);
+        if (r < 0)
                 return call_failed("metrics", argv[1], r, &e);
-        }
         if (arg_json) {
-                json_object *o = json_object_new_object();
+                _cleanup_json_ json_object *o = json_object_new_object();
                 json_object_object_add(o, "service", json_object_new_string(argv[1]));
                 json_object_object_add(o, "prometheus", json_object_new_string(text));
                 print_json(o);
-                json_object_put(o);
         } else
                 fputs(text, stdout);
-        sd_bus_message_unref(reply);
-        sd_bus_close_unref(bus);
         return EXIT_OK;
 }
 
 /* ---- host-wide ---- */
 
 static int verb_list(int argc, char *argv[]) {
-        json_object *all = json_object_new_array();
+        _cleanup_json_ json_object *all = json_object_new_array();
         struct dirent **names = NULL;
-        Table *t = NULL;
+        _cleanup_(table_freep) Table *t = NULL;
         int n;
 
         n = scandir(arg_runtime_dir, &names, NULL, alphasort);
-        if (n < 0 && errno != ENOENT) {
-                json_object_put(all);
+        if (n < 0 && errno != ENOENT)
                 return fail(EXIT_FAILED, NULL, "cannot read %s: %m", arg_runtime_dir);
-        }
         for (int i = 0; i < n; i++) {
                 const char *name = names[i]->d_name;
                 _cleanup_free_ char *path = NULL;
                 struct stat st;
-                json_object *o = json_object_new_object(), *status = NULL;
-                sd_bus *bus = NULL;
+                _cleanup_json_ json_object *o = json_object_new_object(), *status = NULL;
+                _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
 
                 if (name[0] == '.' || rpsup_control_path(arg_runtime_dir, name, &path) < 0 || stat(path, &st) < 0 ||
                     !S_ISSOCK(st.st_mode)) {
-                        json_object_put(o);
                         free(names[i]);
                         continue;
                 }
@@ -371,20 +368,17 @@ static int verb_list(int argc, char *argv[]) {
                         json_object_object_add(o, "workers", json_object_new_int64(record_int(status, "workers")));
                         json_object_object_add(o, "ready_workers",
                                                json_object_new_int64(record_int(status, "ready_workers")));
-                        json_object_put(status);
                 } else
                         json_object_object_add(o, "reachable", json_object_new_boolean(false));
-                sd_bus_close_unref(bus);
-                json_object_array_add(all, o);
+                json_object_array_add(all, TAKE_PTR(o));
                 free(names[i]);
         }
         free(names);
 
         if (arg_json) {
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "services", all);
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object_object_add(o, "services", TAKE_PTR(all));
                 print_json(o);
-                json_object_put(o);
                 return EXIT_OK;
         }
         t = table_new(6, "SERVICE", "STATE", "STRATEGY", "GENERATION", "WORKERS", "READY");
@@ -404,18 +398,17 @@ static int verb_list(int argc, char *argv[]) {
                 table_print(t);
         else
                 printf("No rpsup services under %s.\n", arg_runtime_dir);
-        table_free(t);
-        json_object_put(all);
         return EXIT_OK;
 }
 
 static int verb_probe(int argc, char *argv[]) {
         ProbeResult p;
-        Table *t;
+        _cleanup_(table_freep) Table *t = NULL;
 
         probe_run(&p);
         if (arg_json) {
-                json_object *o = json_object_new_object(), *a = json_object_new_array();
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object *a = json_object_new_array();
                 json_object_object_add(o, "kernel", json_object_new_string(p.kernel));
                 json_object_object_add(o, "reuseport", json_object_new_boolean(p.reuseport));
                 json_object_object_add(o, "bpf", json_object_new_boolean(p.select_prog));
@@ -432,7 +425,6 @@ static int verb_probe(int argc, char *argv[]) {
                 json_object_object_add(o, "strategies", a);
                 json_object_object_add(o, "auto", json_object_new_string(p.reason[STRATEGY_AUTO]));
                 print_json(o);
-                json_object_put(o);
                 return EXIT_OK;
         }
         printf("Kernel:          %s\n", p.kernel);
@@ -448,7 +440,6 @@ static int verb_probe(int argc, char *argv[]) {
                 table_add(t, strategy_kind_to_string(k), p.available[k] ? "yes" : "no", p.reason[k]);
         if (t)
                 table_print(t);
-        table_free(t);
         printf("\nStrategy=auto picks %s for TCP services (UDP cannot migrate; Unix sockets use handoff).\n",
                p.reason[STRATEGY_AUTO]);
         return EXIT_OK;

@@ -38,9 +38,6 @@ static int lookup(const char *const *table, size_t n, const char *s) {
         return -EINVAL;
 }
 
-const char *ready_mode_to_string(ReadyMode m) {
-        return m >= 0 && m < _READY_MAX ? ready_names[m] : NULL;
-}
 const char *restart_mode_to_string(RestartMode m) {
         return m >= 0 && m < _RESTART_MAX ? restart_names[m] : NULL;
 }
@@ -86,15 +83,6 @@ Config *config_unref(Config *c) {
         return config_free(c);
 }
 
-bool config_sockets_equal(const Config *a, const Config *b) {
-        if (a->n_listen != b->n_listen || a->backlog != b->backlog || !streq(a->fdname, b->fdname))
-                return false;
-        for (size_t i = 0; i < a->n_listen; i++)
-                if (!socket_address_equal(&a->listen[i].address, &b->listen[i].address))
-                        return false;
-        return true;
-}
-
 /* ---- parsing ---- */
 
 typedef struct ParseContext {
@@ -131,10 +119,13 @@ static int fail(ParseContext *ctx, int r, const char *fmt, ...) {
         what = strdup_vprintf(fmt, ap);
         va_end(ap);
 
-        if (ctx->key)
-                set_error(&ctx->error, "%s:%u: %s=: %s", ctx->path, ctx->line, ctx->key, what ?: "out of memory");
+        /* Line 0: a whole-file problem, which names the file only. */
+        if (ctx->line > 0)
+                set_error(&ctx->error, "%s:%u: %s%s%s", ctx->path, ctx->line, ctx->key ?: "", ctx->key ? "=: " : "",
+                          what ?: "out of memory");
         else
-                set_error(&ctx->error, "%s:%u: %s", ctx->path, ctx->line, what ?: "out of memory");
+                set_error(&ctx->error, "%s: %s%s%s", ctx->path, ctx->key ?: "", ctx->key ? "=: " : "",
+                          what ?: "out of memory");
         return r;
 }
 
@@ -770,12 +761,6 @@ int config_parse_buffer(const char *data, size_t size, const char *path, const c
         if (r >= 0)
                 r = validate(c, &ctx);
         if (r < 0) {
-                if (ctx.error && ctx.line == 0) {
-                        /* Whole-file problems name the file only. */
-                        char *colon = strstr(ctx.error, ":0: ");
-                        if (colon)
-                                memmove(colon + 1, colon + 3, strlen(colon + 3) + 1);
-                }
                 *ret_error = ctx.error ?: strdup("out of memory");
                 return r;
         }

@@ -81,11 +81,7 @@ Config *config_ref(Config *c);
 Config *config_unref(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_unref);
 
-const char *ready_mode_to_string(ReadyMode m);
 const char *restart_mode_to_string(RestartMode m);
 
 /* systemd's rules for FileDescriptorName=/FDNAME=: printable ASCII except ':', 1..255 characters. */
 bool fdname_is_valid(const char *s);
-
-/* True when both configs ask for the same listening sockets (same addresses, types, backlog, name). */
-bool config_sockets_equal(const Config *a, const Config *b);

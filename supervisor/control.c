@@ -18,10 +18,9 @@
 #include "rpsup-limits.h"
 #include "listener.h"
 #include "log.h"
-#include "manager.h"
 #include "probe.h"
 #include "rpsup-protocol.h"
-#include "status.h"
+#include "control-metrics.h"
 
 /* Each connection is served by an sd-bus object that writes to the client's socket itself but reads what
  * rpsupd passes on to it through a socket pair: rpsupd reads the client, bounds the SASL exchange and the
@@ -56,7 +55,9 @@ typedef struct ControlConnection {
 } ControlConnection;
 
 struct ControlServer {
-        Manager *manager;
+        sd_event *event;
+        const ControlHandlers *handlers;
+        void *userdata;            /* of the handlers */
         int fd;
         sd_event_source *accept_source, *accept_resume;
         bool accept_failing;       /* accept() failed and was logged; cleared by the next success */
@@ -348,10 +349,10 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return 0;
 }
 
-static ControlConnection *connection_of(Manager *manager, sd_bus_message *m) {
+static ControlConnection *connection_of(ControlServer *cs, sd_bus_message *m) {
         sd_bus *bus = sd_bus_message_get_bus(m);
 
-        for (ControlConnection *c = manager->control->connections; c; c = c->next)
+        for (ControlConnection *c = cs->connections; c; c = c->next)
                 if (c->bus == bus)
                         return c;
         return NULL;
@@ -361,8 +362,8 @@ static bool uid_privileged(uid_t uid) {
         return uid == 0 || uid == geteuid();
 }
 
-static int require_privileged(Manager *manager, sd_bus_message *m, sd_bus_error *error) {
-        ControlConnection *c = connection_of(manager, m);
+static int require_privileged(ControlServer *cs, sd_bus_message *m, sd_bus_error *error) {
+        ControlConnection *c = connection_of(cs, m);
 
         if (c && c->privileged)
                 return 0;
@@ -377,17 +378,15 @@ static int require_privileged(Manager *manager, sd_bus_message *m, sd_bus_error 
 typedef struct PendingCall {
         ControlConnection *connection;
         sd_bus_message *message;
-        Manager *manager;
 } PendingCall;
 
-static PendingCall *pending_new(sd_bus_message *m, ControlConnection *c, Manager *manager) {
+static PendingCall *pending_new(sd_bus_message *m, ControlConnection *c) {
         PendingCall *p = calloc(1, sizeof(PendingCall));
 
         if (!p)
                 return NULL;
         p->connection = connection_ref(c);
         p->message = sd_bus_message_ref(m);
-        p->manager = manager;
         c->pending++;
         return p;
 }
@@ -423,12 +422,12 @@ static void reload_done(Service *s, int r, const char *message, void *userdata) 
 
         /* With --wait, the answer comes when the previous generation is gone; that may be because the
          * service stopped meanwhile. */
-        if (r >= 0 && !p->manager->service->live) {
+        if (r >= 0 && !s->live) {
                 r = -ESHUTDOWN;
                 message = "the service stopped while the reload waited for the previous generation";
         }
         if (r >= 0)
-                id = p->manager->service->live->id;
+                id = s->live->id;
         pending_answer(p, r, message, id, true);
 }
 
@@ -455,27 +454,36 @@ static uint64_t fds_left(ControlServer *cs) {
 
 /* ---- methods ---- */
 
+static StatusView control_view(ControlServer *cs) {
+        StatusView v = {};
+
+        cs->handlers->view(cs->userdata, &v);
+        return v;
+}
+
 static int method_get_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        StatusView v = control_view(userdata);
         int r;
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = status_append_service(reply, userdata);
+        r = status_append_service(reply, &v);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_list(sd_bus_message *m, Manager *manager, int (*append)(sd_bus_message *, Manager *)) {
+static int method_list(sd_bus_message *m, ControlServer *cs, int (*append)(sd_bus_message *, const StatusView *)) {
+        StatusView v = control_view(cs);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = append(reply, manager);
+        r = append(reply, &v);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -508,9 +516,7 @@ static int reply_probe(sd_bus_message *m, ControlServer *cs) {
 
 /* The answer of the last probe: probing loads BPF programs, which is not for anyone to make rpsupd do. */
 static int method_probe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Manager *manager = userdata;
-
-        return reply_probe(m, manager->control);
+        return reply_probe(m, userdata);
 }
 
 static void control_probe(ControlServer *cs) {
@@ -519,44 +525,45 @@ static void control_probe(ControlServer *cs) {
 }
 
 static int method_reprobe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Manager *manager = userdata;
+        ControlServer *cs = userdata;
         int r;
 
-        r = require_privileged(manager, m, error);
+        r = require_privileged(cs, m, error);
         if (r < 0)
                 return r;
-        control_probe(manager->control);
-        log_info("Probed the kernel again (Reprobe): Strategy=auto would pick %s.",
-                 manager->control->probe.reason[STRATEGY_AUTO]);
-        return reply_probe(m, manager->control);
+        control_probe(cs);
+        log_info("Probed the kernel again (Reprobe): Strategy=auto would pick %s.", cs->probe.reason[STRATEGY_AUTO]);
+        return reply_probe(m, cs);
 }
 
 static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *text = NULL;
+        StatusView v = control_view(userdata);
         int r;
 
-        r = status_metrics(userdata, &text);
+        r = control_metrics(&v, &text);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(m, "s", text);
 }
 
 /* For methods that change state and answer later: the caller's right to, and the call kept for the answer. */
-static int pending_begin(Manager *manager, sd_bus_message *m, sd_bus_error *error, PendingCall **ret) {
+static int pending_begin(ControlServer *cs, sd_bus_message *m, sd_bus_error *error, PendingCall **ret) {
         ControlConnection *c;
         int r;
 
-        r = require_privileged(manager, m, error);
+        r = require_privileged(cs, m, error);
         if (r < 0)
                 return r;
-        c = connection_of(manager, m);
+        c = connection_of(cs, m);
         if (!c)
                 return -ENOTCONN;
-        *ret = pending_new(m, c, manager);
+        *ret = pending_new(m, c);
         return *ret ? 0 : -ENOMEM;
 }
 
 static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
         PendingCall *p;
         uint32_t n;
         int r;
@@ -567,39 +574,42 @@ static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (n < 1 || n > WORKERS_MAX)
                 return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
                                          "%" PRIu32 " is not a worker count between 1 and %u", n, WORKERS_MAX);
-        r = pending_begin(userdata, m, error, &p);
+        r = pending_begin(cs, m, error, &p);
         if (r < 0)
                 return r;
-        manager_scale(userdata, n, scale_done, p);
+        cs->handlers->scale(cs->userdata, n, scale_done, p);
         return 1;
 }
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
         PendingCall *p;
         int wait, r;
 
         r = sd_bus_message_read(m, "b", &wait);
         if (r < 0)
                 return r;
-        r = pending_begin(userdata, m, error, &p);
+        r = pending_begin(cs, m, error, &p);
         if (r < 0)
                 return r;
-        manager_reload(userdata, wait, reload_done, p);
+        cs->handlers->reload(cs->userdata, wait, reload_done, p);
         return 1;
 }
 
 static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Manager *manager = userdata;
+        ControlServer *cs = userdata;
+        StatusView v;
         int r;
 
-        r = require_privileged(manager, m, error);
+        r = require_privileged(cs, m, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = status_append_listener_fds(reply, manager);
+        v = control_view(cs);
+        r = status_append_listener_fds(reply, &v);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, RPSUP_ERROR_BUSY, "no generation is serving yet");
         if (r == -E2BIG)
@@ -609,7 +619,7 @@ static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_err
          * next call is read once it is gone); whatever a client does not read, rpsupd keeps the fds its
          * workers and listeners need. */
         /* sd-bus duplicates each listener into the reply: up to LISTENER_FDS_REPLY_MAX more fds. */
-        if (r == -EMFILE || r == -ENFILE || (r >= 0 && fds_left(manager->control) < FD_RESERVE + LISTENER_FDS_REPLY_MAX)) {
+        if (r == -EMFILE || r == -ENFILE || (r >= 0 && fds_left(cs) < FD_RESERVE + LISTENER_FDS_REPLY_MAX)) {
                 log_ratelimit(LOG_WARNING, "Refusing GetListenerFds: rpsupd is short of file descriptors and keeps "
                               "the last %u for its own work.", FD_RESERVE);
                 return sd_bus_error_setf(error, RPSUP_ERROR_LIMIT, "rpsupd is short of file descriptors (it keeps "
@@ -617,7 +627,7 @@ static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_err
         }
         if (r < 0)
                 return r;
-        manager->control->fds_since += LISTENER_FDS_REPLY_MAX;
+        cs->fds_since += LISTENER_FDS_REPLY_MAX;
         return sd_bus_send(NULL, reply, NULL);
 }
 
@@ -648,13 +658,64 @@ static const sd_bus_vtable supervisor_vtable[] = {
 
 /* ---- accepting ---- */
 
-static int connection_new(ControlServer *cs, int fd, const struct ucred *peer, bool privileged) {
+/* The connection's sd-bus server: it writes to the client's socket `fd` and reads from our socket pair. */
+static int connection_start_bus(ControlConnection *c, int fd) {
+        ControlServer *cs = c->server;
         _cleanup_close_ int cfd = fd, in = -EBADF;
-        Manager *m = cs->manager;
-        int pair[2], prio = privileged ? SD_EVENT_PRIORITY_NORMAL : SD_EVENT_PRIORITY_NORMAL + 1;
+        int pair[2], sndbuf = CONTROL_SNDBUF, r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+                return -errno;
+        c->feed_fd = pair[0];
+        in = pair[1];
+
+        r = sd_bus_new(&c->bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_fd(c->bus, in, cfd);
+        if (r < 0)
+                return r;
+        c->fd = TAKE_FD(cfd);
+        TAKE_FD(in);
+        /* Anonymous: sd-bus would compare the uid a client names in AUTH EXTERNAL with the socket pair's. */
+        if ((r = sd_bus_set_server(c->bus, 1, cs->server_id)) < 0 ||
+            (r = sd_bus_set_anonymous(c->bus, true)) < 0 ||
+            (r = sd_bus_negotiate_fds(c->bus, true)) < 0 ||
+            (r = sd_bus_add_object_vtable(c->bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, supervisor_vtable,
+                                          cs)) < 0 ||
+            (r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                     "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c)) < 0 ||
+            (r = sd_bus_start(c->bus)) < 0)
+                return r;
+        (void) sd_bus_set_description(c->bus, "control");
+        /* sd-bus raised it to 8 MiB: that much kernel memory per client that does not read is too much. */
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+        return 0;
+}
+
+/* The client's socket, the deadlines and the work left over, on the event loop; other users' clients
+ * after root's. */
+static int connection_watch(ControlConnection *c) {
+        ControlServer *cs = c->server;
+        int prio = c->privileged ? SD_EVENT_PRIORITY_NORMAL : SD_EVENT_PRIORITY_NORMAL + 1, r;
+
+        if ((r = sd_event_add_io(cs->event, &c->io, c->fd, EPOLLIN, on_io, c)) < 0 ||
+            (r = sd_event_source_set_priority(c->io, prio)) < 0 ||
+            (r = sd_event_add_time(cs->event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                                   on_deadline, c)) < 0 ||
+            (r = sd_event_source_set_priority(c->timer, prio)) < 0 ||
+            (r = sd_event_add_defer(cs->event, &c->more, on_more, c)) < 0 ||
+            (r = sd_event_source_set_priority(c->more, prio)) < 0 ||
+            (r = sd_event_source_set_enabled(c->more, SD_EVENT_OFF)) < 0)
+                return r;
+        return 0;
+}
+
+static int connection_new(ControlServer *cs, int fd, const struct ucred *peer, bool privileged) {
+        _cleanup_close_ int cfd = fd;
         usec_t now = now_usec(CLOCK_MONOTONIC);
         ControlConnection *c;
-        int sndbuf = CONTROL_SNDBUF, r;
+        int r;
 
         c = calloc(1, sizeof(ControlConnection));
         if (!c)
@@ -674,53 +735,14 @@ static int connection_new(ControlServer *cs, int fd, const struct ucred *peer, b
         c->next = cs->connections;
         cs->connections = c;
 
-        r = control_wire_init(&c->wire);
-        if (r < 0)
-                goto fail;
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
-                r = -errno;
-                goto fail;
+        if ((r = control_wire_init(&c->wire)) < 0 ||
+            (r = connection_start_bus(c, TAKE_FD(cfd))) < 0 ||
+            (r = connection_watch(c)) < 0) {
+                connection_close(c);
+                return r;
         }
-        c->feed_fd = pair[0];
-        in = pair[1];
-
-        r = sd_bus_new(&c->bus);
-        if (r < 0)
-                goto fail;
-        r = sd_bus_set_fd(c->bus, in, cfd);
-        if (r < 0)
-                goto fail;
-        c->fd = TAKE_FD(cfd);
-        TAKE_FD(in);
-        /* Anonymous: sd-bus would compare the uid a client names in AUTH EXTERNAL with the socket pair's. */
-        if ((r = sd_bus_set_server(c->bus, 1, cs->server_id)) < 0 ||
-            (r = sd_bus_set_anonymous(c->bus, true)) < 0 ||
-            (r = sd_bus_negotiate_fds(c->bus, true)) < 0 ||
-            (r = sd_bus_add_object_vtable(c->bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, supervisor_vtable,
-                                          m)) < 0 ||
-            (r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
-                                     "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c)) < 0 ||
-            (r = sd_bus_start(c->bus)) < 0)
-                goto fail;
-        (void) sd_bus_set_description(c->bus, "control");
-        /* sd-bus raised it to 8 MiB: that much kernel memory per client that does not read is too much. */
-        (void) setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-
-        if ((r = sd_event_add_io(m->event, &c->io, c->fd, EPOLLIN, on_io, c)) < 0 ||
-            (r = sd_event_source_set_priority(c->io, prio)) < 0 ||
-            (r = sd_event_add_time(m->event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
-                                   on_deadline, c)) < 0 ||
-            (r = sd_event_source_set_priority(c->timer, prio)) < 0 ||
-            (r = sd_event_add_defer(m->event, &c->more, on_more, c)) < 0 ||
-            (r = sd_event_source_set_priority(c->more, prio)) < 0 ||
-            (r = sd_event_source_set_enabled(c->more, SD_EVENT_OFF)) < 0)
-                goto fail;
         connection_rearm(c);
         return 0;
-
-fail:
-        connection_close(c);
-        return r;
 }
 
 /* Whether a client of `peer` may have one more connection: root and rpsupd's own uid have a budget of
@@ -851,7 +873,8 @@ static double timeout_scale(void) {
         return x;
 }
 
-int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret) {
+int control_server_new(sd_event *event, const ControlHandlers *handlers, void *userdata, const char *path, int fd,
+                       ControlServer **ret) {
         _cleanup_close_ int sfd = fd;
         ControlServer *cs;
         double scale;
@@ -874,7 +897,9 @@ int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret
         cs = calloc(1, sizeof(ControlServer));
         if (!cs)
                 return -ENOMEM;
-        cs->manager = m;
+        cs->event = event;
+        cs->handlers = handlers;
+        cs->userdata = userdata;
         cs->fd = -EBADF;
         scale = timeout_scale();
         cs->auth_usec = (usec_t) (CONTROL_AUTH_USEC * scale);
@@ -885,10 +910,10 @@ int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret
         control_probe(cs);
         r = sd_id128_randomize(&cs->server_id);
         if (r >= 0)
-                r = sd_event_add_io(m->event, &cs->accept_source, sfd, EPOLLIN, on_accept, cs);
+                r = sd_event_add_io(event, &cs->accept_source, sfd, EPOLLIN, on_accept, cs);
         /* Made now: when it is needed, there may be no fd left to make it with. */
         if (r >= 0)
-                r = sd_event_add_time(m->event, &cs->accept_resume, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
+                r = sd_event_add_time(event, &cs->accept_resume, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
                                       on_accept_resume, cs);
         if (r >= 0)
                 r = sd_event_source_set_enabled(cs->accept_resume, SD_EVENT_OFF);

@@ -2,14 +2,28 @@
 #pragma once
 
 /* The server side of the control interface io.rpsup.Supervisor1 (protocol/): a direct D-Bus connection
- * per client on the "control" socket, served with sd-bus on rpsupd's event loop. */
+ * per client on the "control" socket, served with sd-bus on rpsupd's event loop. It reads the state
+ * through a StatusView and changes it through the handlers: it does not see the manager. */
 
+#include <systemd/sd-event.h>
+
+#include "control-status.h"
 #include "macro.h"
+#include "service.h"
 
-typedef struct Manager Manager;
 typedef struct ControlServer ControlServer;
 
-/* Listens on path (or adopts `fd`, if >= 0, already listening). */
-int control_server_new(Manager *m, const char *path, int fd, ControlServer **ret);
+typedef struct ControlHandlers {
+        /* Fills in what the status methods report, as of now. */
+        void (*view)(void *userdata, StatusView *ret);
+        /* The operations; each calls `done` exactly once. */
+        void (*reload)(void *userdata, bool wait_retired, ServiceDone done, void *done_userdata);
+        void (*scale)(void *userdata, unsigned n, ServiceDone done, void *done_userdata);
+} ControlHandlers;
+
+/* Listens on path (or adopts `fd`, if >= 0, already listening). `handlers` and `userdata` must outlive
+ * the server. */
+int control_server_new(sd_event *event, const ControlHandlers *handlers, void *userdata, const char *path, int fd,
+                       ControlServer **ret);
 ControlServer *control_server_free(ControlServer *cs);
 int control_server_fd(ControlServer *cs);

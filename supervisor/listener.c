@@ -10,6 +10,7 @@
 
 #include "fd-util.h"
 #include "listener.h"
+#include "string-util.h"
 #include "rpsup-limits.h"
 
 int socket_bind_listen(const SocketAddress *a, unsigned backlog, bool reuseport, int *ret_fd) {
@@ -82,7 +83,7 @@ ListenerSet *listener_set_free(ListenerSet *set) {
         return NULL;
 }
 
-Listener *listener_ref(Listener *l) {
+static Listener *listener_ref(Listener *l) {
         if (l)
                 l->n_ref++;
         return l;
@@ -95,10 +96,8 @@ Listener *listener_unref(Listener *l) {
                 /* Stopping: the fd stays open (and stored) until rpsupd exits. */
                 return NULL;
         }
-        if (l->store_name) {
-                int r = fdstore_remove(l->store_name);
-                (void) r;
-        }
+        if (l->store_name)
+                (void) fdstore_remove(l->store_name);
         listener_free(l);
         return NULL;
 }
@@ -160,6 +159,52 @@ Listener *listener_wrap(ListenerSet *set, int fd, const SocketAddress *a) {
         return listener_new(set, fd, a, NULL, 0, true);
 }
 
+static Listener *listener_find(ListenerSet *set, const SocketAddress *a, uint64_t slot_id) {
+        for (Listener *l = set->listeners; l; l = l->next)
+                if (l->slot_id == slot_id && socket_address_equal(&l->address, a))
+                        return l;
+        return NULL;
+}
+
+/* Adopted: passed by systemd's socket unit (its FileDescriptorName= is ours). */
+static int listener_take_from_socket_unit(ListenerSet *set, const SocketAddress *a, const char *socket_unit_name) {
+        if (!set->inherited || !socket_unit_name)
+                return -EBADF;
+        for (size_t i = 0; i < set->inherited->n; i++) {
+                InheritedFd *in = &set->inherited->fds[i];
+                if (in->fd >= 0 && streq_ptr(in->name, socket_unit_name) && check_socket(in->fd, a) > 0)
+                        return TAKE_FD(in->fd);
+        }
+        return -EBADF;
+}
+
+/* Restored: kept for us in the fd store by an earlier rpsupd. -EBADF: none; -EBADFD: something else is
+ * stored under the name. */
+static int listener_take_from_fd_store(ListenerSet *set, const ListenSpec *spec, const char *store_name,
+                                       bool reuseport, char **ret_error) {
+        const SocketAddress *a = &spec->address;
+        _cleanup_close_ int fd = -EBADF;
+        char what[SOCKET_ADDRESS_STRING_MAX + 32];
+
+        if (!set->inherited)
+                return -EBADF;
+        fd = inherited_fds_claim(set->inherited, store_name);
+        if (fd < 0)
+                return -EBADF;
+        if (reuseport && a->type == SOCK_STREAM && check_socket_bound(fd, a) > 0 && check_socket(fd, a) <= 0)
+                /* A worker slot's listener that an earlier rpsupd shut down when it stopped (its queue went to
+                 * the socket unit's listener): it listens no more; this slot gets a new one. */
+                return -EBADF;
+        if (check_socket(fd, a) <= 0) {
+                describe_fd(fd, what, sizeof(what));
+                *ret_error = strdup_printf("the socket restored from the fd store as \"%s\" should be a listening "
+                                           "%s socket on %s, but it is %s", store_name, socket_type_name(a->type),
+                                           spec->text, what);
+                return -EBADFD;
+        }
+        return TAKE_FD(fd);
+}
+
 int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog, const char *socket_unit_name,
                      uint64_t slot_id, bool reuseport, Listener **ret, char **ret_error) {
         const SocketAddress *a = &spec->address;
@@ -171,68 +216,37 @@ int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog,
 
         *ret_error = NULL;
 
-        /* Already held? */
-        for (l = set->listeners; l; l = l->next)
-                if (l->slot_id == slot_id && socket_address_equal(&l->address, a)) {
-                        if (a->type == SOCK_STREAM)
-                                (void) listen(l->fd, (int) backlog); /* a changed Backlog= applies at once */
-                        *ret = listener_ref(l);
-                        return 0;
-                }
-
+        l = listener_find(set, a, slot_id);
+        if (l) {
+                if (a->type == SOCK_STREAM)
+                        (void) listen(l->fd, (int) backlog); /* a changed Backlog= applies at once */
+                *ret = listener_ref(l);
+                return 0;
+        }
         if (set->n >= LISTENERS_MAX) {
-                if (asprintf(ret_error, "%s: rpsupd already holds %u listening sockets, the limit", spec->text,
-                             LISTENERS_MAX) < 0)
-                        *ret_error = NULL;
+                *ret_error = strdup_printf("%s: rpsupd already holds %u listening sockets, the limit", spec->text,
+                                           LISTENERS_MAX);
                 return -E2BIG;
         }
-
         r = store_name_for(a, slot_id, &store_name);
         if (r < 0)
                 return r;
 
-        /* Passed by systemd's socket unit (FileDescriptorName= of the .socket = ours)? */
-        if (slot_id == 0 && set->inherited && socket_unit_name)
-                for (size_t i = 0; i < set->inherited->n; i++) {
-                        InheritedFd *in = &set->inherited->fds[i];
-                        if (in->fd < 0 || !streq_ptr(in->name, socket_unit_name))
-                                continue;
-                        if (check_socket(in->fd, a) > 0) {
-                                fd = TAKE_FD(in->fd);
-                                socket_unit = true;
-                                break;
-                        }
-                }
-
-        /* Kept for us in the fd store by an earlier rpsupd? */
-        if (fd < 0 && set->inherited) {
-                fd = inherited_fds_claim(set->inherited, store_name);
-                if (fd >= 0 && reuseport && a->type == SOCK_STREAM && check_socket_bound(fd, a) > 0 &&
-                    check_socket(fd, a) <= 0) {
-                        /* A worker slot's listener that an earlier rpsupd shut down when it stopped (its queue
-                         * went to the socket unit's listener): it listens no more; this slot gets a new one. */
-                        fd = safe_close(fd);
-                } else if (fd >= 0) {
-                        r = check_socket(fd, a);
-                        if (r <= 0) {
-                                char what[SOCKET_ADDRESS_STRING_MAX + 32];
-                                describe_fd(fd, what, sizeof(what));
-                                if (asprintf(ret_error, "the socket restored from the fd store as \"%s\" should be a "
-                                             "listening %s socket on %s, but it is %s", store_name,
-                                             socket_type_name(a->type), spec->text, what) < 0)
-                                        *ret_error = NULL;
-                                return -EBADFD;
-                        }
-                        restored = true;
-                }
-        }
-
+        if (slot_id == 0)
+                fd = listener_take_from_socket_unit(set, a, socket_unit_name);
+        socket_unit = fd >= 0;
         if (fd < 0) {
+                fd = listener_take_from_fd_store(set, spec, store_name, reuseport, ret_error);
+                if (fd == -EBADFD)
+                        return fd;
+                restored = fd >= 0;
+        }
+        if (fd < 0) {
+                /* Created. */
                 r = socket_bind_listen(a, backlog, reuseport, &fd);
                 if (r < 0) {
-                        if (asprintf(ret_error, "cannot listen on %s (%s): %s", spec->text, socket_type_name(a->type),
-                                     strerror(-r)) < 0)
-                                *ret_error = NULL;
+                        *ret_error = strdup_printf("cannot listen on %s (%s): %s", spec->text,
+                                                   socket_type_name(a->type), strerror(-r));
                         return r;
                 }
         } else if (a->type == SOCK_STREAM)
@@ -240,7 +254,6 @@ int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog,
 
         if (socket_unit)
                 store_name = mfree(store_name);
-
         l = listener_new(set, fd, a, store_name, slot_id, reuseport);
         if (!l)
                 return -ENOMEM;
@@ -253,9 +266,8 @@ int listener_acquire(ListenerSet *set, const ListenSpec *spec, unsigned backlog,
         if (l->store_name && !restored) {
                 r = fdstore_add(l->fd, l->store_name);
                 if (r < 0) {
-                        if (asprintf(ret_error, "cannot hand %s to systemd's fd store: %s (is "
-                                     "FileDescriptorStoreMax= large enough?)", spec->text, strerror(-r)) < 0)
-                                *ret_error = NULL;
+                        *ret_error = strdup_printf("cannot hand %s to systemd's fd store: %s (is "
+                                                   "FileDescriptorStoreMax= large enough?)", spec->text, strerror(-r));
                         listener_unref(l);
                         return r;
                 }

@@ -49,7 +49,6 @@ int listener_adopt_socket_unit(ListenerSet *set, const ListenSpec *spec, unsigne
                                Listener **ret);
 /* Takes an already open socket into the set (no fd store entry). */
 Listener *listener_wrap(ListenerSet *set, int fd, const SocketAddress *a);
-Listener *listener_ref(Listener *l);
 Listener *listener_unref(Listener *l);
 
 /* Connections waiting in the accept queue, and the backlog. -EOPNOTSUPP for non-TCP sockets. */

@@ -5,22 +5,79 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
+#include "control-status.h"
 #include "control.h"
 #include "fd-util.h"
-#include "rpsup-limits.h"
+#include "listener.h"
 #include "log.h"
 #include "manager.h"
-#include "stall-watch.h"
+#include "retirement.h"
+#include "rpsup-limits.h"
 #include "rpsup-protocol.h"
-#include "takeover-state.h"
+#include "service.h"
+#include "stall-watch.h"
 #include "strategy-select.h"
+#include "strategy.h"
+#include "systemd-fdstore.h"
 #include "systemd-notify.h"
+#include "takeover-state.h"
 #include "takeover.h"
+#include "worker-notify.h"
 #include "worker-process.h"
+
+/* The fields are for this file only: the modules around the manager get handlers, a view or a host struct. */
+struct Manager {
+        sd_event *event;
+        char *service_name;
+        char *config_path;
+        char *runtime_dir;
+        Config *config;          /* as last loaded (start or reload) */
+
+        InheritedFds inherited;
+        ListenerSet *listeners;
+        Strategy *strategy;
+        Service *service;
+        NotifyServer *notify;
+        ControlServer *control;
+        QueueWatch *queue_watch;
+        WorkerHost workers;      /* what worker-process.c starts and watches workers with */
+
+        Retirements retirements;
+
+        sd_event_source *deadline_timer;
+        sd_event_source *publish_event; /* deferred: STATUS=, state file */
+        sd_event_source *sigterm, *sigint, *sighup;
+
+        bool stopping;
+        bool ready_sent;
+        bool reloading;          /* RELOADING=1 sent, READY=1 due when the reload is over */
+        int exit_code;
+        usec_t started_at_realtime;
+};
+
+static void manager_changed(Manager *m);
+static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userdata);
+static void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata);
+static void manager_stop(Manager *m);
+
+/* ---- the service's host ---- */
 
 static usec_t host_now(void *userdata) {
         return now_usec(CLOCK_MONOTONIC);
+}
+
+static int host_spawn(void *userdata, Worker *w) {
+        Manager *m = userdata;
+
+        return worker_process_spawn(&m->workers, w);
+}
+
+static int host_kill(void *userdata, Worker *w, int sig) {
+        return worker_process_kill(w, sig);
+}
+
+static void host_forget(void *userdata, Worker *w) {
+        worker_process_forget(w);
 }
 
 static void host_changed(void *userdata) {
@@ -56,85 +113,52 @@ static void host_generation_gone(void *userdata, Generation *g) {
                  r->delta.migrate_req_failure, r->delta.listen_drops, r->delta.listen_overflows);
 }
 
-static const ServiceHost manager_host = {
+static const ServiceHost service_host = {
         .now = host_now,
-        .spawn = worker_process_spawn,
-        .kill = worker_process_kill,
-        .forget = worker_process_forget,
+        .spawn = host_spawn,
+        .kill = host_kill,
+        .forget = host_forget,
         .changed = host_changed,
         .watch_queues = host_watch_queues,
         .generation_retiring = host_generation_retiring,
         .generation_gone = host_generation_gone,
 };
 
+/* ---- the control interface's handlers ---- */
+
+static void control_view(void *userdata, StatusView *ret) {
+        Manager *m = userdata;
+
+        *ret = (StatusView) {
+                .service_name = m->service_name,
+                .config_path = m->config_path,
+                .runtime_dir = m->runtime_dir,
+                .started_at_realtime = m->started_at_realtime,
+                .config = m->config,
+                .service = m->service,
+                .strategy = m->strategy,
+                .listeners = m->listeners,
+                .retirements = &m->retirements,
+        };
+}
+
+static void control_reload(void *userdata, bool wait_retired, ServiceDone done, void *done_userdata) {
+        manager_reload(userdata, wait_retired, done, done_userdata);
+}
+
+static void control_scale(void *userdata, unsigned n, ServiceDone done, void *done_userdata) {
+        manager_scale(userdata, n, done, done_userdata);
+}
+
+static const ControlHandlers control_handlers = {
+        .view = control_view,
+        .reload = control_reload,
+        .scale = control_scale,
+};
+
 /* ---- publishing state ---- */
 
-int manager_status_line(Manager *m, char **ret) {
-        Service *s = m->service;
-        unsigned ready = 0, target = 0, draining = 0, looping = 0;
-        Generation *g = s->pending ?: s->live;
-        const char *strategy = strategy_kind_to_string(m->strategy->kind);
-        char *line;
-        int r;
-
-        for (Generation *x = s->generations; x; x = x->next) {
-                if (x->state == GENERATION_RETIRING)
-                        for (size_t i = 0; i < x->n_slots; i++)
-                                draining += !!x->slots[i]->worker;
-                for (size_t i = 0; i < x->n_slots; i++)
-                        looping += !x->slots[i]->retiring && x->slots[i]->failures >= CRASH_LOOP_FAILURES;
-        }
-        if (g)
-                for (size_t i = 0; i < g->n_slots; i++) {
-                        Slot *slot = g->slots[i];
-                        if (slot->retiring)
-                                continue;
-                        target++;
-                        ready += slot->worker && slot->worker->state == WORKER_READY;
-                }
-
-        switch (s->state) {
-        case SERVICE_STARTING:
-                r = asprintf(&line, "Starting generation %" PRIu64 ": %u/%u workers ready (%s)", g ? g->id : 0,
-                             ready, target, strategy);
-                break;
-        case SERVICE_RELOADING:
-                r = asprintf(&line, "Reloading: generation %" PRIu64 " %u/%u ready, generation %" PRIu64
-                             " serving (%s)", g ? g->id : 0, ready, target, s->live ? s->live->id : 0, strategy);
-                break;
-        case SERVICE_STOPPING: {
-                unsigned left = 0;
-                for (Generation *x = s->generations; x; x = x->next)
-                        for (size_t i = 0; i < x->n_slots; i++)
-                                left += !!x->slots[i]->worker;
-                r = asprintf(&line, "Stopping: %u worker%s left", left, left == 1 ? "" : "s");
-                break;
-        }
-        case SERVICE_STOPPED:
-                r = asprintf(&line, "Stopped");
-                break;
-        case SERVICE_FAILED:
-                r = asprintf(&line, "Failed to start");
-                break;
-        default:
-                r = asprintf(&line, "Generation %" PRIu64 " serving: %u/%u workers ready (%s)%s%s%s", g ? g->id : 0,
-                             ready, target, strategy, s->state == SERVICE_SCALING ? ", scaling" : "",
-                             draining ? "; draining older generations" : "",
-                             looping ? "; a worker is crash-looping" : "");
-        }
-        if (r < 0)
-                return -ENOMEM;
-        *ret = line;
-        return 0;
-}
-
-static uint64_t worker_start_time(Worker *w) {
-        WorkerProcess *wp = w->host_data;
-        return wp ? wp->start_time : 0;
-}
-
-static int on_publish(sd_event_source *source, void *userdata) {
-        Manager *m = userdata;
+static void publish_now(Manager *m) {
         _cleanup_free_ char *line = NULL, *msg = NULL, *state_path = NULL;
         int r;
 
@@ -143,7 +167,7 @@ static int on_publish(sd_event_source *source, void *userdata) {
                 (void) systemd_notify("READY=1", -EBADF);
                 m->reloading = false;
         }
-        if (manager_status_line(m, &line) >= 0 && asprintf(&msg, "STATUS=%s", line) >= 0)
+        if (status_line(m->service, m->strategy->kind, &line) >= 0 && asprintf(&msg, "STATUS=%s", line) >= 0)
                 (void) systemd_notify(msg, -EBADF);
 
         if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
@@ -152,30 +176,64 @@ static int on_publish(sd_event_source *source, void *userdata) {
                 (void) unlink(state_path);
                 r = 0;
         } else
-                r = state_save(state_path, m->service, worker_start_time);
+                r = state_save(state_path, m->service, worker_process_start_time);
         if (r < 0)
                 log_ratelimit(LOG_WARNING, "Failed to write %s, a restarted rpsupd could not take over the "
                               "workers: %s", state_path ?: RPSUP_STATE_FILE, strerror(-r));
         /* Workers started since the last write wait before execve() until it names them. They go on even if it
          * failed: the service must run; the warning says what a crash would cost. */
-        worker_process_release_held(m);
+        worker_process_release_held(&m->workers);
+}
+
+static int on_publish(sd_event_source *source, void *userdata) {
+        publish_now(userdata);
         return 0;
 }
 
-void manager_changed(Manager *m) {
-        usec_t next;
+/* STATUS= and the state file: written once, when this turn of the event loop is done. */
+static void schedule_publish(Manager *m) {
+        if (m->publish_event)
+                (void) sd_event_source_set_enabled(m->publish_event, SD_EVENT_ONESHOT);
+}
 
-        /* The single timer follows the earliest deadline of the service. */
-        next = service_next_deadline(m->service);
+static void host_worker_started(void *userdata) {
+        /* The state file is written once for all the workers started in this turn of the loop, then they
+         * are released. */
+        schedule_publish(userdata);
+}
+
+/* The single timer follows the earliest deadline of the service. */
+static void rearm_deadline(Manager *m) {
+        usec_t next = service_next_deadline(m->service);
+
         if (next == USEC_INFINITY)
                 (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
         else {
                 (void) sd_event_source_set_time(m->deadline_timer, next);
                 (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
         }
-        (void) sd_event_source_set_enabled(m->publish_event, SD_EVENT_ONESHOT);
+}
+
+/* The stall watch follows the serving workers' listeners. */
+static void sync_stall_watch(Manager *m) {
         if (m->queue_watch)
                 queue_watch_sync(m->queue_watch);
+}
+
+/* The service changed: each of the three follows it. */
+static void manager_changed(Manager *m) {
+        rearm_deadline(m);
+        schedule_publish(m);
+        sync_stall_watch(m);
+}
+
+/* A queue is not empty: sampling began, with a deadline of its own, and the watches rest meanwhile. Nothing
+ * that is published changed. */
+static void host_queues_busy(void *userdata) {
+        Manager *m = userdata;
+
+        rearm_deadline(m);
+        sync_stall_watch(m);
 }
 
 static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -219,7 +277,25 @@ static void reload_done(Service *s, int r, const char *message, void *userdata) 
         free(c);
 }
 
-void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userdata) {
+/* The new config, if it may replace the running one: a reload refused here changes nothing. */
+static int reload_config(Manager *m, Config **ret, char **ret_error) {
+        _cleanup_(config_unrefp) Config *c = NULL;
+        int r;
+
+        r = config_load(m->config_path, m->service_name, &c, ret_error);
+        if (r < 0) {
+                if (!*ret_error)
+                        *ret_error = strdup(strerror(-r));
+                return -EBADMSG;
+        }
+        r = strategy_check_reload(m->strategy, c, ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userdata) {
         _cleanup_(config_unrefp) Config *c = NULL;
         _cleanup_free_ char *error = NULL;
         ReloadCall *call;
@@ -231,20 +307,12 @@ void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userd
                         done(m->service, -ESHUTDOWN, "the service is stopping", userdata);
                 return;
         }
-        r = config_load(m->config_path, m->service_name, &c, &error);
+        r = reload_config(m, &c, &error);
         if (r < 0) {
                 log_error("Reload refused, nothing changed: %s", error ?: strerror(-r));
                 m->service->counters.reloads_refused++;
                 if (done)
-                        done(m->service, -EBADMSG, error ?: strerror(-r), userdata);
-                return;
-        }
-        r = strategy_check_reload(m->strategy, c, &error);
-        if (r < 0) {
-                log_error("Reload refused, nothing changed: %s", error);
-                m->service->counters.reloads_refused++;
-                if (done)
-                        done(m->service, r, error, userdata);
+                        done(m->service, r, error ?: strerror(-r), userdata);
                 return;
         }
 
@@ -268,7 +336,7 @@ void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userd
         manager_changed(m);
 }
 
-void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata) {
+static void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata) {
         service_scale(m->service, n, done, userdata);
         manager_changed(m);
 }
@@ -279,11 +347,11 @@ static void stop_done(Service *s, int r, const char *message, void *userdata) {
         if (m->strategy->ops->stopped)
                 m->strategy->ops->stopped(m->strategy);
         /* The last word (state file, STATUS=) now: the loop ends before deferred work would run. */
-        (void) on_publish(NULL, m);
+        publish_now(m);
         (void) sd_event_exit(m->event, m->exit_code);
 }
 
-void manager_stop(Manager *m) {
+static void manager_stop(Manager *m) {
         if (m->stopping) {
                 log_info("Already stopping; %s.", "waiting for the workers to finish");
                 return;
@@ -300,8 +368,10 @@ void manager_stop(Manager *m) {
 /* ---- signals ---- */
 
 static void sighup_reload_done(Service *s, int r, const char *message, void *userdata) {
-        if (r < 0)
-                log_error("Reload (SIGHUP) failed: %s", message ?: strerror(-r));
+        /* A refused config was logged by manager_reload(), a failed generation by the service. What the
+         * service refused at once (busy, stopping) is only in the answer, and a signal has nobody to answer. */
+        if (r == -EBUSY || r == -ESHUTDOWN || r == -EALREADY || r == -ENOMEM)
+                log_warning("Reload (SIGHUP) refused: %s", message ?: strerror(-r));
 }
 
 static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
@@ -355,7 +425,7 @@ static int runtime_directory(const char *service, char **ret) {
 
 static void start_done(Service *s, int r, const char *message, void *userdata) {
         Manager *m = userdata;
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *line = NULL, *msg = NULL;
 
         if (r == -ESHUTDOWN) {
                 /* Asked to stop before the first generation was ready: a stop, not a failure. */
@@ -369,25 +439,18 @@ static void start_done(Service *s, int r, const char *message, void *userdata) {
                 manager_stop(m);
                 return;
         }
-        if (!m->ready_sent) {
-                _cleanup_free_ char *msg = NULL;
-                m->ready_sent = true;
-                if (manager_status_line(m, &line) >= 0 && asprintf(&msg, "READY=1\nSTATUS=%s", line) >= 0)
-                        (void) systemd_notify(msg, -EBADF);
-                else
-                        (void) systemd_notify("READY=1", -EBADF);
-        }
+        if (m->ready_sent)
+                return;
+        m->ready_sent = true;
+        if (status_line(m->service, m->strategy->kind, &line) >= 0 && asprintf(&msg, "READY=1\nSTATUS=%s", line) >= 0)
+                (void) systemd_notify(msg, -EBADF);
+        else
+                (void) systemd_notify("READY=1", -EBADF);
 }
 
-static int socket_from_store(Manager *m, const char *name) {
-        return inherited_fds_claim(&m->inherited, name);
-}
-
-int manager_start(Manager *m) {
-        _cleanup_free_ char *notify_path = NULL, *control_path = NULL, *error = NULL, *state_path = NULL;
-        SavedState saved = {};
-        bool adopt;
-        int fd, r;
+/* The runtime directory, systemd's fds and the listener set over them. */
+static int setup_runtime(Manager *m) {
+        int r;
 
         r = runtime_directory(m->service_name, &m->runtime_dir);
         if (r < 0)
@@ -402,51 +465,58 @@ int manager_start(Manager *m) {
         r = listener_set_new(&m->inherited, &m->listeners);
         if (r < 0)
                 return log_oom();
+        return 0;
+}
+
+/* What an earlier rpsupd left: whether to take it over (its state file and its listeners are there); else
+ * its workers and whatever else is left in our control group are ended. */
+static int load_predecessor(Manager *m, SavedState *saved, bool *ret_adopt) {
+        _cleanup_free_ char *state_path = NULL;
+        bool adopt;
+        int r;
 
         if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
                 return log_oom();
-        r = state_load(state_path, &saved);
+        r = state_load(state_path, saved);
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Ignoring %s, which cannot be read: %m", state_path);
         adopt = r >= 0 && m->inherited.n > 0;
         if (r >= 0 && !adopt)
                 /* Workers of an rpsupd whose listeners are gone cannot be supervised: end them. */
-                takeover_end_orphans(&saved, m->config);
+                takeover_end_orphans(saved, m->config);
         if (!adopt)
                 takeover_end_cgroup_leftovers(m->config);
+        *ret_adopt = adopt;
+        return 0;
+}
 
-        r = strategy_select(m->config, m->listeners, &m->inherited, adopt ? saved.strategy : _STRATEGY_INVALID,
-                            &m->strategy, &error);
-        if (r < 0) {
-                saved_state_done(&saved);
-                return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
-        }
-        log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
+/* The workers' notification socket and the control socket, from the fd store or new (and then stored). */
+static int setup_sockets(Manager *m) {
+        _cleanup_free_ char *notify_path = NULL, *control_path = NULL;
+        int fd, r;
 
         if (asprintf(&notify_path, "%s/%s", m->runtime_dir, RPSUP_NOTIFY_SOCKET) < 0 ||
             asprintf(&control_path, "%s/%s", m->runtime_dir, RPSUP_CONTROL_SOCKET) < 0)
                 return log_oom();
 
-        fd = socket_from_store(m, "notify");
+        fd = inherited_fds_claim(&m->inherited, "notify");
         r = notify_server_new(m->event, notify_path, fd, on_worker_notify, m, &m->notify);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the workers' notification socket %s: %m", notify_path);
         if (fd < 0)
                 (void) fdstore_add(notify_server_fd(m->notify), "notify");
 
-        fd = socket_from_store(m, "control");
-        r = control_server_new(m, control_path, fd, &m->control);
+        fd = inherited_fds_claim(&m->inherited, "control");
+        r = control_server_new(m->event, &control_handlers, m, control_path, fd, &m->control);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the control socket %s: %m", control_path);
         if (fd < 0)
                 (void) fdstore_add(control_server_fd(m->control), "control");
+        return 0;
+}
 
-        r = service_new(m->service_name, &manager_host, m, m->strategy, &m->service);
-        if (r < 0)
-                return log_oom();
-        r = queue_watch_new(m, &m->queue_watch);
-        if (r < 0)
-                return log_oom();
+static int setup_timers(Manager *m) {
+        int r;
 
         r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC,
                               on_deadline, m);
@@ -458,15 +528,47 @@ int manager_start(Manager *m) {
                 r = sd_event_source_set_enabled(m->publish_event, SD_EVENT_OFF);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up timers: %m");
+        return 0;
+}
 
-        if (adopt) {
-                r = takeover_restore(m, &saved);
-                saved_state_done(&saved);
+/* The service with its workers' host; what it supervises comes next (adopted, resumed, started). */
+static int setup_service(Manager *m) {
+        int r;
+
+        m->workers = (WorkerHost) {
+                .event = m->event,
+                .service_name = m->service_name,
+                .notify_socket = notify_server_path(m->notify),
+                .strategy = m->strategy,
+                .started = host_worker_started,
+                .userdata = m,
+        };
+        r = service_new(m->service_name, &service_host, m, m->strategy, &m->service);
+        if (r < 0)
+                return log_oom();
+        m->workers.service = m->service;
+        r = queue_watch_new(&(StallWatchHost) {
+                                    .event = m->event,
+                                    .service = m->service,
+                                    .strategy = m->strategy,
+                                    .busy = host_queues_busy,
+                                    .userdata = m,
+                            }, &m->queue_watch);
+        if (r < 0)
+                return log_oom();
+        return 0;
+}
+
+/* Takes over what the predecessor left (if `saved`), finishes it, and starts a generation if none serves. */
+static int start_service(Manager *m, const SavedState *saved) {
+        int r;
+
+        if (saved) {
+                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers };
+                r = takeover_restore(&host, saved);
                 if (r < 0)
                         return r;
         }
-        saved_state_done(&saved);
-
         r = 0;
         if (m->service->generations) {
                 r = service_resume(m->service, start_done, m);
@@ -478,9 +580,12 @@ int manager_start(Manager *m) {
                 if (r < 0)
                         return r; /* start_done() logged and asked to stop */
         }
+        return 0;
+}
 
-        /* The first generation has taken its listeners. Whatever systemd passed that nothing claimed belongs
-         * to a config that changed: let it go. */
+/* The first generation has taken its listeners. Whatever systemd passed that nothing claimed belongs to a
+ * config that changed: let it go. */
+static void release_unclaimed(Manager *m) {
         for (size_t i = 0; i < m->inherited.n; i++) {
                 InheritedFd *in = &m->inherited.fds[i];
                 if (in->fd < 0)
@@ -497,6 +602,34 @@ int manager_start(Manager *m) {
                            m->config_path);
                 in->fd = safe_close(in->fd);
         }
+}
+
+int manager_start(Manager *m) {
+        _cleanup_(saved_state_done) SavedState saved = {};
+        _cleanup_free_ char *error = NULL;
+        bool adopt = false;
+        int r;
+
+        r = setup_runtime(m);
+        if (r < 0)
+                return r;
+        r = load_predecessor(m, &saved, &adopt);
+        if (r < 0)
+                return r;
+
+        r = strategy_select(m->config, m->listeners, &m->inherited, adopt ? saved.strategy : _STRATEGY_INVALID,
+                            &m->strategy, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
+        log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
+
+        if ((r = setup_sockets(m)) < 0 ||
+            (r = setup_service(m)) < 0 ||
+            (r = setup_timers(m)) < 0 ||
+            (r = start_service(m, adopt ? &saved : NULL)) < 0)
+                return r;
+
+        release_unclaimed(m);
         manager_changed(m);
         return 0;
 }
@@ -524,7 +657,6 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         if (!m->service_name || !m->config_path)
                 return -ENOMEM;
         m->config = config_ref(config);
-        m->under_systemd = fdstore_available();
         m->started_at_realtime = now_usec(CLOCK_REALTIME);
 
         sigemptyset(&mask);

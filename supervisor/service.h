@@ -2,14 +2,16 @@
 #pragma once
 
 /* The generation state machine of one service: generations of worker slots, what happens when a worker
- * becomes ready, exits, hangs or misses its watchdog, and the operations start, reload, scale and stop.
+ * becomes ready, exits, hangs or misses its watchdog, and the operations start, reload, scale and stop
+ * (service.c, service-operations.c, service-events.c, service-stall.c, service-adopt.c).
  *
- * This file decides; it does not touch processes, sockets or clocks itself. Processes are started and
+ * It decides; it does not touch processes, sockets or clocks itself. Processes are started and
  * signalled through ServiceHost (the daemon's implementation forks and execs, the unit tests' fakes record
  * calls), time comes from ServiceHost.now(), and listeners change hands through the Strategy. The daemon
  * feeds events in (service_worker_*()), calls service_tick() when service_next_deadline() is reached, and
  * is told through ServiceHost.changed() that something visible changed. */
 
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -21,6 +23,8 @@ typedef struct Generation Generation;
 typedef struct Slot Slot;
 typedef struct Worker Worker;
 typedef struct Strategy Strategy;
+typedef struct Waiter Waiter;
+typedef STAILQ_HEAD(WaiterList, Waiter) WaiterList;
 
 typedef enum WorkerState {
         WORKER_STARTING, /* started, not ready yet */
@@ -90,10 +94,10 @@ struct Slot {
         uint64_t id;           /* unique within the service, for names that must not be reused */
         Worker *worker;        /* NULL between an exit and the respawn */
         bool retiring;         /* taken out: no respawn, stopped after the drain window */
-        bool failed;           /* a scale-out slot that never became ready */
+        bool scale_failed;     /* a scale-out slot that never became ready */
         bool stall_stopped;    /* replaced for stalling; counted once */
         unsigned restarts;     /* respawns so far */
-        unsigned failures;     /* consecutive failures (backoff, crash-loop report) */
+        unsigned consecutive_failures; /* backoff, crash-loop report */
         usec_t respawn_at;     /* USEC_INFINITY: no respawn pending */
         usec_t drain_deadline; /* USEC_INFINITY: none; else KillSignal then */
         char *last_failure;    /* what the last failure was, for status */
@@ -117,7 +121,7 @@ struct Generation {
         char *failure; /* why it failed, for status */
         void *strategy_data;
         /* Callers of "reload --wait" waiting for this generation to be gone. */
-        struct Waiter *waiters;
+        WaiterList waiters;
         Generation *next; /* in Service.generations, oldest first */
 };
 
@@ -177,9 +181,9 @@ struct Service {
         /* The operation in progress (start, reload or scale), at most one. */
         struct Operation *op;
         /* Stop requests (stop preempts everything else). */
-        struct Waiter *stop_waiters;
+        WaiterList stop_waiters;
         /* Outcomes decided, to be told when the outermost call into the service returns. */
-        struct Waiter *completions;
+        WaiterList completions;
         unsigned depth; /* calls into the service in progress */
 
         /* Stall detection: sampling the live generation's accept queues. */
@@ -231,12 +235,18 @@ Worker *service_find_worker(Service *s, pid_t pid);
 unsigned service_live_workers(Service *s); /* non-retiring slots of the live generation */
 size_t service_count_generations(Service *s);
 bool slot_is_serving(const Slot *slot);    /* ready, live generation, not retiring */
+/* A slot id not used before (a strategy that gives a slot new listeners names them by a new id). */
+uint64_t service_new_slot_id(Service *s);
 
 /* Adoption after an rpsupd restart: rebuild generations, slots and workers that a previous rpsupd ran.
  * Call before service_start()/service_resume(). */
 Generation *service_adopt_generation(Service *s, uint64_t id, GenerationState state, Config *c);
 Slot *service_adopt_slot(Service *s, Generation *g, unsigned index, uint64_t id, bool retiring);
 Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState state, usec_t started_at);
+/* What the previous rpsupd had counted: ids in use, the runtime scale, a slot's restarts and failures. */
+void service_adopt_counters(Service *s, uint64_t next_generation_id, uint64_t next_slot_id, unsigned scaled_workers,
+                            unsigned scaled_base);
+void service_adopt_slot_history(Slot *slot, unsigned restarts, unsigned consecutive_failures);
 /* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.
  * `done` is called like service_start()'s: at once if a generation is live, else when the first one
  * (which was still starting) is ready or failed. Returns 0 (and never calls `done`) when nothing was live or

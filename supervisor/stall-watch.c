@@ -6,7 +6,6 @@
 #include "fd-util.h"
 
 #include "log.h"
-#include "manager.h"
 #include "stall-watch.h"
 
 /* Each watch polls a copy of its own of the listener: epoll registrations belong to the socket, not to
@@ -18,16 +17,16 @@ typedef struct Watch {
 } Watch;
 
 struct QueueWatch {
-        Manager *manager;
+        StallWatchHost host;
         Watch *watches;
         size_t n;
         bool armed;
 };
 
-static bool applicable(Manager *m) {
-        Service *s = m->service;
+static bool applicable(const StallWatchHost *h) {
+        Service *s = h->service;
 
-        return s && s->live && m->strategy->kind != STRATEGY_HANDOFF && stall_timeout(s->live->config) > 0 &&
+        return s && s->live && h->strategy->kind != STRATEGY_HANDOFF && stall_timeout(s->live->config) > 0 &&
                s->state != SERVICE_STOPPING && s->state != SERVICE_STOPPED;
 }
 
@@ -42,8 +41,9 @@ static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
         /* One is enough: sampling covers them all from here. */
         set_all(qw, SD_EVENT_OFF);
-        service_queues_busy(qw->manager->service);
-        manager_changed(qw->manager);
+        service_queues_busy(qw->host.service);
+        if (qw->host.busy)
+                qw->host.busy(qw->host.userdata);
         return 0;
 }
 
@@ -75,12 +75,12 @@ static void watch_drop(Watch *w) {
 
 /* The listeners of the serving workers, each once (a socket unit's listener is shared by every slot),
  * sorted by inode. */
-static int served_listeners(Manager *m, Served **ret, size_t *ret_n) {
-        Generation *g = m->service->live;
+static int served_listeners(const StallWatchHost *h, Served **ret, size_t *ret_n) {
+        Generation *g = h->service->live;
         _cleanup_free_ Served *list = NULL;
         size_t n = 0, size = 0;
 
-        if (!applicable(m)) {
+        if (!applicable(h)) {
                 *ret = NULL;
                 *ret_n = 0;
                 return 0;
@@ -92,7 +92,7 @@ static int served_listeners(Manager *m, Served **ret, size_t *ret_n) {
                 return -ENOMEM;
         for (size_t i = 0; i < g->n_slots; i++) {
                 FdList l = {};
-                if (!slot_is_serving(g->slots[i]) || m->strategy->ops->slot_fds(m->strategy, g->slots[i], &l) < 0)
+                if (!slot_is_serving(g->slots[i]) || h->strategy->ops->slot_fds(h->strategy, g->slots[i], &l) < 0)
                         continue;
                 for (size_t j = 0; j < l.n; j++) {
                         ino_t inode = inode_of(l.fds[j]);
@@ -112,12 +112,12 @@ static int served_listeners(Manager *m, Served **ret, size_t *ret_n) {
 }
 
 void queue_watch_sync(QueueWatch *qw) {
-        Manager *m = qw->manager;
+        const StallWatchHost *h = &qw->host;
         _cleanup_free_ Served *served = NULL, *watched = NULL;
         size_t n, n_watched = 0;
         int r;
 
-        if (served_listeners(m, &served, &n) < 0) {
+        if (served_listeners(h, &served, &n) < 0) {
                 log_ratelimit(LOG_WARNING, "Out of memory: stall detection does not watch the accept queues for now.");
                 return;
         }
@@ -154,7 +154,7 @@ void queue_watch_sync(QueueWatch *qw) {
                 qw->watches = w;
                 w = &qw->watches[qw->n];
                 *w = (Watch) { .fd = fd_dup_cloexec(served[i].fd), .inode = served[i].inode };
-                r = w->fd < 0 ? w->fd : sd_event_add_io(m->event, &w->source, w->fd, EPOLLIN, on_queue, qw);
+                r = w->fd < 0 ? w->fd : sd_event_add_io(h->event, &w->source, w->fd, EPOLLIN, on_queue, qw);
                 if (r < 0) {
                         /* Sampling still covers this queue once another one starts it. */
                         log_ratelimit(LOG_WARNING, "Cannot watch a worker's accept queue for stalls: %s",
@@ -162,12 +162,12 @@ void queue_watch_sync(QueueWatch *qw) {
                         w->fd = safe_close(w->fd);
                         continue;
                 }
-                (void) sd_event_source_set_enabled(w->source, m->service->sampling ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+                (void) sd_event_source_set_enabled(w->source, h->service->sampling ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
                 qw->n++;
         }
         if (n == 0)
                 qw->armed = false;
-        else if (!m->service->sampling && !qw->armed)
+        else if (!h->service->sampling && !qw->armed)
                 set_all(qw, SD_EVENT_ONESHOT);
 }
 
@@ -176,12 +176,12 @@ void queue_watch_arm(QueueWatch *qw) {
         set_all(qw, SD_EVENT_ONESHOT);
 }
 
-int queue_watch_new(Manager *m, QueueWatch **ret) {
+int queue_watch_new(const StallWatchHost *host, QueueWatch **ret) {
         QueueWatch *qw = calloc(1, sizeof(QueueWatch));
 
         if (!qw)
                 return -ENOMEM;
-        qw->manager = m;
+        qw->host = *host;
         *ret = qw;
         return 0;
 }

@@ -7,10 +7,22 @@
 
 #include <systemd/sd-event.h>
 
-typedef struct Manager Manager;
+#include "service.h"
+#include "strategy.h"
+
+/* What watching the queues needs from rpsupd (the manager fills it in). */
+typedef struct StallWatchHost {
+        sd_event *event;
+        Service *service;   /* told when a queue is not empty (service_queues_busy()) */
+        Strategy *strategy; /* the serving workers' listeners */
+        /* service_queues_busy() was called: the service has a new deadline (optional). */
+        void (*busy)(void *userdata);
+        void *userdata;
+} StallWatchHost;
+
 typedef struct QueueWatch QueueWatch;
 
-int queue_watch_new(Manager *m, QueueWatch **ret);
+int queue_watch_new(const StallWatchHost *host, QueueWatch **ret);
 QueueWatch *queue_watch_free(QueueWatch *qw);
 /* Follows the serving workers' listeners (call when they may have changed). */
 void queue_watch_sync(QueueWatch *qw);

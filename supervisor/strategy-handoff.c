@@ -17,46 +17,42 @@ typedef struct HandoffGeneration {
         size_t n;
 } HandoffGeneration;
 
+static HandoffGeneration *handoff_generation_free(HandoffGeneration *h) {
+        if (!h)
+                return NULL;
+        for (size_t i = 0; i < h->n; i++)
+                listener_unref(h->listeners[i]);
+        free(h->listeners);
+        free(h);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(HandoffGeneration *, handoff_generation_free);
+
 static int handoff_generation_open(Strategy *st, Generation *g, char **ret_error) {
+        _cleanup_(handoff_generation_freep) HandoffGeneration *h = NULL;
         ListenerSet *set = st->data;
         Config *c = g->config;
-        HandoffGeneration *h;
         int r;
 
         h = calloc(1, sizeof(HandoffGeneration));
         if (!h)
                 return -ENOMEM;
         h->listeners = calloc(c->n_listen ?: 1, sizeof(Listener *));
-        if (!h->listeners) {
-                free(h);
+        if (!h->listeners)
                 return -ENOMEM;
-        }
         for (size_t i = 0; i < c->n_listen; i++) {
                 r = listener_acquire(set, &c->listen[i], c->backlog, c->fdname, 0, false, &h->listeners[i],
                                      ret_error);
-                if (r < 0) {
-                        for (size_t j = 0; j < h->n; j++)
-                                listener_unref(h->listeners[j]);
-                        free(h->listeners);
-                        free(h);
+                if (r < 0)
                         return r;
-                }
                 h->n++;
         }
-        g->strategy_data = h;
+        g->strategy_data = TAKE_PTR(h);
         return 0;
 }
 
 static void handoff_generation_close(Strategy *st, Generation *g) {
-        HandoffGeneration *h = g->strategy_data;
-
-        if (!h)
-                return;
-        for (size_t i = 0; i < h->n; i++)
-                listener_unref(h->listeners[i]);
-        free(h->listeners);
-        free(h);
-        g->strategy_data = NULL;
+        g->strategy_data = handoff_generation_free(g->strategy_data);
 }
 
 static int handoff_slot_open(Strategy *st, Slot *slot, char **ret_error) {
@@ -138,16 +134,4 @@ int strategy_handoff_new(ListenerSet *set, const char *reason, Strategy **ret) {
         }
         *ret = st;
         return 0;
-}
-
-/* The shared listeners of a generation, for status and GetListenerFds. */
-size_t strategy_handoff_listeners(Generation *g, Listener ***ret) {
-        HandoffGeneration *h = g->strategy_data;
-
-        if (!h) {
-                *ret = NULL;
-                return 0;
-        }
-        *ret = h->listeners;
-        return h->n;
 }

@@ -5,4 +5,3 @@
 #include "strategy.h"
 
 int strategy_handoff_new(ListenerSet *set, const char *reason, Strategy **ret);
-size_t strategy_handoff_listeners(Generation *g, Listener ***ret);

@@ -46,11 +46,12 @@ typedef struct SlotListeners {
         bool shut;                  /* shut down (migrated away): out of every set */
 } SlotListeners;
 
-typedef struct HeldListeners {
+/* A generation's listeners from the socket unit (Generation.strategy_data), shared by every slot. */
+typedef struct SocketUnitListeners {
         size_t n;
         Listener *listeners[LISTEN_MAX]; /* from the socket unit; NULL where it passed none */
         uint32_t index[LISTEN_MAX];
-} HeldListeners;
+} SocketUnitListeners;
 
 /* A retired listener rpsupd keeps after its worker is gone: shut down (not listening, out of every set),
  * but open, because handshakes that were in flight on it migrate only when their final ACK or their
@@ -66,7 +67,6 @@ typedef struct Reuseport {
         ListenerSet *set;
         Steering *steering;
         bool migrate;
-        Service *service;           /* set at the first steer() */
         Group groups[STEER_GROUPS_MAX];
         size_t n_groups;
         uint8_t used[STEER_LISTENERS_MAX]; /* sockarray indices in use (0 is never used) */
@@ -179,7 +179,7 @@ static void listener_leave(Reuseport *rp, Listener *l, uint32_t index, bool in_m
 
 /* ---- generations: the socket unit's listeners ---- */
 
-static void held_release(Reuseport *rp, HeldListeners *h) {
+static void socket_unit_listeners_release(Reuseport *rp, SocketUnitListeners *h) {
         if (!h)
                 return;
         for (size_t i = 0; i < h->n; i++) {
@@ -201,10 +201,10 @@ static void held_release(Reuseport *rp, HeldListeners *h) {
 static int reuseport_generation_open(Strategy *st, Generation *g, char **ret_error) {
         Reuseport *rp = st->data;
         Config *c = g->config;
-        HeldListeners *h;
+        SocketUnitListeners *h;
         int r;
 
-        h = calloc(1, sizeof(HeldListeners));
+        h = calloc(1, sizeof(SocketUnitListeners));
         if (!h)
                 return -ENOMEM;
         h->n = c->n_listen;
@@ -239,12 +239,12 @@ static int reuseport_generation_open(Strategy *st, Generation *g, char **ret_err
         return 0;
 
 fail:
-        held_release(rp, h);
+        socket_unit_listeners_release(rp, h);
         return r;
 }
 
 static void reuseport_generation_close(Strategy *st, Generation *g) {
-        held_release(st->data, g->strategy_data);
+        socket_unit_listeners_release(st->data, g->strategy_data);
         g->strategy_data = NULL;
 }
 
@@ -422,7 +422,7 @@ static void reuseport_tick(Strategy *st, usec_t now) {
 
 static int reuseport_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
         SlotListeners *sl = slot->strategy_data;
-        HeldListeners *h = slot->generation->strategy_data;
+        SocketUnitListeners *h = slot->generation->strategy_data;
         const char *name = slot->generation->config->fdname;
         int r;
 
@@ -469,8 +469,8 @@ static void add_slot(Reuseport *rp, struct steer_set *sets, Slot *slot, bool act
                 set_add(rp, sets, sl->listeners[i], sl->index[i], active);
 }
 
-static void add_held(Reuseport *rp, struct steer_set *sets, Generation *g, bool active) {
-        HeldListeners *h = g ? g->strategy_data : NULL;
+static void add_socket_unit(Reuseport *rp, struct steer_set *sets, Generation *g, bool active) {
+        SocketUnitListeners *h = g ? g->strategy_data : NULL;
 
         for (size_t i = 0; h && i < h->n; i++)
                 set_add(rp, sets, h->listeners[i], h->index[i], active);
@@ -483,7 +483,6 @@ static int reuseport_steer(Strategy *st, Service *s) {
         bool stopping = s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED;
         int r = 0;
 
-        rp->service = s;
         if (!rp->steering)
                 return 0; /* the kernel hashes over every listener of the group */
         if (stopping && rp->stop_steered)
@@ -498,7 +497,7 @@ static int reuseport_steer(Strategy *st, Service *s) {
                  * to the socket unit's listener where there is one; else they queue on the listeners that
                  * stay in the fd store for the next rpsupd. */
                 for (Generation *g = s->generations; g; g = g->next) {
-                        add_held(rp, builds, g, true);
+                        add_socket_unit(rp, builds, g, true);
                         for (size_t i = 0; i < g->n_slots; i++)
                                 add_slot(rp, builds, g->slots[i], false);
                 }
@@ -512,7 +511,7 @@ static int reuseport_steer(Strategy *st, Service *s) {
                                 else if (g == target && !slot->retiring)
                                         add_slot(rp, builds, slot, false);
                         }
-                add_held(rp, builds, target, false);
+                add_socket_unit(rp, builds, target, false);
         }
 
         for (size_t i = 0; i < rp->n_groups; i++) {
@@ -601,7 +600,7 @@ static int reuseport_evacuate(Strategy *st, Slot *slot) {
         fresh = calloc(1, sizeof(SlotListeners));
         if (!fresh)
                 return -ENOMEM;
-        id = rp->service->next_slot_id++;
+        id = service_new_slot_id(slot->generation->service);
         r = slot_listeners_open(rp, slot, id, fresh, &error);
         if (r < 0) {
                 log_warning("Cannot give worker %u new listeners (%s); its queue waits for its replacement.",
@@ -676,7 +675,7 @@ int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *in
         bool have_all = true;
         Reuseport *rp;
         Strategy *st;
-        char error[256] = "";
+        _cleanup_free_ char *error = NULL;
         int r;
 
         rp = calloc(1, sizeof(Reuseport));
@@ -698,17 +697,15 @@ int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *in
                 goto done;
         }
         if (have_all) {
-                r = steering_restore(fds, &rp->steering, error, sizeof(error));
+                r = steering_restore(fds, &rp->steering, &error);
                 if (r < 0)
-                        log_warning("Loading the steering program afresh: %s.", error);
+                        log_warning_errno(r, "Loading the steering program afresh: %s.", error ?: strerror(-r));
         } else
                 for (int i = 0; i < _STEERING_FD_MAX; i++)
                         safe_close(fds[i]);
         if (!rp->steering) {
-                r = steering_load(&rp->steering, error, sizeof(error));
+                r = steering_load(&rp->steering, ret_error);
                 if (r < 0) {
-                        if (asprintf(ret_error, "%s", error) < 0)
-                                *ret_error = NULL;
                         free(rp);
                         return r;
                 }

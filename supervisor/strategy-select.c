@@ -107,11 +107,6 @@ static char *options_obstacle(const Config *c, InheritedFds *in) {
         return NULL;
 }
 
-static int reuseport(StrategyKind kind, Config *c, ListenerSet *set, InheritedFds *in, bool without_bpf,
-                     const char *reason, Strategy **ret, char **ret_error) {
-        return strategy_reuseport_new(kind, set, in, without_bpf, reason, ret, ret_error);
-}
-
 int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind running, Strategy **ret,
                     char **ret_error) {
         StrategyKind want = running >= 0 ? running : c->strategy;
@@ -138,7 +133,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
                 want = why ? STRATEGY_DRAIN : STRATEGY_MIGRATE;
                 reason = why ? strdup_printf("auto: BPF steering works here, and %s", why)
                              : strdup_printf("auto: BPF steering and socket migration work here");
-                r = reuseport(want, c, set, in, false, reason, ret, &error);
+                r = strategy_reuseport_new(want, set, in, false, reason, ret, &error);
                 if (r >= 0)
                         return r;
                 reason = mfree(reason);
@@ -157,7 +152,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
         }
         reason = strdup_printf("Strategy=%s is configured%s", strategy_kind_to_string(want),
                                running >= 0 ? " (taken over from the previous rpsupd)" : "");
-        r = reuseport(want, c, set, in, false, reason, ret, &error);
+        r = strategy_reuseport_new(want, set, in, false, reason, ret, &error);
         if (r >= 0)
                 return r;
         if (want == STRATEGY_MIGRATE) {
@@ -170,7 +165,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
                         reason = mfree(reason);
                         reason = strdup_printf("Strategy=migrate is configured; without BPF (%s), through "
                                                "net.ipv4.tcp_migrate_req=1", error ?: strerror(-r));
-                        return reuseport(want, c, set, in, true, reason, ret, ret_error);
+                        return strategy_reuseport_new(want, set, in, true, reason, ret, ret_error);
                 }
         }
         *ret_error = strdup_printf("%s: Strategy=%s cannot run: %s%s", c->path, strategy_kind_to_string(want),

@@ -10,7 +10,8 @@
 #include "strv.h"
 #include "systemd-notify.h"
 
-bool fdstore_available(void) {
+/* Whether systemd (or something speaking its protocol) can keep fds for us. */
+static bool fdstore_available(void) {
         return systemd_notify_available();
 }
 
@@ -24,7 +25,7 @@ int fdstore_add(int fd, const char *name) {
         if (asprintf(&msg, "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name) < 0)
                 return -ENOMEM;
         r = systemd_notify(msg, fd);
-        return r < 0 ? r : 1;
+        return r < 0 ? r : 0;
 }
 
 int fdstore_remove(const char *name) {
@@ -69,13 +70,6 @@ int inherited_fds_claim(InheritedFds *l, const char *name) {
                 if (l->fds[i].fd >= 0 && streq_ptr(l->fds[i].name, name))
                         return TAKE_FD(l->fds[i].fd);
         return -EBADF;
-}
-
-ssize_t inherited_fds_next(const InheritedFds *l, const char *prefix, size_t from) {
-        for (size_t i = from; i < l->n; i++)
-                if (l->fds[i].fd >= 0 && l->fds[i].name && strncmp(l->fds[i].name, prefix, strlen(prefix)) == 0)
-                        return (ssize_t) i;
-        return -1;
 }
 
 void inherited_fds_done(InheritedFds *l) {

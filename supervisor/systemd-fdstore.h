@@ -16,9 +16,7 @@ typedef struct InheritedFds {
         size_t n;
 } InheritedFds;
 
-/* Whether systemd (or something speaking its protocol) can keep fds for us. */
-bool fdstore_available(void);
-/* Stores a copy of fd under name. Returns 0 when there is no store. */
+/* Stores a copy of fd under name. Both return 0 on success, and also when there is no store. */
 int fdstore_add(int fd, const char *name);
 /* Drops every fd stored under name. */
 int fdstore_remove(const char *name);
@@ -28,6 +26,4 @@ int fdstore_remove(const char *name);
 int inherited_fds_take(InheritedFds *ret);
 /* The first unclaimed fd with this name, claimed: the caller owns it. -EBADF if none. */
 int inherited_fds_claim(InheritedFds *l, const char *name);
-/* Names with this prefix that are still unclaimed, one at a time: returns the index or -1. */
-ssize_t inherited_fds_next(const InheritedFds *l, const char *prefix, size_t from);
 void inherited_fds_done(InheritedFds *l);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -16,7 +17,7 @@
 typedef struct Pending {
         char *text;
         int fd;
-        struct Pending *next;
+        STAILQ_ENTRY(Pending) queue;
 } Pending;
 
 static struct {
@@ -24,11 +25,11 @@ static struct {
         struct sockaddr_un address;
         socklen_t address_size;
         bool resolved;
-        Pending *head, **tail;
+        STAILQ_HEAD(, Pending) queue; /* in the order sent */
         unsigned n;
         sd_event *event;
         sd_event_source *retry;
-} notifier = { .sock = -EBADF, .tail = &notifier.head };
+} notifier = { .sock = -EBADF, .queue = STAILQ_HEAD_INITIALIZER(notifier.queue) };
 
 static int resolve(void) {
         const char *e = getenv("NOTIFY_SOCKET");
@@ -95,17 +96,16 @@ static void pending_free(Pending *p) {
 
 /* Sends what is queued, in order; stops at the first that does not fit. */
 static int flush_queue(void) {
-        while (notifier.head) {
-                Pending *p = notifier.head;
+        Pending *p;
+
+        while ((p = STAILQ_FIRST(&notifier.queue))) {
                 int r = send_one(p->text, p->fd);
 
                 if (r == -EAGAIN)
                         return -EAGAIN;
                 if (r < 0)
                         log_ratelimit(LOG_WARNING, "Failed to tell systemd \"%.40s\": %s", p->text, strerror(-r));
-                notifier.head = p->next;
-                if (!notifier.head)
-                        notifier.tail = &notifier.head;
+                STAILQ_REMOVE_HEAD(&notifier.queue, queue);
                 notifier.n--;
                 pending_free(p);
         }
@@ -134,7 +134,7 @@ static void arm_retry(void) {
 
 void systemd_notify_attach(sd_event *e) {
         notifier.event = e;
-        if (notifier.head)
+        if (!STAILQ_EMPTY(&notifier.queue))
                 arm_retry();
 }
 
@@ -152,7 +152,7 @@ int systemd_notify(const char *text, int fd) {
         if (r <= 0)
                 return r;
 
-        if (!notifier.head) {
+        if (STAILQ_EMPTY(&notifier.queue)) {
                 r = send_one(text, fd);
                 if (r != -EAGAIN)
                         return r;
@@ -163,8 +163,9 @@ int systemd_notify(const char *text, int fd) {
         }
 
         /* The receiver is busy: queue it. A newer status line makes a queued one pointless. */
-        if (status)
-                for (Pending *q = notifier.head; q; q = q->next)
+        if (status) {
+                Pending *q;
+                STAILQ_FOREACH(q, &notifier.queue, queue)
                         if (strncmp(q->text, "STATUS=", 7) == 0 && q->fd < 0) {
                                 char *t = strdup(text);
                                 if (!t)
@@ -173,6 +174,7 @@ int systemd_notify(const char *text, int fd) {
                                 q->text = t;
                                 return 0;
                         }
+        }
         if (notifier.n >= QUEUE_MAX) {
                 log_ratelimit(LOG_WARNING, "systemd does not read its notification socket; dropping \"%.40s\"", text);
                 return -ENOBUFS;
@@ -186,8 +188,7 @@ int systemd_notify(const char *text, int fd) {
                 pending_free(p);
                 return -ENOMEM;
         }
-        *notifier.tail = p;
-        notifier.tail = &p->next;
+        STAILQ_INSERT_TAIL(&notifier.queue, p, queue);
         notifier.n++;
         arm_retry();
         return 0;
@@ -196,7 +197,7 @@ int systemd_notify(const char *text, int fd) {
 void systemd_notify_flush(usec_t timeout) {
         usec_t end = usec_add(now_usec(CLOCK_MONOTONIC), timeout);
 
-        while (notifier.head && flush_queue() == -EAGAIN) {
+        while (!STAILQ_EMPTY(&notifier.queue) && flush_queue() == -EAGAIN) {
                 struct pollfd p = { .fd = notifier.sock, .events = POLLOUT };
                 usec_t t = now_usec(CLOCK_MONOTONIC);
                 if (t >= end)

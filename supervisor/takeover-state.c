@@ -44,7 +44,7 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
                         Worker *w = slot->worker;
 
                         fprintf(f, "slot %" PRIu64 " %u %" PRIu64 " %d %u %u\n", g->id, slot->index, slot->id,
-                                slot->retiring, slot->restarts, slot->failures);
+                                slot->retiring, slot->restarts, slot->consecutive_failures);
                         if (w)
                                 fprintf(f, "worker %" PRIu64 " %d %" PRIu64 " %s %" PRIu64 "\n", slot->id,
                                         (int) w->pid, start_time(w), worker_state_to_string(w->state),

@@ -4,31 +4,31 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/pidfd.h>
+
+#include <systemd/sd-login.h>
 
 #include "fd-util.h"
 #include "log.h"
-#include "manager.h"
 #include "parse-util.h"
+#include "rpsup-limits.h"
 #include "worker-spawn.h"
 #include "takeover.h"
 #include "worker-process.h"
 
 static void end_saved_workers(const SavedState *saved, const Config *c, bool adopted);
 
-static int restore(Manager *m, const SavedState *saved, unsigned *adopted, unsigned *gone) {
-        Service *s = m->service;
+static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *adopted, unsigned *gone) {
+        Service *s = h->service;
 
-        s->next_generation_id = MAX(s->next_generation_id, saved->next_generation);
-        s->next_slot_id = MAX(s->next_slot_id, saved->next_slot);
-        s->scaled_workers = saved->scaled_workers;
-        s->scaled_base = saved->scaled_base;
+        service_adopt_counters(s, saved->next_generation, saved->next_slot, saved->scaled_workers,
+                               saved->scaled_base);
 
         for (size_t i = 0; i < saved->n_generations; i++) {
                 const SavedGeneration *sg = &saved->generations[i];
                 Generation *g;
 
-                g = service_adopt_generation(s, sg->id, sg->state, m->config);
+                g = service_adopt_generation(s, sg->id, sg->state, (Config *) h->config);
                 if (!g)
                         return -EIO; /* logged */
 
@@ -44,12 +44,11 @@ static int restore(Manager *m, const SavedState *saved, unsigned *adopted, unsig
                         slot = service_adopt_slot(s, g, ss->index, ss->id, ss->retiring);
                         if (!slot)
                                 return -EIO; /* logged */
-                        slot->restarts = ss->restarts;
-                        slot->failures = ss->failures;
+                        service_adopt_slot_history(slot, ss->restarts, ss->failures);
                         if (!ss->has_worker)
                                 continue;
 
-                        r = worker_process_open(m, ss->worker.pid, ss->worker.start_time, &wp);
+                        r = worker_process_open(h->workers, ss->worker.pid, ss->worker.start_time, &wp);
                         if (r == -ESRCH || r == -ENOENT) {
                                 log_info("Worker %u of generation %" PRIu64 " (pid %d) is gone.", ss->index, sg->id,
                                          (int) ss->worker.pid);
@@ -73,15 +72,15 @@ static int restore(Manager *m, const SavedState *saved, unsigned *adopted, unsig
         return 0;
 }
 
-int takeover_restore(Manager *m, const SavedState *saved) {
+int takeover_restore(const TakeoverHost *h, const SavedState *saved) {
         unsigned adopted = 0, gone = 0;
         int r;
 
-        r = restore(m, saved, &adopted, &gone);
+        r = restore(h, saved, &adopted, &gone);
         if (r < 0) {
                 /* This rpsupd does not go on: its predecessor's workers, taken over or not, would be left to
                  * nobody. */
-                end_saved_workers(saved, m->config, true);
+                end_saved_workers(saved, h->config, true);
                 return r;
         }
         log_info("Took over %u running worker%s from the previous rpsupd%s.", adopted, adopted == 1 ? "" : "s",
@@ -102,7 +101,7 @@ static int leftover_open(const Leftover *p) {
         uint64_t t;
         int r;
 
-        fd = (int) syscall(SYS_pidfd_open, p->pid, 0);
+        fd = pidfd_open(p->pid, 0);
         if (fd < 0)
                 return -errno;
         r = process_start_time(p->pid, &t);
@@ -114,7 +113,7 @@ static int leftover_open(const Leftover *p) {
 }
 
 static int pidfd_signal(int fd, int sig) {
-        return syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
+        return pidfd_send_signal(fd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
 /* Waits until the processes of pfd have exited or the deadline passed, then SIGKILLs what is left. Returns
@@ -214,35 +213,25 @@ void takeover_end_orphans(const SavedState *saved, const Config *c) {
         end_saved_workers(saved, c, false);
 }
 
-/* The cgroup.procs file of our own cgroup: the unified hierarchy where there is one (pure or hybrid), else
- * systemd's named v1 hierarchy. */
+/* The cgroup.procs file of our own cgroup: on the unified hierarchy where there is one (pure or hybrid),
+ * else in systemd's named v1 hierarchy (sd_pid_get_cgroup() names the cgroup the same in both). */
 static int own_cgroup_procs(char **ret) {
-        _cleanup_free_ char *line = NULL, *unified = NULL, *named = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t size = 0;
+        static const char *const roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd" };
+        _cleanup_free_ char *cgroup = NULL;
+        int r;
 
-        f = fopen("/proc/self/cgroup", "re");
-        if (!f)
-                return -errno;
-        while (getline(&line, &size, f) > 0) {
-                line[strcspn(line, "\n")] = 0;
-                if (strncmp(line, "0::", 3) == 0 && strstr(line, ".service"))
-                        unified = strdup(line + 3);
-                else if (strstr(line, ":name=systemd:") && strstr(line, ".service"))
-                        named = strdup(strstr(line, ":name=systemd:") + 14);
+        r = sd_pid_get_cgroup(0, &cgroup);
+        if (r < 0)
+                return r;
+        if (!strstr(cgroup, ".service"))
+                return -ENOENT;
+        for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+                if (asprintf(ret, "%s%s/cgroup.procs", roots[i], cgroup) < 0)
+                        return -ENOMEM;
+                if (access(*ret, R_OK) == 0)
+                        return 0;
+                *ret = mfree(*ret);
         }
-        if (unified) {
-                const char *roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
-                for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
-                        if (asprintf(ret, "%s%s/cgroup.procs", roots[i], unified) < 0)
-                                return -ENOMEM;
-                        if (access(*ret, R_OK) == 0)
-                                return 0;
-                        *ret = mfree(*ret);
-                }
-        }
-        if (named && asprintf(ret, "/sys/fs/cgroup/systemd%s/cgroup.procs", named) >= 0 && access(*ret, R_OK) == 0)
-                return 0;
         return -ENOENT;
 }
 

@@ -5,10 +5,16 @@
  * workers (from the state file) and its listeners (from the fd store). */
 
 #include "takeover-state.h"
+#include "worker-process.h"
 
-typedef struct Manager Manager;
+/* What taking over needs from rpsupd (the manager fills it in). */
+typedef struct TakeoverHost {
+        Service *service;      /* rebuilt through service_adopt_*() */
+        const Config *config;  /* the config the adopted generations run with */
+        WorkerHost *workers;   /* watches the adopted workers' processes */
+} TakeoverHost;
 
-int takeover_restore(Manager *m, const SavedState *saved);
+int takeover_restore(const TakeoverHost *h, const SavedState *saved);
 /* Without the listeners, the workers of an earlier rpsupd cannot be supervised: ask them to stop (and
  * SIGKILL them after StopTimeoutSec=), so they do not hold the addresses this rpsupd must bind. */
 void takeover_end_orphans(const SavedState *saved, const Config *c);

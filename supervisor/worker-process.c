@@ -3,13 +3,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 
 #include "config-exec.h"
 #include "fd-util.h"
 #include "log.h"
-#include "manager.h"
 #include "worker-spawn.h"
 #include "string-util.h"
 #include "strv.h"
@@ -43,7 +42,7 @@ static int env_set_consume(char ***env, char *assignment) {
         return r;
 }
 
-static int build_environment(Manager *m, Worker *w, const FdList *fds, char ***ret) {
+static int build_environment(const WorkerHost *h, Worker *w, const FdList *fds, char ***ret) {
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
         _cleanup_free_ char *names = NULL;
@@ -77,8 +76,8 @@ static int build_environment(Manager *m, Worker *w, const FdList *fds, char ***r
 
         if ((r = env_set_consume(&env, strdup_printf("LISTEN_FDS=%zu", fds->n))) < 0 ||
             (r = env_set_consume(&env, strdup_printf("LISTEN_FDNAMES=%s", names))) < 0 ||
-            (r = env_set_consume(&env, strdup_printf("NOTIFY_SOCKET=%s", notify_server_path(m->notify)))) < 0 ||
-            (r = env_set_consume(&env, strdup_printf("RPSUP_SERVICE=%s", m->service_name))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("NOTIFY_SOCKET=%s", h->notify_socket))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("RPSUP_SERVICE=%s", h->service_name))) < 0 ||
             (r = env_set_consume(&env, strdup_printf("RPSUP_GENERATION=%" PRIu64, w->slot->generation->id))) < 0 ||
             (r = env_set_consume(&env, strdup_printf("RPSUP_WORKER=%u", w->slot->index))) < 0)
                 return r;
@@ -116,7 +115,7 @@ static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *use
         /* If the exec status was not read yet, read it first: it says why the worker is gone. */
         if (wp->exec_source)
                 (void) on_exec_status(wp->exec_source, sd_event_source_get_io_fd(wp->exec_source), EPOLLIN, wp);
-        service_worker_exited(wp->manager->service, wp->worker, si->si_code, si->si_status);
+        service_worker_exited(wp->host->service, wp->worker, si->si_code, si->si_status);
         return 0;
 }
 
@@ -124,7 +123,7 @@ static int on_adopted_exit(sd_event_source *source, int fd, uint32_t revents, vo
         WorkerProcess *wp = userdata;
 
         /* Not our child: another process reaps it, and its exit status is not ours to know. */
-        service_worker_exited(wp->manager->service, wp->worker, 0, 0);
+        service_worker_exited(wp->host->service, wp->worker, 0, 0);
         return 0;
 }
 
@@ -145,26 +144,24 @@ static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, voi
                 /* Reported with its exit, where the service decides what it means. */
                 log_debug_errno(error, "Worker %u of generation %" PRIu64 " could not start %s: %m",
                                 w->slot->index, w->slot->generation->id, c->exec_path);
-                service_worker_exec_done(wp->manager->service, w, error);
+                service_worker_exec_done(wp->host->service, w, error);
         } else
-                service_worker_exec_done(wp->manager->service, w, 0);
+                service_worker_exec_done(wp->host->service, w, 0);
         return 0;
 }
 
-int worker_process_spawn(void *userdata, Worker *w) {
-        Manager *m = userdata;
+/* Starts w's process: its listeners, environment and command line as its generation's config says. */
+static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd,
+                         int *ret_go_fd) {
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL, **argv = NULL;
-        _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF, go_fd = -EBADF;
-        WorkerProcess *wp;
         FdList fds = {};
-        pid_t pid;
         int r;
 
-        r = m->strategy->ops->slot_fds(m->strategy, w->slot, &fds);
+        r = h->strategy->ops->slot_fds(h->strategy, w->slot, &fds);
         if (r < 0)
                 return r;
-        r = build_environment(m, w, &fds, &env);
+        r = build_environment(h, w, &fds, &env);
         if (r < 0)
                 return r;
         r = exec_argv_expand(c->exec_words, env, &argv);
@@ -184,7 +181,16 @@ int worker_process_spawn(void *userdata, Worker *w) {
                 .working_directory = c->working_directory,
                 .working_directory_missing_ok = c->working_directory_missing_ok,
         };
-        r = spawn_worker(&p, &pid, &pidfd, &exec_fd, &go_fd);
+        return spawn_worker(&p, ret_pid, ret_pidfd, ret_exec_fd, ret_go_fd);
+}
+
+int worker_process_spawn(WorkerHost *h, Worker *w) {
+        _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF, go_fd = -EBADF;
+        WorkerProcess *wp;
+        pid_t pid;
+        int r;
+
+        r = spawn_process(h, w, &pid, &pidfd, &exec_fd, &go_fd);
         if (r < 0)
                 return r;
 
@@ -194,18 +200,18 @@ int worker_process_spawn(void *userdata, Worker *w) {
                 (void) waitpid(pid, NULL, 0);
                 return -ENOMEM;
         }
-        *wp = (WorkerProcess) { .manager = m, .worker = w, .pidfd = -EBADF, .go_fd = -EBADF };
+        *wp = (WorkerProcess) { .host = h, .worker = w, .pidfd = -EBADF, .go_fd = -EBADF };
         /* With the pid, the state file's name for this process: without it a restarted rpsupd could not
          * take the worker over. */
         r = process_start_time(pid, &wp->start_time);
         if (r < 0)
                 goto fail;
 
-        r = sd_event_add_child_pidfd(m->event, &wp->exit_source, pidfd, WEXITED, on_child_exit, wp);
+        r = sd_event_add_child_pidfd(h->event, &wp->exit_source, pidfd, WEXITED, on_child_exit, wp);
         if (r < 0)
                 goto fail;
         wp->pidfd = TAKE_FD(pidfd);
-        r = sd_event_add_io(m->event, &wp->exec_source, exec_fd, EPOLLIN, on_exec_status, wp);
+        r = sd_event_add_io(h->event, &wp->exec_source, exec_fd, EPOLLIN, on_exec_status, wp);
         if (r < 0)
                 goto fail;
         TAKE_FD(exec_fd);
@@ -215,8 +221,8 @@ int worker_process_spawn(void *userdata, Worker *w) {
         w->host_data = wp;
         /* The state file is written once for all the workers started in this turn of the loop, then they
          * are released. */
-        if (m->publish_event)
-                (void) sd_event_source_set_enabled(m->publish_event, SD_EVENT_ONESHOT);
+        if (h->started)
+                h->started(h->userdata);
         return 0;
 
 fail:
@@ -227,8 +233,8 @@ fail:
         return r;
 }
 
-void worker_process_release_held(Manager *m) {
-        for (Generation *g = m->service ? m->service->generations : NULL; g; g = g->next)
+void worker_process_release_held(WorkerHost *h) {
+        for (Generation *g = h->service ? h->service->generations : NULL; g; g = g->next)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Worker *w = g->slots[i]->worker;
                         WorkerProcess *wp = w ? w->host_data : NULL;
@@ -240,13 +246,13 @@ void worker_process_release_held(Manager *m) {
                 }
 }
 
-int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProcess **ret) {
+int worker_process_open(WorkerHost *h, pid_t pid, uint64_t start_time, WorkerProcess **ret) {
         _cleanup_close_ int pidfd = -EBADF;
         WorkerProcess *wp;
         uint64_t t;
         int r;
 
-        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        pidfd = pidfd_open(pid, 0);
         if (pidfd < 0)
                 return -errno;
         /* The pid may have been reused: only the same start time is the same process. Checked after
@@ -260,7 +266,7 @@ int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProces
         wp = calloc(1, sizeof(WorkerProcess));
         if (!wp)
                 return -ENOMEM;
-        *wp = (WorkerProcess) { .manager = m, .pidfd = TAKE_FD(pidfd), .go_fd = -EBADF, .start_time = t };
+        *wp = (WorkerProcess) { .host = h, .pidfd = TAKE_FD(pidfd), .go_fd = -EBADF, .start_time = t };
         *ret = wp;
         return 0;
 }
@@ -268,7 +274,7 @@ int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProces
 int worker_process_attach(WorkerProcess *wp, Worker *w) {
         int r;
 
-        r = sd_event_add_io(wp->manager->event, &wp->exit_source, wp->pidfd, EPOLLIN, on_adopted_exit, wp);
+        r = sd_event_add_io(wp->host->event, &wp->exit_source, wp->pidfd, EPOLLIN, on_adopted_exit, wp);
         if (r < 0) {
                 worker_process_free(wp);
                 return r;
@@ -282,16 +288,22 @@ void worker_process_close(WorkerProcess *wp) {
         worker_process_free(wp);
 }
 
-int worker_process_kill(void *userdata, Worker *w, int sig) {
+int worker_process_kill(Worker *w, int sig) {
         WorkerProcess *wp = w->host_data;
 
         if (!wp || wp->pidfd < 0)
                 return -ESRCH;
-        if (syscall(SYS_pidfd_send_signal, wp->pidfd, sig, NULL, 0) < 0)
+        if (pidfd_send_signal(wp->pidfd, sig, NULL, 0) < 0)
                 return -errno;
         return 0;
 }
 
-void worker_process_forget(void *userdata, Worker *w) {
+void worker_process_forget(Worker *w) {
         w->host_data = worker_process_free(w->host_data);
+}
+
+uint64_t worker_process_start_time(Worker *w) {
+        WorkerProcess *wp = w->host_data;
+
+        return wp ? wp->start_time : 0;
 }

@@ -7,11 +7,23 @@
 
 #include "macro.h"
 #include "service.h"
+#include "strategy.h"
 
-typedef struct Manager Manager;
+/* What starting and watching workers needs from rpsupd. The manager fills it in as it sets up (the
+ * strategy, the notification socket and the service exist before the first worker starts). */
+typedef struct WorkerHost {
+        sd_event *event;
+        const char *service_name;       /* RPSUP_SERVICE= */
+        const char *notify_socket;      /* NOTIFY_SOCKET= */
+        Strategy *strategy;             /* gives each worker its listeners */
+        Service *service;               /* told when a worker exec'd or exited */
+        /* A worker was started: the state file is due (then worker_process_release_held()). */
+        void (*started)(void *userdata);
+        void *userdata;
+} WorkerHost;
 
 typedef struct WorkerProcess {
-        Manager *manager;
+        WorkerHost *host;
         Worker *worker;
         int pidfd;
         int go_fd;                      /* held before execve() until the state file names it; else -EBADF */
@@ -20,15 +32,17 @@ typedef struct WorkerProcess {
         sd_event_source *exec_source;   /* exec status pipe */
 } WorkerProcess;
 
-/* ServiceHost callbacks. */
-int worker_process_spawn(void *userdata, Worker *w);
-int worker_process_kill(void *userdata, Worker *w, int sig);
-void worker_process_forget(void *userdata, Worker *w);
+/* For the ServiceHost: starts w's process; signals it; forgets it (the worker is gone). */
+int worker_process_spawn(WorkerHost *h, Worker *w);
+int worker_process_kill(Worker *w, int sig);
+void worker_process_forget(Worker *w);
+/* The process start time that names w's process in the state file (0 if not known). */
+uint64_t worker_process_start_time(Worker *w);
 /* A started worker waits before execve() until the state file names it (a crash before that leaves no
  * worker that the next rpsupd does not know): once the state is written, this lets every held one go on. */
-void worker_process_release_held(Manager *m);
+void worker_process_release_held(WorkerHost *h);
 /* Takes over a worker started by an earlier rpsupd: opens the process if pid and start time still name the
  * same one (-ESRCH if not), then attaches it to the adopted Worker. */
-int worker_process_open(Manager *m, pid_t pid, uint64_t start_time, WorkerProcess **ret);
+int worker_process_open(WorkerHost *h, pid_t pid, uint64_t start_time, WorkerProcess **ret);
 int worker_process_attach(WorkerProcess *wp, Worker *w);
 void worker_process_close(WorkerProcess *wp);

@@ -5,17 +5,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <linux/close_range.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "fd-util.h"
 #include "worker-spawn.h"
 #include "strv.h"
-
-static int pidfd_open_compat(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
 
 _noreturn_ static void child_fail(int exec_fd, int error) {
         (void) !write(exec_fd, &error, sizeof(error));
@@ -73,7 +68,7 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
                 if (dup2(moved[i], 3 + (int) i) < 0) /* dup2() clears O_CLOEXEC: inherited across exec */
                         child_fail(exec_fd, errno);
         /* Nothing else crosses exec: not even fds rpsupd inherited without O_CLOEXEC from whoever started it. */
-        (void) syscall(SYS_close_range, 3 + (unsigned) p->n_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+        (void) close_range(3 + (unsigned) p->n_fds, ~0U, CLOSE_RANGE_CLOEXEC);
 
         if (p->set_ids) {
                 if (p->user && getuid() == 0) {
@@ -141,7 +136,7 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
 
         safe_close(pipefd[1]);
         go_read = safe_close(go_read);
-        pidfd = pidfd_open_compat(pid);
+        pidfd = pidfd_open(pid, 0);
         if (pidfd < 0) {
                 r = -errno;
                 (void) kill(pid, SIGKILL);

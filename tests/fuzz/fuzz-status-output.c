@@ -22,15 +22,15 @@
 #include <systemd/sd-bus.h>
 
 #include "config.h"
+#include "control-metrics.h"
+#include "control-status.h"
 #include "fuzz.h"
 #include "listener.h"
-#include "manager.h"
 #include "worker-notify.h"
 #include "prometheus-check.h"
 #include "records.h"
 #include "rpsup-limits.h"
 #include "service.h"
-#include "status.h"
 #include "strategy.h"
 #include "utf8.h"
 
@@ -200,7 +200,7 @@ static void build_service(FuzzFields *f, Service *s, Config *c) {
                         if (!slot)
                                 continue;
                         slot->restarts = flags >> 4;
-                        slot->failures = (flags >> 2) & 3;
+                        slot->consecutive_failures = (flags >> 2) & 3;
                         if (flags & 2)
                                 (void) service_adopt_worker(s, slot, ++fake.next_pid,
                                                             (WorkerState) ((flags >> 5) % _WORKER_STATE_MAX), fake.now);
@@ -326,16 +326,16 @@ static void listeners_free(ListenerSet *set) {
 
 /* ---- the checks ---- */
 
-typedef int (*AppendFunc)(sd_bus_message *m, Manager *manager);
+typedef int (*AppendFunc)(sd_bus_message *m, const StatusView *v);
 
-static json_object *record(Manager *m, AppendFunc append, bool array, const char *method) {
+static json_object *record(const StatusView *v, AppendFunc append, bool array, const char *method) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
         json_object *o = NULL;
         int r;
 
         r = sd_bus_message_new_signal(bus, &msg, "/io/rpsup/Fuzz", "io.rpsup.Fuzz", "Reply");
         fuzz_check(r >= 0, "cannot create a message: %s", strerror(-r));
-        r = append(msg, m);
+        r = append(msg, v);
         fuzz_check(r >= 0, "%s: the reply cannot be built (%s): \"rpsupctl status\" would fail", method,
                    strerror(-r));
         r = sd_bus_message_seal(msg, ++cookie, 0);
@@ -347,16 +347,16 @@ static json_object *record(Manager *m, AppendFunc append, bool array, const char
         return o;
 }
 
-static void check_json(Manager *m) {
+static void check_json(const StatusView *v) {
         json_object *o = json_object_new_object(), *back;
         enum json_tokener_error error;
         const char *text;
 
         /* As "rpsupctl --json status" puts it together and prints it. */
-        json_object_object_add(o, "service", record(m, status_append_service, false, "GetStatus"));
-        json_object_object_add(o, "generations", record(m, status_append_generations, true, "ListGenerations"));
-        json_object_object_add(o, "workers", record(m, status_append_workers, true, "ListWorkers"));
-        json_object_object_add(o, "listeners", record(m, status_append_listeners, true, "ListListeners"));
+        json_object_object_add(o, "service", record(v, status_append_service, false, "GetStatus"));
+        json_object_object_add(o, "generations", record(v, status_append_generations, true, "ListGenerations"));
+        json_object_object_add(o, "workers", record(v, status_append_workers, true, "ListWorkers"));
+        json_object_object_add(o, "listeners", record(v, status_append_listeners, true, "ListListeners"));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
                                                          JSON_C_TO_STRING_SPACED);
         fuzz_check(text, "no JSON text");
@@ -370,12 +370,12 @@ static void check_json(Manager *m) {
         json_object_put(o);
 }
 
-static void check_metrics(Manager *m) {
+static void check_metrics(const StatusView *v) {
         _cleanup_free_ char *text = NULL, *error = NULL;
         int r;
 
-        r = status_metrics(m, &text);
-        fuzz_check(r >= 0, "status_metrics() failed: %s", strerror(-r));
+        r = control_metrics(v, &text);
+        fuzz_check(r >= 0, "control_metrics() failed: %s", strerror(-r));
         if (fuzz_print)
                 fprintf(stderr, "%s", text);
         r = prometheus_check(text, &error);
@@ -392,7 +392,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Service *s = NULL;
         Config *c;
         uint8_t retired;
-        Manager m;
+        Retirements retirements = {};
+        StatusView v;
 
         if (size > 8192)
                 return -1;
@@ -454,25 +455,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         listeners_build(&set, c, s, strategy.kind, retired);
         if (asprintf(&runtime_dir, "/run/rpsup/%s", name) < 0)
                 abort();
-        m = (Manager) {
-                .service_name = name,
-                .config_path = c->path,
-                .runtime_dir = runtime_dir,
-                .config = c,
-                .listeners = &set,
-                .strategy = &strategy,
-                .service = s,
-                .started_at_realtime = 1700000000 * USEC_PER_SEC,
-        };
         /* A finished retirement, for the last_retirement figures. */
-        m.retirements.list[0] = (Retirement) {
+        retirements.list[0] = (Retirement) {
                 .generation = 1, .began = USEC_PER_SEC, .ended = USEC_PER_SEC + (retired << 10),
                 .delta = { .listen_drops = retired & 1, .migrate_req_success = retired >> 1 },
         };
-        m.retirements.n = 1;
+        retirements.n = 1;
+        v = (StatusView) {
+                .service_name = name,
+                .config_path = c->path,
+                .runtime_dir = runtime_dir,
+                .started_at_realtime = 1700000000 * USEC_PER_SEC,
+                .config = c,
+                .service = s,
+                .strategy = &strategy,
+                .listeners = &set,
+                .retirements = &retirements,
+        };
 
-        check_metrics(&m);
-        check_json(&m);
+        check_metrics(&v);
+        check_json(&v);
 
         service_free(s);
         listeners_free(&set);

@@ -7,7 +7,6 @@ The harness plays systemd's part where a test needs it: it receives rpsupd's sd_
 (READY=1, STATUS=, FDSTORE=1 with the fds) on a NOTIFY_SOCKET of its own, and can start rpsupd again with
 the stored fds in LISTEN_FDS, as systemd does after a crash."""
 
-import array
 import json
 import os
 import shutil
@@ -20,6 +19,10 @@ import threading
 import time
 import traceback
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rpsupnet import (HarnessError, HeldAcks, LoadRun, NotifyReceiver, counters_delta,  # noqa: E402
+                      enter_private_netns, free_port, handshakes_in_flight, kill_pid, tagged_pids, tcp_counters)
 
 SKIP = 77
 
@@ -51,6 +54,21 @@ def check(cond, what):
         raise Failed(what)
 
 
+def prometheus_parser():
+    """prometheus_client's text_string_to_metric_families, or a skip where it is not installed."""
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        # tools/setup installs python3-prometheus-client (pure Python) for the system's python3; a python3
+        # found earlier in PATH can use it too.
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            skip_or_fail("python3-prometheus-client is not installed (tools/setup installs it)")
+    return text_string_to_metric_families
+
+
 def skip_or_fail(reason):
     if os.environ.get("RPSUP_REQUIRE_PRIVILEGED") == "1":
         print(f"FAIL: cannot run, and RPSUP_REQUIRE_PRIVILEGED=1: {reason}", flush=True)
@@ -59,26 +77,19 @@ def skip_or_fail(reason):
     sys.exit(SKIP)
 
 
-def enter_private_netns():
-    """Re-executes the test in a network namespace of its own (once), with loopback up."""
-    if os.geteuid() != 0:
-        skip_or_fail("needs root (network namespaces, binding, signals to other users' processes)")
-    if os.environ.get("RPSUP_TEST_IN_NETNS") != str(os.getpid()):
-        if not shutil.which("unshare"):
-            skip_or_fail("unshare(1) is not installed")
-        env = dict(os.environ)
-        # exec keeps the pid: the marker says "this process is already inside".
-        env["RPSUP_TEST_IN_NETNS"] = str(os.getpid())
-        os.execvpe("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv, env)
-    r = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True)
-    if r.returncode != 0:
-        skip_or_fail(f"cannot bring up loopback in a new network namespace: {r.stderr.strip()}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_until(probe, timeout=15.0, what=None, interval=0.05):
+    """Polls probe() until it returns something true, and returns that: the tests wait for what they can
+    observe, not for a fixed time. After timeout seconds: Failed("what: ...") if what is given, else the
+    last (false) value, for the caller's own check to report."""
+    end = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > end:
+            break
+        time.sleep(interval)
+    if not value and what:
+        raise Failed(f"{what}: not within {timeout:.0f}s")
+    return value
 
 
 class FakeSystemd:
@@ -87,39 +98,31 @@ class FakeSystemd:
 
     def __init__(self, path):
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(0.1)
         self.messages = []
         self.store = {}  # name -> [fd, ...]
         self.lock = threading.Lock()
-        self.running = True
-        self.thread = threading.Thread(target=self._reader, daemon=True)
-        self.thread.start()
+        self.syncs = 0
+        self.receiver = NotifyReceiver(path, self._message)
 
-    def _reader(self):
-        while self.running:
-            try:
-                msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 64)
-            except (socket.timeout, BlockingIOError):
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in msg.decode().split("\n") if "=" in line)
-            with self.lock:
-                self.messages.append(fields)
-                if fields.get("FDSTORE") == "1":
-                    self.store.setdefault(fields.get("FDNAME", "stored"), []).extend(fds)
-                    fds = []
-                elif fields.get("FDSTOREREMOVE") == "1":
-                    for fd in self.store.pop(fields.get("FDNAME"), []):
-                        os.close(fd)
-            for fd in fds:
-                os.close(fd)
+    def _message(self, fields, fds, pid):
+        with self.lock:
+            self.messages.append(fields)
+            if fields.get("FDSTORE") == "1":
+                self.store.setdefault(fields.get("FDNAME", "stored"), []).extend(fds)
+                fds = []
+            elif fields.get("FDSTOREREMOVE") == "1":
+                for fd in self.store.pop(fields.get("FDNAME"), []):
+                    os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
-    def pump(self, timeout=0.0):
-        """Gives the reader time to take in what was sent."""
-        time.sleep(timeout)
+    def sync(self, timeout=5.0):
+        """Returns once the reader has taken in everything sent to the socket so far: a datagram of ours,
+        queued behind it (datagrams keep their order), comes out last."""
+        self.syncs += 1
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(f"RPSUP_TEST_SYNC={self.syncs}".encode(), self.path)
+        self.wait_for("RPSUP_TEST_SYNC", str(self.syncs), timeout)
 
     def wait_for(self, key, value=None, timeout=15.0, since=0):
         end = time.monotonic() + timeout
@@ -136,14 +139,12 @@ class FakeSystemd:
             return [(name, fd) for name, fds in self.store.items() for fd in fds]
 
     def close(self):
-        self.running = False
-        self.thread.join()
+        self.receiver.close()
         with self.lock:
             for fds in self.store.values():
                 for fd in fds:
                     os.close(fd)
             self.store = {}
-        self.sock.close()
 
 
 class Rpsup:
@@ -300,17 +301,7 @@ StopTimeoutSec=5
 
     def our_processes(self):
         """Processes this test started, directly or through rpsupd: they carry our token."""
-        pids = set()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if f"RPSUP_TEST_TOKEN={self.token}".encode() in f.read().split(b"\0"):
-                        pids.add(int(entry))
-            except OSError:
-                pass
-        return pids
+        return tagged_pids("RPSUP_TEST_TOKEN", self.token)
 
     def kill_rpsupd(self, sig=signal.SIGKILL):
         self.proc.send_signal(sig)
@@ -343,13 +334,8 @@ StopTimeoutSec=5
         except Exception:
             pass
         for pid in self.our_processes() | self.pids:
-            if pid == os.getpid():
-                continue
-            try:
-                os.kill(pid, signal.SIGCONT)
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if pid != os.getpid():
+                kill_pid(pid, signal.SIGKILL)
         if self.systemd:
             self.systemd.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -428,97 +414,60 @@ class PendingClient:
         self.sock.close()
 
 
-class HeldAcks:
-    """Clients' final ACKs to `port` are dropped on lo (XDP) until release(): their handshakes stay in
-    flight on the server side (request sockets)."""
-
-    def __init__(self, port):
-        self.proc = subprocess.Popen([XDP_DROP_ACK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().strip()
-        if line != "attached":
-            err = self.proc.stderr.read()
-            self.proc.wait()
-            skip_or_fail(f"cannot attach an XDP program to lo: {err.strip()}")
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            out = self.proc.stdout.read()
-            self.proc.wait(timeout=10)
-            return out.strip()
-        return ""
-
-
-def syn_recv_count(port):
-    """Handshakes in flight on the server side for a local port (state SYN_RECV in /proc/net/tcp*)."""
-    n = 0
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "03" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        n += 1
-        except OSError:
-            pass
-    return n
-
-
-def netstat():
-    """TcpExt counters of this network namespace."""
-    with open("/proc/net/netstat") as f:
-        lines = f.read().splitlines()
-    for names, values in zip(lines[::2], lines[1::2]):
-        if names.startswith("TcpExt:"):
-            return dict(zip(names.split()[1:], map(int, values.split()[1:])))
-    return {}
+def hold_acks(port):
+    """Holds the clients' final ACKs to port (rpsupnet.HeldAcks); a machine without XDP on lo skips."""
+    try:
+        return HeldAcks(XDP_DROP_ACK, port)
+    except HarnessError as e:
+        skip_or_fail(str(e))
 
 
 class Load:
-    """rpsup-load running in the background until stop()."""
+    """rpsup-load running in the background until stop(); the report carries what the kernel counted
+    meanwhile (in "kernel"): it helps to tell where a failure came from."""
 
-    def __init__(self, port, concurrency=16, host="127.0.0.1", extra=()):
-        self.netstat_before = netstat()
-        self.stopfile = tempfile.mktemp(prefix="rpsup-load-stop-")
-        self.proc = subprocess.Popen(
-            [LOAD, "--connect", f"{host}:{port}", "--concurrency", str(concurrency), "--duration", "3600",
-             "--stop-file", self.stopfile, "--json", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, port, concurrency=16, host="127.0.0.1", extra=(), interval_ms=100):
+        self.counters_before = tcp_counters()
+        self.dir = tempfile.mkdtemp(prefix="rpsup-load-")
+        self.stopfile = os.path.join(self.dir, "stop")
+        self.run = LoadRun(LOAD, host, port, os.path.join(self.dir, "report.json"), concurrency=concurrency,
+                           stop_file=self.stopfile, interval_ms=interval_ms, extra=extra)
+
+    def intervals(self):
+        return self.run.intervals()
+
+    def wait_for(self, what, probe, timeout=15.0):
+        """Polls probe(intervals so far) while the load runs."""
+        return wait_until(lambda: probe(self.run.intervals()), timeout, what)
+
+    def wait_answered(self, timeout=15.0):
+        """Returns once the load has had connections answered: it runs, and so does the service."""
+        self.wait_for("the load's first answered connections", lambda iv: any(i["ok"] for i in iv), timeout)
 
     def stop(self):
         open(self.stopfile, "w").close()
-        out, err = self.proc.communicate(timeout=60)
-        os.unlink(self.stopfile)
         try:
-            report = json.loads(out)
-            after = netstat()
-            # What the kernel saw meanwhile: helps to tell where a failure came from.
-            report["kernel"] = {k: after.get(k, 0) - self.netstat_before.get(k, 0)
-                                for k in ("TCPMigrateReqSuccess", "TCPMigrateReqFailure", "ListenDrops",
-                                          "ListenOverflows", "TCPAbortOnClose", "TCPAbortOnData", "TCPReqQFullDrop",
-                                          "TCPBacklogDrop")}
-            return report
-        except json.JSONDecodeError:
-            raise Failed(f"rpsup-load printed no report (exit {self.proc.returncode}): {out}\n{err}")
+            report, _ = self.run.wait(timeout=60)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        report["kernel"] = counters_delta(self.counters_before, tcp_counters())
+        return report
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.run.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run(test, *args, **kwargs):
     """Runs test(*args) with the netns set up; exit code as the test protocol wants."""
-    enter_private_netns()
+    enter_private_netns("RPSUP_TEST_IN_NETNS", skip_or_fail)
     for path in (RPSUPD, RPSUPCTL, WORKER) + ((LOAD,) if os.environ.get("RPSUP_SKIP_LOAD_CHECK") != "1" else ()):
         if not os.access(path, os.X_OK):
             print(f"FAIL: {path} is not built", flush=True)
             sys.exit(1)
     try:
         test(*args, **kwargs)
-    except Failed as e:
+    except (Failed, HarnessError) as e:
         print(f"FAIL: {e}", flush=True)
         sys.exit(1)
     except Exception:

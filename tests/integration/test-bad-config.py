@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: (uid_t) -1 passed --check, and Group= alone ran the worker as group 0.
+# Regression: a signal glibc reserves for itself was accepted.
+# Regression: two spellings of one socket file were two addresses; the second bind replaced the first.
+# Regression: --check on a FIFO waited for a writer, forever.
+# Regression: a reload after the config was replaced by a FIFO froze rpsupd (no status, no respawn).
 """Malformed configs are refused with FILE:LINE and the key, before any socket is touched. A config that is
 not a regular file is refused without blocking, at start and at reload."""
 
@@ -25,14 +30,14 @@ CASES = [
     ("[Service]\nExecStart={worker}\nKillSignal=SIGKILL\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "KillSignal="),
     ("[Service]\nExecStart={worker}\nReadyTimeoutSec=soon\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3,
      "ReadyTimeoutSec="),
-    # Regression: (uid_t) -1 passed --check, and Group= alone ran the worker as group 0.
+    # (uid_t) -1 passed --check, and Group= alone ran the worker as group 0.
     ("[Service]\nExecStart={worker}\nUser=4294967295\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "User="),
     ("[Service]\nExecStart={worker}\nGroup=4294967295\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "Group="),
     ("[Service]\nExecStart={worker}\nGroup=65535\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3, "Group="),
-    # Regression: a signal glibc reserves for itself was accepted.
+    # A signal glibc reserves for itself was accepted.
     ("[Service]\nExecStart={worker}\nKillSignal=32\n[Socket]\nListenStream=127.0.0.1:{port}\n", 3,
      "reserved by the C library"),
-    # Regression: two spellings of one socket file were two addresses; the second bind replaced the first.
+    # Two spellings of one socket file were two addresses; the second bind replaced the first.
     ("[Service]\nExecStart={worker}\n[Socket]\nListenStream={tmp}/s.sock\nListenStream=/{tmp}//s.sock\n", 5,
      "is listed twice (line 4: ListenStream="),
     ("[Service]\nExecStart={worker}\n[Socket]\nListenStream={tmp}/../s.sock\n", 4, "..\""),
@@ -90,7 +95,7 @@ def test():
         p = subprocess.run([RPSUPD, "--check", "--config", r.tmp], capture_output=True, text=True, env=r.env())
         check(p.returncode == 1 and f"{r.tmp}: is a directory, not a regular file" in p.stderr, p.stderr)
 
-        # Regression: --check on a FIFO waited for a writer, forever.
+        # --check on a FIFO waited for a writer, forever.
         fifo = os.path.join(r.tmp, "fifo.conf")
         os.mkfifo(fifo)
         t0 = time.monotonic()
@@ -108,7 +113,7 @@ def test():
 
 
 def reload_after_fifo():
-    """Regression: a reload after the config was replaced by a FIFO froze rpsupd until something wrote to it:
+    """A reload after the config was replaced by a FIFO froze rpsupd until something wrote to it:
     no status, a killed worker not replaced."""
     r = Rpsup(workers=2)
     try:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: unread GetListenerFds replies took rpsupd to 20,000 fds in 3.7 s.
 """A client that calls GetListenerFds again and again without reading the replies cannot make rpsupd
 hold file descriptors for it: rpsupd's fd count stays bounded, the client is closed, and a crashed worker
 is restarted afterwards. When accept() on the control socket fails for want of fds, rpsupd says so once,
@@ -46,7 +47,7 @@ def test():
         baseline = len(fds_of(pid))
         cpu_before = cpu_seconds(pid)
 
-        # Regression: unread GetListenerFds replies took rpsupd to 20,000 fds in 3.7 s.
+        # Unread GetListenerFds replies took rpsupd to 20,000 fds in 3.7 s.
         c = rawdbus.Client(path).connect_and_auth(fds=True)
         burst = b"".join(c.call_bytes("GetListenerFds") for _ in range(8))
         c.sock.setblocking(False)

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import Load, Rpsup, check, log, request, run  # noqa: E402
+from rpsuptest import Load, Rpsup, check, log, request, run, wait_until  # noqa: E402
 
 
 def test():
@@ -43,11 +43,11 @@ def test():
                     s.close()
                     continue
                 flood.append(s)
-            time.sleep(0.5)
+            time.sleep(0.5)  # rpsupd faces the flood for a while
             for s in flood:
                 s.close()
-            time.sleep(0.3)
-
+            # Once the flood's connections are closed, the control socket answers again.
+            wait_until(lambda: r.status_json()[0] == 0, timeout=10)
             st = r.status()
             check(st["service"]["state"] == "running", "rpsupd is not running after the garbage")
             check(request(r.port).startswith("generation=1"), "workers do not answer")

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: 64 connections of any user held every place; root's rpsupctl exited 3.
 """Unprivileged users cannot lock root out of the control socket: while 1,000 connections of five
 unprivileged uids ping to keep their place, drip bytes that never complete, and reconnect whenever they
 are closed, root's `rpsupctl status` answers every time within 1 s, and scale and reload work."""
@@ -129,7 +130,7 @@ def test():
         path = rawdbus.control_path(r)
         baseline = len(os.listdir(f"/proc/{r.proc.pid}/fd"))
 
-        # Regression: 64 connections of any user held every place; root's rpsupctl exited 3.
+        # 64 connections of any user held every place; root's rpsupctl exited 3.
         for uid in UIDS:
             attackers.append(subprocess.Popen(
                 ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, __file__,

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: 8 messages of 100 MiB, each short of its last byte, took rpsupd to 823 MB.
+# Regression: 243k ListWorkers calls whose replies were never read took rpsupd to 1.13 GB.
 """What an unprivileged client sends, or does not read, cannot make rpsupd allocate much: a message that
 announces 100 MiB is refused when its header arrives, and a client that sends calls without reading the
 replies is read no further and closed. rpsupd's resident memory stays under 64 MiB throughout."""
@@ -130,7 +132,7 @@ def test():
         path = rawdbus.control_path(r)
         log(f"rpsupd's resident memory at the start: {memory_kib(r.proc.pid, 'VmRSS') / 1024:.1f} MiB")
 
-        # Regression: 8 messages of 100 MiB, each short of its last byte, took rpsupd to 823 MB.
+        # 8 messages of 100 MiB, each short of its last byte, took rpsupd to 823 MB.
         proc = subprocess.Popen(NOBODY + [sys.executable, __file__, "attack-big", path], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         report = watch(r, proc, "100 MiB messages")
@@ -140,7 +142,7 @@ def test():
         check(r.log().count("announced a message larger than") == BIG_CONNECTIONS,
               f"each refused connection is not logged once:\n{r.log()[-3000:]}")
 
-        # Regression: 243k ListWorkers calls whose replies were never read took rpsupd to 1.13 GB.
+        # 243k ListWorkers calls whose replies were never read took rpsupd to 1.13 GB.
         proc = subprocess.Popen(NOBODY + [sys.executable, __file__, "attack-unread", path], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         report = watch(r, proc, "unread replies")

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: a call that came with BEGIN stayed unanswered until the client sent more.
 """A client that sends its first call in the same write as the authentication (AUTH ... BEGIN) gets its
 answer at once, as does one that sends several calls in one write."""
 
@@ -19,7 +20,7 @@ def test():
         r.start()
         path = rawdbus.control_path(r)
 
-        # Regression: a call that came with BEGIN stayed unanswered until the client sent more.
+        # A call that came with BEGIN stayed unanswered until the client sent more.
         clients, sent = [], []
         for i in range(CLIENTS):
             c = rawdbus.Client(path)

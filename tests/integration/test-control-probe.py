@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: each Probe loaded and attached BPF programs on the event loop, for anyone.
 """Probe answers what rpsupd found at start, at once, whoever asks: an unprivileged caller cannot make
 rpsupd load BPF programs. Reprobe, for root and rpsupd's uid only, probes again."""
 
@@ -45,7 +46,7 @@ def test():
         path = rawdbus.control_path(r)
         root = rawdbus.Client(path).connect_and_auth()
 
-        # Regression: each Probe loaded and attached BPF programs on the event loop, for anyone.
+        # Each Probe loaded and attached BPF programs on the event loop, for anyone.
         out = subprocess.run(NOBODY + [sys.executable, __file__, "as-nobody", path], capture_output=True, text=True,
                              timeout=60)
         check(out.returncode == 0, f"the unprivileged client failed: {out.stderr}")

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: workers forked before the state file recorded them kept running unsupervised after a crash.
 """rpsupd killed with SIGKILL at any instant of a scale-out or a reload, then started again with its fd store
 (as systemd does after a crash), knows every worker that may exist: each one is taken over (listed by the
-new rpsupd) or gone within a bound, and none is left once the new rpsupd stops.
-
-Regression: workers forked before the state file recorded them kept running unsupervised after a crash."""
+new rpsupd) or gone within a bound, and none is left once the new rpsupd stops."""
 
 import os
 import signal

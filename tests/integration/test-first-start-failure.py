@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: a failed first start freed the generation under the code failing it (use-after-free, SIGSEGV).
 """A first generation that cannot start ends rpsupd with exit status 1 and one error that names the cause,
 whatever the cause: a worker that exits before it is ready, one that cannot be executed, a port that
-another process holds.
-Regression: the completion of the failed start stopped the service and freed the generation under the code
-that was failing it (use-after-free, "double free detected", SIGSEGV)."""
+another process holds."""
 
 import os
 import socket

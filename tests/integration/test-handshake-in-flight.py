@@ -9,16 +9,17 @@ import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import HeldAcks, PendingClient, Rpsup, check, log, netstat, run, syn_recv_count  # noqa: E402
+from rpsuptest import (PendingClient, Rpsup, check, handshakes_in_flight, hold_acks, log, run,  # noqa: E402
+                       tcp_counters, wait_until)
 
 N = 10
 
 
 def held_clients(r):
-    hold = HeldAcks(r.port)
+    hold = hold_acks(r.port)
     clients = [PendingClient(r.port) for _ in range(N)]
-    time.sleep(0.2)
-    in_flight = syn_recv_count(r.port)
+    wait_until(lambda: handshakes_in_flight(r.port) >= N, timeout=5)
+    in_flight = handshakes_in_flight(r.port)
     log(f"{in_flight} handshakes in flight on the server side")
     check(in_flight >= N, f"only {in_flight} of {N} handshakes are in flight: the ACKs were not held")
     for c in clients:
@@ -43,14 +44,14 @@ def test(strategy):
         r.start()
 
         # Reload: generation 1's listeners retire while the handshakes are in flight.
-        before = netstat()
+        before = tcp_counters()
         hold, clients = held_clients(r)
         rc, out, err = r.reload()
         check(rc == 0, f"reload failed: {err}")
-        time.sleep(0.3)
+        time.sleep(0.3)  # the ACKs stay held a while after the switch, as they would on a slow network
         log(f"released: {hold.release()}")
         all_answered(clients, "reload")
-        after = netstat()
+        after = tcp_counters()
         moved = after.get("TCPMigrateReqSuccess", 0) - before.get("TCPMigrateReqSuccess", 0)
         log(f"reload: all {N} answered; kernel migrated {moved}, BPF counted {migrated(r)} migrated requests")
         if strategy == "migrate":
@@ -65,7 +66,7 @@ def test(strategy):
         hold, clients = held_clients(r)
         rc, out, err = r.scale(1)
         check(rc == 0, f"scale to 1 failed: {err}")
-        time.sleep(0.3)
+        time.sleep(0.3)  # the ACKs stay held a while after the switch, as they would on a slow network
         log(f"released: {hold.release()}")
         all_answered(clients, "scale-in")
         log(f"scale-in: all {N} answered")

@@ -27,7 +27,8 @@ def test(strategy):
         intruder.listen(128)
         intruder.setblocking(False)
         load = Load(r.port, concurrency=8)
-        time.sleep(1.5)
+        load.wait_answered()
+        time.sleep(1.0)  # the intruder's chance to take connections before the reload
         rc, out, err = r.reload()
         check(rc == 0, f"reload: {err}")
         time.sleep(0.5)

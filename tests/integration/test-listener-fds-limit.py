@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: beyond 256 listeners the list was cut without a word; over 253 fds failed with "Invalid argument".
 """GetListenerFds with more listeners than one reply can carry (the kernel passes 253 fds per message):
 an error that says so, and a log line, never a silently shortened list."""
 
@@ -53,7 +54,7 @@ def test():
     finally:
         r.cleanup()
 
-    # Regression: beyond 256 listeners the list was cut without a word; and more than 253 fds cannot go into
+    # Beyond 256 listeners the list was cut without a word; and more than 253 fds cannot go into
     # one message at all: sending it failed with a bare "Invalid argument". 17 addresses x 15 workers = 255.
     r = Rpsup(strategy="drain")
     service(r, 17, 15)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: label values were not escaped; worker families were interleaved under repeated HELP/TYPE.
 """`rpsupctl metrics` is the text exposition format 0.0.4 to the letter, as a Prometheus parser reads it:
 label values escaped (a service named like a systemd instance, with a quote and a backslash), each family
 once, with all of its samples under its own HELP and TYPE."""
@@ -7,27 +8,16 @@ once, with all of its samples under its own HELP and TYPE."""
 import sys
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import Rpsup, check, log, run, skip_or_fail  # noqa: E402
-
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:
-    # tools/setup installs python3-prometheus-client (pure Python) for the system's python3; a python3 found
-    # earlier in PATH can use it too.
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-    except ImportError:
-        text_string_to_metric_families = None
+from rpsuptest import Rpsup, check, log, prometheus_parser, run  # noqa: E402
 
 # systemd's %i keeps escapes such as \x2d; the quote is what breaks an unescaped label.
 NAME = 'we"b\\x2dapi'
 
 
 def parse(text):
-    # Regression: label values were not escaped, and the worker families' samples were interleaved under
+    # Label values were not escaped, and the worker families' samples were interleaved under
     # repeated HELP/TYPE blocks (filed by parsers under duplicate untyped families).
-    families = list(text_string_to_metric_families(text))
+    families = list(prometheus_parser()(text))
     names = [f.name for f in families]
     dups = sorted({n for n in names if names.count(n) > 1})
     check(not dups, f"families that appear more than once: {dups}\n{text}")
@@ -47,9 +37,7 @@ def metrics(r):
 
 
 def test():
-    if not text_string_to_metric_families:
-        skip_or_fail("python3-prometheus-client is not installed (tools/setup installs it)")
-
+    prometheus_parser()  # or skip
     # With per-worker listeners: the worker families that were interleaved.
     r = Rpsup(name=NAME, workers=3, strategy="drain")
     try:

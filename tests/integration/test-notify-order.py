@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: STOPPING=1 before READY=1 wedged start, reload and scale forever ("in progress").
 """Whatever a worker sends in whatever order, every start, reload and scale finishes or fails with a clear
 reason within ReadyTimeoutSec= (EXTEND_TIMEOUT_USEC= stretches that to at most 4x), and the next operation
-runs.
-Regression: STOPPING=1 before READY=1 wedged start, reload and scale forever ("in progress")."""
+runs."""
 
 import os
 import sys

@@ -74,7 +74,7 @@ def test():
         log(f"migrate without BPF: {st['service']['strategy_reason']}")
         load = Load(r.port, concurrency=8)
         try:
-            time.sleep(0.3)
+            load.wait_answered()
             for _ in range(3):
                 rc, out, err = r.reload()
                 check(rc == 0, f"reload: {err}")

@@ -4,7 +4,6 @@
 answering; so does a reload with a broken config, which changes nothing."""
 
 import sys
-import time
 
 sys.path.insert(0, sys.path[0])
 from rpsuptest import WORKER, Load, Rpsup, check, log, parse_reply, request, run  # noqa: E402
@@ -17,7 +16,7 @@ def test(strategy):
         good = open(r.config).read()
         load = Load(r.port, concurrency=8)
         try:
-            time.sleep(0.3)
+            load.wait_answered()
             # The new generation's workers exit at once.
             r.write_config(good.replace(f"ExecStart={WORKER}", f"ExecStart={WORKER} --fail-start"))
             rc, out, err = r.reload()

@@ -16,7 +16,7 @@ def test(strategy):
         r.start()
         load = Load(r.port, concurrency=16)
         try:
-            time.sleep(0.5)
+            load.wait_answered()
             sizes = [4, 1, 3, 2, 5]
             for i in range(5):
                 rc, out, err = r.reload()

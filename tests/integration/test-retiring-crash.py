@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: crashes while retiring were logged at debug level and counted nowhere ("0 worker failures").
 """A worker that crashes while it is being retired is counted and logged as a warning, once per worker;
-one that ends as asked is not.
-Regression: such crashes were logged at debug level and counted nowhere ("0 worker failures")."""
+one that ends as asked is not."""
 
 import os
 import sys

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import Load, PendingClient, Rpsup, check, log, parse_reply, run  # noqa: E402
+from rpsuptest import Load, PendingClient, Rpsup, check, log, parse_reply, run, wait_until  # noqa: E402
 
 
 def test(strategy):
@@ -18,8 +18,13 @@ def test(strategy):
     try:
         r.start(with_systemd=True)
         r.systemd.wait_for("READY", "1")
-        r.systemd.pump(0.2)
-        names = sorted(n for n, _ in r.systemd.stored())
+
+        def stored_names():
+            return sorted(n for n, _ in r.systemd.stored())
+
+        wait_until(lambda: "control" in stored_names() and "notify" in stored_names() and
+                   any(n.startswith(("L.", "S")) for n in stored_names()), timeout=5)
+        names = stored_names()
         log(f"fd store: {names}")
         check(any(n.startswith("L.") or n.startswith("S") for n in names), f"no listener in the fd store: {names}")
         check("control" in names and "notify" in names, f"control/notify sockets not stored: {names}")
@@ -29,7 +34,7 @@ def test(strategy):
 
         load = Load(r.port, concurrency=8)
         try:
-            time.sleep(0.5)
+            load.wait_answered()
             # Stop the workers so that connections queue, then kill rpsupd.
             for pid in workers_before:
                 os.kill(pid, signal.SIGSTOP)
@@ -37,9 +42,9 @@ def test(strategy):
             r.kill_rpsupd(signal.SIGKILL)
             # While rpsupd is gone, connections still queue (nothing is refused).
             queued += [PendingClient(r.port) for _ in range(10)]
-            time.sleep(0.3)
+            time.sleep(0.3)  # the load runs on while rpsupd is gone
 
-            r.systemd.pump(0.1)
+            r.systemd.sync()
             r.start(fds=r.systemd.stored())
             st = r.wait_running()
             after = sorted(w["pid"] for w in r.live_workers(st))
@@ -65,8 +70,13 @@ def test(strategy):
         # ...and so does replacing a crashed worker.
         victim = r.live_workers()[0]["pid"]
         os.kill(victim, signal.SIGKILL)
-        time.sleep(1.0)
-        st = r.status()
+
+        def replaced():
+            st = r.status()
+            live = r.live_workers(st)
+            return victim not in [w["pid"] for w in live] and all(w["state"] == "ready" for w in live) and st
+
+        st = wait_until(replaced, timeout=10) or r.status()
         check(all(w["state"] == "ready" for w in r.live_workers(st)), "the killed worker was not replaced")
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
         check(not r.our_processes() - {os.getpid()}, "processes left after the stop")

@@ -11,22 +11,38 @@ import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import Load, Rpsup, check, log, run  # noqa: E402
+from rpsuptest import Load, Rpsup, check, log, run, wait_until  # noqa: E402
 
 
-def stop_two_under_load(r, seconds):
-    # Open loop: new connections at a steady rate, whatever happens to earlier ones.
+def stop_two_under_load(r, until):
+    """Stops two workers under open-loop load (new connections at a steady rate, whatever happens to earlier
+    ones) and keeps the load on until until(load) is true; then lets what is in flight finish or time out."""
     load = Load(r.port, concurrency=4000, extra=("--timeout", "2500", "--rate", "1000"))
     try:
-        time.sleep(0.5)
+        load.wait_answered()
         stopped = [w["pid"] for w in r.live_workers()][:2]
         for pid in stopped:
             os.kill(pid, signal.SIGSTOP)
         t_stop = time.monotonic()
-        time.sleep(seconds)
+        until(load)
     finally:
         report = load.stop()
     return stopped, t_stop, report
+
+
+def timeouts_seen(load):
+    # Without stall protection: until the connections steered to the stopped workers time out (--timeout).
+    load.wait_for("connections to the stopped workers timing out", lambda iv: any(i["failed"] for i in iv))
+
+
+def stalls_replaced(r):
+    # With it: until both stopped workers are out of the live generation and their slots serve again.
+    def replaced(load):
+        def probe():
+            st = r.status()
+            return st["service"]["stall_replacements"] >= 2 and all(w["state"] == "ready" for w in r.live_workers(st))
+        return wait_until(probe, timeout=15, what="both stalled workers replaced")
+    return replaced
 
 
 def test(strategy):
@@ -34,7 +50,7 @@ def test(strategy):
     r = Rpsup(workers=4, strategy=strategy, extra_service="StallSec=0\nStopTimeoutSec=2")
     try:
         r.start()
-        stopped, _, report = stop_two_under_load(r, 4)
+        stopped, _, report = stop_two_under_load(r, timeouts_seen)
         share = report["failed"] / max(1, report["attempts"])
         log(f"StallSec=0: {report['failed']} of {report['attempts']} failed ({share:.1%}, "
             f"timeouts {report['timeout']})")
@@ -47,7 +63,7 @@ def test(strategy):
     r = Rpsup(workers=4, strategy=strategy, extra_service="StallSec=1\nStopTimeoutSec=2")
     try:
         r.start()
-        stopped, t_stop, report = stop_two_under_load(r, 5)
+        stopped, t_stop, report = stop_two_under_load(r, stalls_replaced(r))
         share = report["failed"] / max(1, report["attempts"])
         log(f"StallSec=1: {report['failed']} of {report['attempts']} failed ({share:.2%}, timeouts "
             f"{report['timeout']}, reset {report['reset']})")

@@ -19,7 +19,7 @@ def queue_on_stopped_worker(r, n):
     clients = [PendingClient(r.port) for _ in range(n)]
     for c in clients:
         check(c.answered_within(0.05) is None, "a stopped worker answered")
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window to prove a negative: the stopped worker answers nothing
     check(all(c.answered_within(0.01) is None for c in clients), "a stopped worker answered")
     return pid, clients
 

@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: only the first 256 workers of a dead rpsupd were ended; the others kept running.
 """An rpsupd that cannot take over its predecessor's workers (here: no fd store, so no listeners to
-supervise them with) ends every one of them, however many there are, before it starts its own.
-
-Regression: only the first 256 workers of a dead rpsupd were ended; the others kept running."""
+supervise them with) ends every one of them, however many there are, before it starts its own."""
 
 import os
 import signal

@@ -7,10 +7,9 @@ that pings is left alone, one that goes silent is replaced."""
 import os
 import resource
 import sys
-import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import WORKER, Rpsup, check, log, run  # noqa: E402
+from rpsuptest import WORKER, Rpsup, check, log, run, wait_until  # noqa: E402
 
 
 def environ(pid):
@@ -61,25 +60,39 @@ FileDescriptorName=web-listener
     finally:
         r.cleanup()
 
-    # A silent worker is replaced; a pinging one is not. (No core files from SIGABRT.)
+    # A silent worker is replaced; a pinging one is not. (No core files from SIGABRT.) Both run at once,
+    # the pinging one started first: once the silent one has been replaced twice, the pinging one has gone
+    # more than two WatchdogSec= without being replaced, had its pings not counted.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    for args, silent in (("", False), ("--no-watchdog", True)):
-        r = Rpsup(workers=1, worker_args=args, extra_service="WatchdogSec=1")
-        try:
+    services = {}
+    try:
+        for args, silent in (("", False), ("--no-watchdog", True)):
+            r = Rpsup(name="silent" if silent else "pinging", workers=1, worker_args=args,
+                      extra_service="WatchdogSec=1")
+            services[silent] = r
             st = r.start()
-            first = r.live_workers(st)[0]["pid"]
-            time.sleep(3)
+            r.first = r.live_workers(st)[0]["pid"]
+
+        def replaced_twice():
+            st = services[True].status()
+            ready = [w["state"] for w in services[True].live_workers(st)] == ["ready"]
+            return st["service"]["watchdog_kills"] >= 2 and ready
+
+        wait_until(replaced_twice, timeout=15, what="the silent worker replaced twice")
+        for is_silent, r in sorted(services.items()):
             st = r.status()
             kills = st["service"]["watchdog_kills"]
             now = r.live_workers(st)[0]["pid"]
-            log(f"{'silent' if silent else 'pinging'} worker: {kills} watchdog kills, pid {first} -> {now}")
-            if silent:
-                check(kills >= 1 and now != first, "a worker without WATCHDOG=1 was not replaced")
+            log(f"{'silent' if is_silent else 'pinging'} worker: {kills} watchdog kills, pid {r.first} -> {now}")
+            if is_silent:
+                check(kills >= 1 and now != r.first, "a worker without WATCHDOG=1 was not replaced")
                 check("sent no WATCHDOG=1" in r.log(), "the log does not say why")
             else:
-                check(kills == 0 and now == first, "a worker that pings was replaced")
+                check(kills == 0 and now == r.first, "a worker that pings was replaced")
+        for r in services.values():
             r.stop()
-        finally:
+    finally:
+        for r in services.values():
             r.cleanup()
 
 

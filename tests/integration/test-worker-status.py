@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Regression: odd STATUS= texts made GetStatus/ListWorkers fail with "Invalid argument".
 """A hostile worker's STATUS= cannot break the status replies: invalid UTF-8 becomes U+FFFD, control
 characters spaces, and a long status is cut at a character boundary, where it enters rpsupd."""
 
@@ -51,7 +52,7 @@ ListenStream=127.0.0.1:{r.port}
 """)
     try:
         r.start(wait=False)
-        # Regression: each of these made GetStatus/ListWorkers fail with "Invalid argument".
+        # Each of these made GetStatus/ListWorkers fail with "Invalid argument".
         end = time.monotonic() + 15
         while True:
             check(r.proc.poll() is None, f"rpsupd exited with {r.proc.returncode}:\n{r.log()}")

@@ -181,20 +181,6 @@ static void test_parse_int(void **state) {
         assert_int_equal(i, INT_MIN);
 }
 
-static void test_parse_boolean(void **state) {
-        static const char *const yes[] = { "1", "yes", "YES", "Yes", "true", "TRUE", "on", "On" };
-        static const char *const no[] = { "0", "no", "NO", "false", "False", "off", "OFF" };
-        static const char *const bad[] = { "", "2", "yess", "y", "n", "t", "enable", " yes", "yes ", "-1" };
-
-        for (size_t i = 0; i < ELEMENTSOF(yes); i++)
-                assert_int_equal(parse_boolean(yes[i]), 1);
-        for (size_t i = 0; i < ELEMENTSOF(no); i++)
-                assert_int_equal(parse_boolean(no[i]), 0);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_int_equal(parse_boolean(bad[i]), -EINVAL);
-        assert_int_equal(parse_boolean(NULL), -EINVAL);
-}
-
 static void test_parse_signal(void **state) {
         assert_int_equal(parse_signal("SIGTERM"), SIGTERM);
         assert_int_equal(parse_signal("TERM"), SIGTERM);
@@ -268,7 +254,6 @@ int main(void) {
                 cmocka_unit_test(test_timespan_overflow),
                 cmocka_unit_test(test_parse_uint),
                 cmocka_unit_test(test_parse_int),
-                cmocka_unit_test(test_parse_boolean),
                 cmocka_unit_test(test_parse_signal),
                 cmocka_unit_test(test_signal_name),
         };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* The generation state machine (supervisor/service.c) with fake processes, a fake clock and a fake
+/* The generation state machine (supervisor/service*.c) with fake processes, a fake clock and a fake
  * strategy: start, reload, rollback, scale, crashes, watchdog, stop, overlapping drains. */
 
 #include <stdarg.h>
@@ -14,248 +14,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "rpsup-limits.h"
-#include "service.h"
-#include "strategy.h"
-
-/* ---- fakes ---- */
-
-#define MAX_EVENTS 4096
-
-typedef struct Fake {
-        usec_t now;
-        pid_t next_pid;
-        int spawn_error;        /* next spawn fails with this */
-        unsigned spawns;
-        struct {
-                pid_t pid;
-                int sig;
-        } kills[MAX_EVENTS];
-        unsigned n_kills;
-        unsigned steers;
-        pid_t serving[WORKERS_MAX]; /* pids in the steering after the last steer() */
-        unsigned n_serving;
-        usec_t retire_delay;    /* what the fake strategy's retire() returns */
-        unsigned retired;
-        unsigned slots_open;
-        unsigned generations_open;
-        int generation_open_error;
-        /* the last completed operation */
-        unsigned done_calls;
-        int done_r;
-        char done_message[512];
-} Fake;
-
-static Fake fake;
-
-static usec_t fake_now(void *userdata) {
-        return fake.now;
-}
-
-static int fake_spawn(void *userdata, Worker *w) {
-        if (fake.spawn_error) {
-                int r = fake.spawn_error;
-                fake.spawn_error = 0;
-                return r;
-        }
-        w->pid = ++fake.next_pid;
-        fake.spawns++;
-        return 0;
-}
-
-static int fake_kill(void *userdata, Worker *w, int sig) {
-        assert_true(fake.n_kills < MAX_EVENTS);
-        fake.kills[fake.n_kills].pid = w->pid;
-        fake.kills[fake.n_kills].sig = sig;
-        fake.n_kills++;
-        return 0;
-}
-
-static const ServiceHost fake_host = {
-        .now = fake_now,
-        .spawn = fake_spawn,
-        .kill = fake_kill,
-};
-
-static int fake_generation_open(Strategy *st, Generation *g, char **ret_error) {
-        if (fake.generation_open_error) {
-                *ret_error = strdup("cannot listen on 127.0.0.1:1: Address already in use");
-                return fake.generation_open_error;
-        }
-        fake.generations_open++;
-        return 0;
-}
-static void fake_generation_close(Strategy *st, Generation *g) {
-        fake.generations_open--;
-}
-static int fake_slot_open(Strategy *st, Slot *slot, char **ret_error) {
-        fake.slots_open++;
-        return 0;
-}
-static void fake_slot_close(Strategy *st, Slot *slot) {
-        fake.slots_open--;
-}
-static int fake_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
-        return 0;
-}
-static int fake_steer(Strategy *st, Service *s) {
-        fake.steers++;
-        fake.n_serving = 0;
-        for (Generation *g = s->generations; g; g = g->next)
-                for (size_t i = 0; i < g->n_slots; i++)
-                        if (slot_is_serving(g->slots[i]))
-                                fake.serving[fake.n_serving++] = g->slots[i]->worker->pid;
-        return 0;
-}
-static usec_t fake_retire(Strategy *st, Slot *slot) {
-        fake.retired++;
-        return fake.retire_delay;
-}
-static int fake_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
-        return -EOPNOTSUPP;
-}
-
-static const StrategyOps fake_ops = {
-        .generation_open = fake_generation_open,
-        .generation_close = fake_generation_close,
-        .slot_open = fake_slot_open,
-        .slot_close = fake_slot_close,
-        .slot_fds = fake_slot_fds,
-        .steer = fake_steer,
-        .retire = fake_retire,
-        .slot_stats = fake_slot_stats,
-};
-
-static Strategy fake_strategy = { .kind = STRATEGY_DRAIN, .ops = &fake_ops };
-
-static void op_done(Service *s, int r, const char *message, void *userdata) {
-        fake.done_calls++;
-        fake.done_r = r;
-        snprintf(fake.done_message, sizeof(fake.done_message), "%s", message ?: "");
-}
-
-static Config *config_new(unsigned workers) {
-        Config *c = calloc(1, sizeof(Config));
-
-        assert_non_null(c);
-        *c = (Config) {
-                .n_ref = 1,
-                .workers = workers,
-                .strategy = STRATEGY_DRAIN,
-                .ready = READY_NOTIFY,
-                .ready_timeout = 10 * USEC_PER_SEC,
-                .kill_signal = SIGTERM,
-                .stop_timeout = 5 * USEC_PER_SEC,
-                .restart = RESTART_ON_FAILURE,
-                .stall = USEC_INFINITY,
-                .drain = USEC_INFINITY,
-                .backlog = 128,
-        };
-        c->exec_path = strdup("/usr/bin/worker");
-        return c;
-}
-
-/* ---- helpers ---- */
-
-static Service *setup_service(void) {
-        Service *s = NULL;
-
-        memset(&fake, 0, sizeof(fake));
-        fake.now = 1000 * USEC_PER_SEC;
-        fake.next_pid = 100;
-        assert_int_equal(service_new("web", &fake_host, NULL, &fake_strategy, &s), 0);
-        return s;
-}
-
-static void advance(Service *s, usec_t t) {
-        /* Step through deadlines the way the daemon's timer does. */
-        usec_t end = fake.now + t;
-
-        for (;;) {
-                usec_t next = service_next_deadline(s);
-                if (next > end)
-                        break;
-                if (next > fake.now)
-                        fake.now = next;
-                service_tick(s);
-        }
-        fake.now = end;
-}
-
-static Generation *generation_by_id(Service *s, uint64_t id) {
-        for (Generation *g = s->generations; g; g = g->next)
-                if (g->id == id)
-                        return g;
-        return NULL;
-}
-
-static void ready_all(Service *s, Generation *g) {
-        /* Copy first: readiness can change the generation's slots (it may go live). */
-        Worker *ws[WORKERS_MAX];
-        size_t n = 0;
-
-        for (size_t i = 0; i < g->n_slots; i++)
-                if (g->slots[i]->worker && g->slots[i]->worker->state == WORKER_STARTING)
-                        ws[n++] = g->slots[i]->worker;
-        for (size_t i = 0; i < n; i++)
-                service_worker_ready(s, ws[i]);
-}
-
-static unsigned kills_with(int sig) {
-        unsigned n = 0;
-
-        for (unsigned i = 0; i < fake.n_kills; i++)
-                n += fake.kills[i].sig == sig;
-        return n;
-}
-
-static bool killed(pid_t pid, int sig) {
-        for (unsigned i = 0; i < fake.n_kills; i++)
-                if (fake.kills[i].pid == pid && fake.kills[i].sig == sig)
-                        return true;
-        return false;
-}
-
-static void exit_worker(Service *s, Worker *w, int code, int status) {
-        service_worker_exited(s, w, code, status);
-}
-
-static Worker *find_signalled(Service *s) {
-        for (Generation *g = s->generations; g; g = g->next)
-                for (size_t i = 0; i < g->n_slots; i++) {
-                        Worker *w = g->slots[i]->worker;
-                        if (w && (w->state == WORKER_STOPPING || w->state == WORKER_KILLED))
-                                return w;
-                }
-        return NULL;
-}
-
-/* Every worker that was signalled exits, as a well-behaved process would. */
-static void exit_signalled(Service *s) {
-        Worker *w;
-
-        while ((w = find_signalled(s)))
-                exit_worker(s, w, CLD_EXITED, 0);
-}
-
-static Service *start_running(unsigned workers) {
-        Service *s = setup_service();
-        Config *c = config_new(workers);
-
-        assert_int_equal(service_start(s, c, op_done, NULL), 0);
-        config_unref(c);
-        ready_all(s, s->pending);
-        assert_int_equal(fake.done_calls, 1);
-        assert_int_equal(fake.done_r, 0);
-        fake.done_calls = 0;
-        return s;
-}
-
-static void teardown(Service *s) {
-        service_free(s);
-        assert_int_equal(fake.slots_open, 0);
-        assert_int_equal(fake.generations_open, 0);
-}
+#include "service-fake.h"
 
 /* ---- start ---- */
 
@@ -731,6 +490,7 @@ static void done_checks_consistency(Service *s, int r, const char *message, void
                         assert_ptr_equal(g->slots[i]->generation, g);
 }
 
+/* Regression: completions ran while the state machine was half-way through a change. */
 static void test_completion_runs_at_rest(void **state) {
         Service *s = start_running(2);
         Config *c = config_new(2);
@@ -841,6 +601,7 @@ static void test_stopping_worker_that_lingers_is_replaced(void **state) {
 }
 
 /* A worker that says STOPPING=1 and exits is replaced; the replacement is not held to its deadline. */
+/* Regression: the drain deadline of a worker that said STOPPING=1 outlived it and stopped its replacement. */
 static void test_stopping_worker_that_exits_leaves_no_deadline(void **state) {
         Service *s = start_running(1);
         Slot *slot = s->live->slots[0];
@@ -926,6 +687,7 @@ static void test_crash_while_retiring_is_counted(void **state) {
         teardown(s);
 }
 
+/* Regression: the SIGKILL sent after TimeoutStopSec= counted as a crash while retiring. */
 static void test_sigkill_after_stop_timeout_is_not_a_crash(void **state) {
         Service *s = start_running(1);
         Worker *w = s->live->slots[0]->worker;
@@ -964,7 +726,7 @@ static void test_crash_respawns_with_backoff(void **state) {
         assert_int_equal(delays[2], 400 * USEC_PER_MSEC);
         assert_true(delays[7] <= RESTART_DELAY_MAX_USEC);
         assert_int_equal(slot->restarts, 8);
-        assert_true(slot->failures >= CRASH_LOOP_FAILURES);
+        assert_true(slot->consecutive_failures >= CRASH_LOOP_FAILURES);
         assert_non_null(strstr(slot->last_failure, "killed by SIGKILL"));
 
         /* A worker that stays up long enough resets the backoff. */
@@ -1051,9 +813,27 @@ static void test_respawned_worker_not_ready_is_replaced(void **state) {
 
 static void test_worker_says_stopping(void **state) {
         Service *s = start_running(2);
+        Slot *slot = s->live->slots[0];
+        Worker *w = slot->worker;
+        unsigned spawns = fake.spawns;
 
-        service_worker_stopping(s, s->live->slots[0]->worker);
+        service_worker_stopping(s, w);
+        /* Out of the steering at once, draining for TimeoutStopSec=. */
         assert_int_equal(fake.n_serving, 1);
+        assert_int_not_equal(fake.serving[0], w->pid);
+        assert_false(slot_is_serving(slot));
+        assert_int_equal(w->state, WORKER_DRAINING);
+        assert_int_equal(slot->drain_deadline, fake.now + 5 * USEC_PER_SEC);
+        assert_false(slot->retiring);
+        /* No respawn while it drains, and no signal before TimeoutStopSec=. */
+        advance(s, 5 * USEC_PER_SEC - 1);
+        assert_int_equal(fake.spawns, spawns);
+        assert_int_equal(fake.n_kills, 0);
+        assert_ptr_equal(slot->worker, w);
+        assert_int_equal(w->state, WORKER_DRAINING);
+        assert_int_equal(s->counters.worker_failures, 0);
+        /* The other worker is untouched. */
+        assert_int_equal(s->live->slots[1]->worker->state, WORKER_READY);
         teardown(s);
 }
 

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control-metrics.h"
+#include "netstat.h"
+#include "utf8.h"
+
+static void metric_header(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value as the text exposition format 0.0.4 has it: UTF-8, with backslash, double quote and
+ * newline escaped. A service name can hold them (systemd's %i keeps escapes such as \x2d). */
+static char *label_value(const char *s) {
+        _cleanup_free_ char *valid = utf8_sanitize_dup(s ?: "", 0);
+        char *buf, *o;
+
+        if (!valid)
+                return NULL;
+        buf = o = malloc(strlen(valid) * 2 + 1);
+        if (!buf)
+                return NULL;
+        for (const char *p = valid; *p; p++) {
+                if (*p == '\\' || *p == '"' || *p == '\n')
+                        *o++ = '\\';
+                *o++ = *p == '\n' ? 'n' : *p;
+        }
+        *o = 0;
+        return buf;
+}
+
+typedef struct SlotSample {
+        const Slot *slot;
+        SlotStats stats;
+} SlotSample;
+
+/* Every slot of every generation with what the kernel says about it, read once for all the families. */
+static int slot_samples(const StatusView *v, SlotSample **ret, size_t *ret_n) {
+        Strategy *st = v->strategy;
+        SlotSample *samples;
+        size_t n = 0;
+
+        for (Generation *g = v->service->generations; g; g = g->next)
+                n += g->n_slots;
+        samples = calloc(MAX(n, 1u), sizeof(SlotSample));
+        if (!samples)
+                return -ENOMEM;
+        n = 0;
+        for (Generation *g = v->service->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        samples[n] = (SlotSample) { .slot = g->slots[i], .stats = { .accept_queue = -1 } };
+                        (void) st->ops->slot_stats(st, g->slots[i], &samples[n].stats);
+                        n++;
+                }
+        *ret = samples;
+        *ret_n = n;
+        return 0;
+}
+
+/* The service, its generations and workers by state. */
+static void write_service(FILE *f, const StatusView *v, const char *svc) {
+        Service *s = v->service;
+        unsigned by_state[_WORKER_STATE_MAX] = {};
+
+        metric_header(f, "rpsup_info", "gauge", "The service and how it hands listeners over.");
+        fprintf(f, "rpsup_info{service=\"%s\",strategy=\"%s\",version=\"%s\"} 1\n", svc,
+                strategy_kind_to_string(v->strategy->kind), RPSUP_VERSION);
+
+        metric_header(f, "rpsup_live_generation", "gauge", "The generation that takes new connections.");
+        fprintf(f, "rpsup_live_generation{service=\"%s\"} %" PRIu64 "\n", svc, s->live ? s->live->id : 0);
+
+        metric_header(f, "rpsup_generations", "gauge", "Generations by state.");
+        for (GenerationState gs = 0; gs < _GENERATION_STATE_MAX; gs++) {
+                unsigned n = 0;
+                for (Generation *g = s->generations; g; g = g->next)
+                        n += g->state == gs;
+                fprintf(f, "rpsup_generations{service=\"%s\",state=\"%s\"} %u\n", svc,
+                        generation_state_to_string(gs), n);
+        }
+
+        for (Generation *g = s->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        if (g->slots[i]->worker)
+                                by_state[g->slots[i]->worker->state]++;
+        metric_header(f, "rpsup_workers", "gauge", "Worker processes by state.");
+        for (WorkerState ws = 0; ws < _WORKER_STATE_MAX; ws++)
+                fprintf(f, "rpsup_workers{service=\"%s\",state=\"%s\"} %u\n", svc, worker_state_to_string(ws),
+                        by_state[ws]);
+        metric_header(f, "rpsup_workers_target", "gauge", "Workers the live generation should have.");
+        fprintf(f, "rpsup_workers_target{service=\"%s\"} %u\n", svc, service_live_workers(s));
+}
+
+/* The service's counters: reloads, scales, worker starts and failures. */
+static void write_counters(FILE *f, const ServiceCounters *c, const char *svc) {
+        metric_header(f, "rpsup_reloads_total", "counter", "Reloads, by result.");
+        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"ok\"} %" PRIu64 "\n", svc, c->reloads_ok);
+        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"rolled_back\"} %" PRIu64 "\n", svc,
+                c->reloads_failed);
+        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"refused\"} %" PRIu64 "\n", svc,
+                c->reloads_refused);
+        metric_header(f, "rpsup_last_reload_seconds", "gauge",
+                      "Time from the reload request until the new generation took all new connections.");
+        fprintf(f, "rpsup_last_reload_seconds{service=\"%s\"} %.6f\n", svc, (double) c->last_reload_usec / 1e6);
+        metric_header(f, "rpsup_last_reload_own_seconds", "gauge",
+                      "The part of the last reload that was rpsupd's own work (not the workers' start-up).");
+        fprintf(f, "rpsup_last_reload_own_seconds{service=\"%s\"} %.6f\n", svc,
+                (double) c->last_reload_own_usec / 1e6);
+        metric_header(f, "rpsup_scales_total", "counter", "Scale operations, by result.");
+        fprintf(f, "rpsup_scales_total{service=\"%s\",result=\"ok\"} %" PRIu64 "\n", svc, c->scales_ok);
+        fprintf(f, "rpsup_scales_total{service=\"%s\",result=\"rolled_back\"} %" PRIu64 "\n", svc,
+                c->scales_failed);
+        metric_header(f, "rpsup_worker_starts_total", "counter", "Worker processes started.");
+        fprintf(f, "rpsup_worker_starts_total{service=\"%s\"} %" PRIu64 "\n", svc, c->worker_starts);
+        metric_header(f, "rpsup_worker_failures_total", "counter",
+                      "Workers that crashed, exited early, missed their watchdog or stalled.");
+        fprintf(f, "rpsup_worker_failures_total{service=\"%s\"} %" PRIu64 "\n", svc, c->worker_failures);
+        metric_header(f, "rpsup_worker_retiring_failures_total", "counter",
+                      "Workers asked to stop that did not end as asked (another signal, a core dump, an error exit).");
+        fprintf(f, "rpsup_worker_retiring_failures_total{service=\"%s\"} %" PRIu64 "\n", svc, c->retiring_failures);
+        metric_header(f, "rpsup_watchdog_kills_total", "counter", "Workers replaced for missing WatchdogSec=.");
+        fprintf(f, "rpsup_watchdog_kills_total{service=\"%s\"} %" PRIu64 "\n", svc, c->watchdog_kills);
+        metric_header(f, "rpsup_stall_replacements_total", "counter",
+                      "Workers replaced because their accept queue stopped moving.");
+        fprintf(f, "rpsup_stall_replacements_total{service=\"%s\"} %" PRIu64 "\n", svc, c->stall_replacements);
+}
+
+static int write_listeners(FILE *f, ListenerSet *set, const char *svc) {
+        metric_header(f, "rpsup_listener_accept_queue", "gauge", "Connections waiting in a listener's accept queue.");
+        for (Listener *l = set->listeners; l; l = l->next) {
+                char addr[SOCKET_ADDRESS_STRING_MAX];
+                _cleanup_free_ char *address = NULL;
+                uint32_t depth, backlog;
+                if (listener_accept_queue(l, &depth, &backlog) < 0)
+                        continue;
+                address = label_value(socket_address_format(&l->address, addr, sizeof(addr)));
+                if (!address)
+                        return -ENOMEM;
+                fprintf(f, "rpsup_listener_accept_queue{service=\"%s\",address=\"%s\",slot_id=\"%" PRIu64 "\"} %u\n",
+                        svc, address, l->slot_id, depth);
+        }
+        return 0;
+}
+
+/* Each family's samples in one group under its HELP and TYPE: parsers file samples that come after another
+ * family's header under a family of their own. */
+static void write_slots(FILE *f, const SlotSample *samples, size_t n_samples, StrategyKind kind, const char *svc) {
+        static const char *const kinds[_MIGRATION_KIND_MAX] = {
+                [MIGRATION_ACCEPT_QUEUE] = "accept_queue",
+                [MIGRATION_REQUEST_ACK] = "request_ack",
+                [MIGRATION_REQUEST_TIMER] = "request_timer",
+        };
+
+        metric_header(f, "rpsup_worker_accept_queue", "gauge", "Connections waiting for a worker.");
+        for (size_t i = 0; i < n_samples; i++) {
+                const SlotSample *x = &samples[i];
+                if (x->stats.accept_queue >= 0 && !x->stats.queue_shared)
+                        fprintf(f, "rpsup_worker_accept_queue{service=\"%s\",generation=\"%" PRIu64
+                                "\",slot=\"%u\"} %" PRIi64 "\n", svc, x->slot->generation->id, x->slot->index,
+                                x->stats.accept_queue);
+        }
+        metric_header(f, "rpsup_worker_syns_total", "counter", "New connections steered to a worker slot.");
+        for (size_t i = 0; i < n_samples && kind != STRATEGY_HANDOFF; i++)
+                fprintf(f, "rpsup_worker_syns_total{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\"} %" PRIu64
+                        "\n", svc, samples[i].slot->generation->id, samples[i].slot->index, samples[i].stats.syns);
+        metric_header(f, "rpsup_worker_migrations_total", "counter",
+                      "Connections the kernel migrated into a worker slot's listener, by kind.");
+        for (size_t i = 0; i < n_samples && kind != STRATEGY_HANDOFF; i++)
+                for (MigrationKind k = 0; k < _MIGRATION_KIND_MAX; k++)
+                        fprintf(f, "rpsup_worker_migrations_total{service=\"%s\",generation=\"%" PRIu64
+                                "\",slot=\"%u\",kind=\"%s\"} %" PRIu64 "\n", svc, samples[i].slot->generation->id,
+                                samples[i].slot->index, kinds[k], samples[i].stats.migrations[k]);
+}
+
+static void write_last_retirement(FILE *f, const Retirement *r, const char *svc) {
+        metric_header(f, "rpsup_last_retirement_seconds", "gauge",
+                      "How long the last retired generation took to be gone.");
+        fprintf(f, "rpsup_last_retirement_seconds{service=\"%s\"} %.3f\n", svc,
+                r ? (double) (r->ended - r->began) / 1e6 : 0.0);
+        metric_header(f, "rpsup_last_retirement_kernel", "gauge",
+                      "The kernel's TcpExt counters over the last retirement: migrated, migrate_failed, "
+                      "listen_drops, listen_overflows.");
+        fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"migrated\"} %" PRIu64 "\n", svc,
+                r ? r->delta.migrate_req_success : 0);
+        fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"migrate_failed\"} %" PRIu64 "\n",
+                svc, r ? r->delta.migrate_req_failure : 0);
+        fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"listen_drops\"} %" PRIu64 "\n",
+                svc, r ? r->delta.listen_drops : 0);
+        fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"listen_overflows\"} %" PRIu64
+                "\n", svc, r ? r->delta.listen_overflows : 0);
+}
+
+/* The network namespace's TcpExt counters, when /proc tells them. */
+static void write_kernel(FILE *f, const char *svc) {
+        NetstatCounters net = {};
+
+        if (netstat_read(&net) < 0)
+                return;
+        metric_header(f, "rpsup_kernel_listen_overflows_total", "counter",
+                      "TcpExtListenOverflows of rpsupd's network namespace: accept queues that were full.");
+        fprintf(f, "rpsup_kernel_listen_overflows_total{service=\"%s\"} %" PRIu64 "\n", svc, net.listen_overflows);
+        metric_header(f, "rpsup_kernel_listen_drops_total", "counter",
+                      "TcpExtListenDrops of rpsupd's network namespace: SYNs or connections dropped.");
+        fprintf(f, "rpsup_kernel_listen_drops_total{service=\"%s\"} %" PRIu64 "\n", svc, net.listen_drops);
+        metric_header(f, "rpsup_kernel_migrate_req_total", "counter",
+                      "TcpExtTCPMigrateReqSuccess/Failure of rpsupd's network namespace.");
+        fprintf(f, "rpsup_kernel_migrate_req_total{service=\"%s\",result=\"success\"} %" PRIu64 "\n", svc,
+                net.migrate_req_success);
+        fprintf(f, "rpsup_kernel_migrate_req_total{service=\"%s\",result=\"failure\"} %" PRIu64 "\n", svc,
+                net.migrate_req_failure);
+}
+
+int control_metrics(const StatusView *v, char **ret) {
+        _cleanup_free_ char *svc = label_value(v->service_name), *buf = NULL;
+        _cleanup_free_ SlotSample *samples = NULL;
+        size_t n_samples = 0, size = 0;
+        FILE *f;
+        int r;
+
+        if (!svc || slot_samples(v, &samples, &n_samples) < 0)
+                return -ENOMEM;
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+
+        write_service(f, v, svc);
+        write_counters(f, &v->service->counters, svc);
+        r = write_listeners(f, v->listeners, svc);
+        write_slots(f, samples, n_samples, v->strategy->kind, svc);
+        write_last_retirement(f, retirements_last_finished(v->retirements), svc);
+        write_kernel(f, svc);
+
+        if (fclose(f) != 0 || r < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}

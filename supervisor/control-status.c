@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control-status.h"
+#include "log.h"
+#include "rpsup-limits.h"
+#include "utf8.h"
+
+/* Monotonic timestamps (what the state machine keeps) as wall-clock microseconds (what people read). */
+static uint64_t to_realtime(usec_t t) {
+        usec_t mono, real;
+
+        if (t == 0 || t == USEC_INFINITY)
+                return 0;
+        mono = now_usec(CLOCK_MONOTONIC);
+        real = now_usec(CLOCK_REALTIME);
+        return t >= mono ? real + (t - mono) : real - (mono - t);
+}
+
+static int entry_begin(sd_bus_message *m, const char *key, const char *type) {
+        int r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", key);
+        if (r < 0)
+                return r;
+        return sd_bus_message_open_container(m, 'v', type);
+}
+
+static int entry_end(sd_bus_message *m) {
+        int r = sd_bus_message_close_container(m);
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+#define DEFINE_ENTRY(name, ctype, sig)                                                          \
+        static int name(sd_bus_message *m, const char *key, ctype v) {                         \
+                int r = entry_begin(m, key, sig);                                               \
+                if (r < 0)                                                                      \
+                        return r;                                                               \
+                r = sd_bus_message_append_basic(m, sig[0], &v);                                 \
+                return r < 0 ? r : entry_end(m);                                                \
+        }
+
+DEFINE_ENTRY(entry_u64, uint64_t, "t")
+DEFINE_ENTRY(entry_i64, int64_t, "x")
+DEFINE_ENTRY(entry_u32, uint32_t, "u")
+
+static int entry_bool(sd_bus_message *m, const char *key, bool b) {
+        int v = b, r = entry_begin(m, key, "b");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(m, 'b', &v);
+        return r < 0 ? r : entry_end(m);
+}
+
+static int entry_str(sd_bus_message *m, const char *key, const char *s) {
+        _cleanup_free_ char *valid = NULL;
+        int r;
+
+        /* Text is validated where it enters (worker notifications, the config); should something else slip
+         * through, sd-bus would refuse the whole reply for one string that is not UTF-8. */
+        if (s && !utf8_is_valid(s)) {
+                log_ratelimit(LOG_WARNING, "Status field \"%s\" is not valid UTF-8; sending it with U+FFFD in "
+                              "place of the invalid bytes.", key);
+                valid = utf8_sanitize_dup(s, 0);
+                if (!valid)
+                        return -ENOMEM;
+                s = valid;
+        }
+        r = entry_begin(m, key, "s");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(m, 's', s ?: "");
+        return r < 0 ? r : entry_end(m);
+}
+
+#define TRY(x)                          \
+        do {                            \
+                int _r_ = (x);          \
+                if (_r_ < 0)            \
+                        return _r_;     \
+        } while (0)
+
+static unsigned ready_workers(Service *s) {
+        unsigned n = 0;
+
+        if (!s->live)
+                return 0;
+        for (size_t i = 0; i < s->live->n_slots; i++)
+                n += slot_is_serving(s->live->slots[i]);
+        return n;
+}
+
+/* ---- the one-line summary ---- */
+
+typedef struct StatusCounts {
+        unsigned ready, target;  /* of the pending generation, else the live one */
+        unsigned draining;       /* workers of retiring generations */
+        unsigned looping;        /* slots that failed CRASH_LOOP_FAILURES times in a row */
+        unsigned left;           /* workers of any generation */
+} StatusCounts;
+
+static StatusCounts status_counts(Service *s, Generation *g) {
+        StatusCounts c = {};
+
+        for (Generation *x = s->generations; x; x = x->next)
+                for (size_t i = 0; i < x->n_slots; i++) {
+                        Slot *slot = x->slots[i];
+                        c.draining += x->state == GENERATION_RETIRING && slot->worker;
+                        c.looping += !slot->retiring && slot->consecutive_failures >= CRASH_LOOP_FAILURES;
+                        c.left += !!slot->worker;
+                }
+        for (size_t i = 0; g && i < g->n_slots; i++) {
+                Slot *slot = g->slots[i];
+                if (slot->retiring)
+                        continue;
+                c.target++;
+                c.ready += slot->worker && slot->worker->state == WORKER_READY;
+        }
+        return c;
+}
+
+int status_line(Service *s, StrategyKind kind, char **ret) {
+        Generation *g = s->pending ?: s->live;
+        StatusCounts c = status_counts(s, g);
+        const char *strategy = strategy_kind_to_string(kind);
+        char *line;
+        int r;
+
+        switch (s->state) {
+        case SERVICE_STARTING:
+                r = asprintf(&line, "Starting generation %" PRIu64 ": %u/%u workers ready (%s)", g ? g->id : 0,
+                             c.ready, c.target, strategy);
+                break;
+        case SERVICE_RELOADING:
+                r = asprintf(&line, "Reloading: generation %" PRIu64 " %u/%u ready, generation %" PRIu64
+                             " serving (%s)", g ? g->id : 0, c.ready, c.target, s->live ? s->live->id : 0, strategy);
+                break;
+        case SERVICE_STOPPING:
+                r = asprintf(&line, "Stopping: %u worker%s left", c.left, c.left == 1 ? "" : "s");
+                break;
+        case SERVICE_STOPPED:
+                r = asprintf(&line, "Stopped");
+                break;
+        case SERVICE_FAILED:
+                r = asprintf(&line, "Failed to start");
+                break;
+        default:
+                r = asprintf(&line, "Generation %" PRIu64 " serving: %u/%u workers ready (%s)%s%s%s", g ? g->id : 0,
+                             c.ready, c.target, strategy, s->state == SERVICE_SCALING ? ", scaling" : "",
+                             c.draining ? "; draining older generations" : "",
+                             c.looping ? "; a worker is crash-looping" : "");
+        }
+        if (r < 0)
+                return -ENOMEM;
+        *ret = line;
+        return 0;
+}
+
+/* ---- records ---- */
+
+int status_append_service(sd_bus_message *m, const StatusView *v) {
+        Service *s = v->service;
+        _cleanup_free_ char *line = NULL;
+
+        (void) status_line(s, v->strategy->kind, &line);
+        TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
+        TRY(entry_str(m, "service", v->service_name));
+        TRY(entry_str(m, "state", service_state_to_string(s->state)));
+        TRY(entry_str(m, "strategy", strategy_kind_to_string(v->strategy->kind)));
+        TRY(entry_str(m, "strategy_reason", v->strategy->reason));
+        TRY(entry_u64(m, "live_generation", s->live ? s->live->id : 0));
+        TRY(entry_u32(m, "workers", s->live ? service_live_workers(s) : (v->config ? v->config->workers : 0)));
+        TRY(entry_u32(m, "ready_workers", ready_workers(s)));
+        TRY(entry_u32(m, "generations", (uint32_t) service_count_generations(s)));
+        TRY(entry_str(m, "status", line));
+        TRY(entry_str(m, "version", RPSUP_VERSION));
+        TRY(entry_u32(m, "pid", (uint32_t) getpid()));
+        TRY(entry_str(m, "config", v->config_path));
+        TRY(entry_str(m, "runtime_directory", v->runtime_dir));
+        TRY(entry_u64(m, "started_usec", v->started_at_realtime));
+        TRY(entry_u64(m, "reloads_ok", s->counters.reloads_ok));
+        TRY(entry_u64(m, "reloads_failed", s->counters.reloads_failed));
+        TRY(entry_u64(m, "reloads_refused", s->counters.reloads_refused));
+        TRY(entry_u64(m, "last_reload_usec", s->counters.last_reload_usec));
+        TRY(entry_u64(m, "last_reload_own_usec", s->counters.last_reload_own_usec));
+        TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
+        TRY(entry_u64(m, "retiring_failures", s->counters.retiring_failures));
+        TRY(entry_u64(m, "watchdog_kills", s->counters.watchdog_kills));
+        TRY(entry_u64(m, "stall_replacements", s->counters.stall_replacements));
+        {
+                const Retirement *r = retirements_last_finished(v->retirements);
+                TRY(entry_u64(m, "last_retired_generation", r ? r->generation : 0));
+                TRY(entry_u64(m, "last_retirement_usec", r ? r->ended - r->began : 0));
+                TRY(entry_u64(m, "last_retirement_migrated", r ? r->delta.migrate_req_success : 0));
+                TRY(entry_u64(m, "last_retirement_migrate_failed", r ? r->delta.migrate_req_failure : 0));
+                TRY(entry_u64(m, "last_retirement_listen_drops", r ? r->delta.listen_drops : 0));
+                TRY(entry_u64(m, "last_retirement_listen_overflows", r ? r->delta.listen_overflows : 0));
+        }
+        return sd_bus_message_close_container(m);
+}
+
+int status_append_generations(sd_bus_message *m, const StatusView *v) {
+        TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
+        for (Generation *g = v->service->generations; g; g = g->next) {
+                usec_t drain = USEC_INFINITY;
+                unsigned workers = 0;
+
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        Slot *slot = g->slots[i];
+                        if (slot->worker)
+                                workers++;
+                        if (slot->drain_deadline < drain)
+                                drain = slot->drain_deadline;
+                        if (slot->worker && slot->worker->state == WORKER_STOPPING &&
+                            slot->worker->stop_deadline < drain)
+                                drain = slot->worker->stop_deadline;
+                }
+                TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
+                TRY(entry_u64(m, "id", g->id));
+                TRY(entry_str(m, "state", generation_state_to_string(g->state)));
+                TRY(entry_u32(m, "workers", workers));
+                TRY(entry_u64(m, "started_usec", to_realtime(g->started_at)));
+                TRY(entry_u64(m, "live_usec", to_realtime(g->live_at)));
+                TRY(entry_u64(m, "retired_usec", to_realtime(g->retired_at)));
+                TRY(entry_u64(m, "drain_deadline_usec", g->state == GENERATION_RETIRING ? to_realtime(drain) : 0));
+                TRY(entry_str(m, "failure", g->failure));
+                {
+                        const Retirement *r = g->state == GENERATION_RETIRING
+                                                      ? retirements_get(v->retirements, g->id) : NULL;
+                        TRY(entry_u64(m, "kernel_migrated", r ? r->delta.migrate_req_success : 0));
+                        TRY(entry_u64(m, "kernel_migrate_failed", r ? r->delta.migrate_req_failure : 0));
+                        TRY(entry_u64(m, "kernel_listen_drops", r ? r->delta.listen_drops : 0));
+                        TRY(entry_u64(m, "kernel_listen_overflows", r ? r->delta.listen_overflows : 0));
+                }
+                TRY(sd_bus_message_close_container(m));
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static const char *slot_state(const Slot *slot) {
+        if (slot->worker)
+                return worker_state_to_string(slot->worker->state);
+        if (slot->respawn_at != USEC_INFINITY)
+                return "restarting";
+        return "empty";
+}
+
+int status_append_workers(sd_bus_message *m, const StatusView *v) {
+        Strategy *st = v->strategy;
+
+        TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
+        for (Generation *g = v->service->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        Slot *slot = g->slots[i];
+                        Worker *w = slot->worker;
+                        SlotStats stats = { .accept_queue = -1 };
+
+                        (void) st->ops->slot_stats(st, slot, &stats);
+                        TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
+                        TRY(entry_u64(m, "generation", g->id));
+                        TRY(entry_u32(m, "slot", slot->index));
+                        TRY(entry_u32(m, "pid", w ? (uint32_t) w->pid : 0));
+                        TRY(entry_str(m, "state", slot_state(slot)));
+                        TRY(entry_u64(m, "started_usec", w ? to_realtime(w->started_at) : 0));
+                        TRY(entry_u64(m, "ready_usec", w ? to_realtime(w->ready_at) : 0));
+                        TRY(entry_u32(m, "restarts", slot->restarts));
+                        TRY(entry_u32(m, "failures", slot->consecutive_failures));
+                        TRY(entry_str(m, "last_failure", slot->last_failure));
+                        TRY(entry_str(m, "status", w ? w->status_text : NULL));
+                        TRY(entry_bool(m, "retiring", slot->retiring));
+                        TRY(entry_bool(m, "adopted", w && w->adopted));
+                        TRY(entry_i64(m, "accept_queue", stats.accept_queue));
+                        TRY(entry_bool(m, "accept_queue_shared", stats.queue_shared));
+                        TRY(entry_u64(m, "syns", stats.syns));
+                        TRY(entry_u64(m, "migrated_accept_queue", stats.migrations[MIGRATION_ACCEPT_QUEUE]));
+                        TRY(entry_u64(m, "migrated_request_ack", stats.migrations[MIGRATION_REQUEST_ACK]));
+                        TRY(entry_u64(m, "migrated_request_timer", stats.migrations[MIGRATION_REQUEST_TIMER]));
+                        TRY(sd_bus_message_close_container(m));
+                }
+        return sd_bus_message_close_container(m);
+}
+
+static Slot *find_slot(Service *s, uint64_t id) {
+        for (Generation *g = s->generations; g; g = g->next)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        if (g->slots[i]->id == id)
+                                return g->slots[i];
+        return NULL;
+}
+
+int status_append_listeners(sd_bus_message *m, const StatusView *v) {
+        TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
+        for (Listener *l = v->listeners->listeners; l; l = l->next) {
+                char addr[SOCKET_ADDRESS_STRING_MAX], owner[96];
+                uint32_t depth = 0, backlog = 0;
+                bool have_queue = listener_accept_queue(l, &depth, &backlog) >= 0;
+                Slot *slot = l->slot_id ? find_slot(v->service, l->slot_id) : NULL;
+
+                if (l->slot_id == 0)
+                        snprintf(owner, sizeof(owner), "shared");
+                else if (slot)
+                        snprintf(owner, sizeof(owner), "generation %" PRIu64 " slot %u", slot->generation->id,
+                                 slot->index);
+                else
+                        /* Its slot is gone: a retired listener kept for handshakes still in flight on it, or
+                         * one kept while stopping. */
+                        snprintf(owner, sizeof(owner), "retired");
+                TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
+                TRY(entry_str(m, "name", slot ? slot->generation->config->fdname : v->config->fdname));
+                TRY(entry_str(m, "address", socket_address_format(&l->address, addr, sizeof(addr))));
+                TRY(entry_str(m, "type", socket_type_name(l->address.type)));
+                TRY(entry_str(m, "owner", owner));
+                TRY(entry_i64(m, "accept_queue", have_queue ? (int64_t) depth : -1));
+                TRY(entry_i64(m, "backlog", have_queue ? (int64_t) backlog : -1));
+                TRY(entry_str(m, "fdstore_name", l->store_name));
+                TRY(entry_bool(m, "socket_unit", l->socket_unit));
+                TRY(entry_bool(m, "restored", l->restored));
+                TRY(sd_bus_message_close_container(m));
+        }
+        return sd_bus_message_close_container(m);
+}
+
+int status_append_probe(sd_bus_message *m, const ProbeResult *p, uint64_t probed_usec) {
+        TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
+        for (StrategyKind k = STRATEGY_HANDOFF; k < _STRATEGY_MAX; k++) {
+                TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
+                TRY(entry_str(m, "name", strategy_kind_to_string(k)));
+                TRY(entry_bool(m, "available", p->available[k]));
+                TRY(entry_str(m, "reason", p->reason[k]));
+                if (k == STRATEGY_HANDOFF) {
+                        TRY(entry_str(m, "kernel", p->kernel));
+                        TRY(entry_bool(m, "reuseport", p->reuseport));
+                        TRY(entry_bool(m, "bpf", p->select_prog));
+                        TRY(entry_str(m, "bpf_reason", p->bpf_reason));
+                        TRY(entry_i64(m, "tcp_migrate_req", p->migrate_sysctl));
+                        TRY(entry_u64(m, "probed_usec", probed_usec));
+                }
+                TRY(sd_bus_message_close_container(m));
+        }
+        return sd_bus_message_close_container(m);
+}
+
+int status_append_listener_fds(sd_bus_message *m, const StatusView *v) {
+        Generation *g = v->service->live;
+        Strategy *st = v->strategy;
+        int seen[LISTENER_FDS_REPLY_MAX];
+        size_t n_seen = 0, n_more = 0;
+
+        if (!g)
+                return -EBUSY;
+        TRY(sd_bus_message_open_container(m, 'a', "(sh)"));
+        for (size_t i = 0; i < g->n_slots; i++) {
+                FdList fds = {};
+                int r;
+
+                if (g->slots[i]->retiring)
+                        continue;
+                r = st->ops->slot_fds(st, g->slots[i], &fds);
+                if (r < 0)
+                        return log_warning_errno(r, "Refusing GetListenerFds: the listeners of worker %u of "
+                                                 "generation %" PRIu64 " are not known: %m", g->slots[i]->index,
+                                                 g->id);
+                for (size_t j = 0; j < fds.n; j++) {
+                        bool dup = false;
+                        for (size_t k = 0; k < n_seen && !dup; k++)
+                                dup = seen[k] == fds.fds[j];
+                        if (dup)
+                                continue;
+                        if (n_seen >= ELEMENTSOF(seen)) {
+                                /* Count the rest, for the message: the reply would be incomplete. */
+                                n_more++;
+                                continue;
+                        }
+                        seen[n_seen++] = fds.fds[j];
+                        TRY(sd_bus_message_append(m, "(sh)", fds.names[j], fds.fds[j]));
+                }
+        }
+        if (n_more > 0)
+                return log_warning_errno(-E2BIG, "Refusing GetListenerFds: generation %" PRIu64 " has %zu or more "
+                                         "listening sockets, one reply can carry at most %u.", g->id,
+                                         n_seen + n_more, LISTENER_FDS_REPLY_MAX);
+        return sd_bus_message_close_container(m);
+}

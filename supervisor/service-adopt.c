@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Adoption after an rpsupd restart: takeover.c reads what the previous rpsupd left (takeover-state.c) and
+ * rebuilds its generations, slots and workers through these functions; service_resume() then carries on
+ * with whatever was in progress. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "log.h"
+#include "service-internal.h"
+#include "string-util.h"
+
+void service_adopt_counters(Service *s, uint64_t next_generation_id, uint64_t next_slot_id, unsigned scaled_workers,
+                            unsigned scaled_base) {
+        s->next_generation_id = MAX(s->next_generation_id, next_generation_id);
+        s->next_slot_id = MAX(s->next_slot_id, next_slot_id);
+        s->scaled_workers = scaled_workers;
+        s->scaled_base = scaled_base;
+}
+
+Generation *service_adopt_generation(Service *s, uint64_t id, GenerationState state, Config *c) {
+        _cleanup_free_ char *error = NULL;
+        Generation *g;
+        int r;
+
+        r = generation_new(s, c, id, state, &g, &error);
+        if (r < 0) {
+                log_error_errno(r, "Failed to take over generation %" PRIu64 ": %s", id, error ?: strerror(-r));
+                return NULL;
+        }
+        if (state == GENERATION_LIVE)
+                s->live = g;
+        return g;
+}
+
+Slot *service_adopt_slot(Service *s, Generation *g, unsigned index, uint64_t id, bool retiring) {
+        _cleanup_free_ char *error = NULL;
+        Slot *slot;
+        int r;
+
+        r = slot_new(s, g, index, id, &slot, &error);
+        if (r < 0) {
+                log_error_errno(r, "Failed to take over worker slot %u of generation %" PRIu64 ": %s", index,
+                                g->id, error ?: strerror(-r));
+                return NULL;
+        }
+        slot->retiring = retiring;
+        return slot;
+}
+
+void service_adopt_slot_history(Slot *slot, unsigned restarts, unsigned consecutive_failures) {
+        slot->restarts = restarts;
+        slot->consecutive_failures = consecutive_failures;
+}
+
+Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState state, usec_t started_at) {
+        Worker *w = calloc(1, sizeof(Worker));
+
+        if (!w)
+                return NULL;
+        *w = (Worker) {
+                .slot = slot,
+                .pid = pid,
+                .state = state,
+                .adopted = true,
+                .exec_done = true,
+                .started_at = started_at,
+                .ready_at = state == WORKER_READY ? now(s) : 0,
+                .ready_deadline = usec_add(now(s), slot->generation->config->ready_timeout),
+                .stop_deadline = USEC_INFINITY,
+                .watchdog_deadline = USEC_INFINITY,
+        };
+        if (state == WORKER_READY && slot->generation->config->watchdog > 0)
+                w->watchdog_deadline = usec_add(now(s), slot->generation->config->watchdog);
+        if (state == WORKER_STOPPING || state == WORKER_KILLED) {
+                w->state = WORKER_STOPPING;
+                w->stop_reason = STOP_RETIRED;
+                w->stop_deadline = usec_add(now(s), slot->generation->config->stop_timeout);
+        }
+        slot->worker = w;
+        return w;
+}
+
+/* The slots of the live (or starting) generation carry on: retired ones stop, empty ones respawn. */
+static void generation_resume_slots(Service *s, Generation *g) {
+        for (size_t i = 0; i < g->n_slots; i++) {
+                Slot *slot = g->slots[i];
+                if (slot->retiring) {
+                        if (slot->worker)
+                                worker_stop(s, slot->worker, STOP_RETIRED);
+                        continue;
+                }
+                if (!slot->worker)
+                        slot->respawn_at = now(s);
+                else if (slot->worker->state == WORKER_DRAINING)
+                        /* It said STOPPING=1 to the previous rpsupd: it has TimeoutStopSec= from now. */
+                        slot->drain_deadline = usec_add(now(s), g->config->stop_timeout);
+        }
+}
+
+int service_resume(Service *s, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        Generation *g;
+
+        /* Whatever a crashed rpsupd left half-done is finished here: a generation that was still starting
+         * is rolled back (its reload was never answered), retiring ones keep retiring, and slots of the
+         * live generation without a worker are respawned. */
+        for (g = s->generations; g; g = g->next)
+                if (g->state == GENERATION_STARTING) {
+                        if (s->live)
+                                generation_fail(s, g, "rpsupd restarted while it was starting");
+                        else
+                                s->pending = g;
+                        break;
+                }
+
+        for (g = s->generations; g; g = g->next)
+                if (g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED)
+                        generation_resume_slots(s, g);
+        if (s->pending) {
+                /* The first start was interrupted: it completes as a start. */
+                int r = operation_begin(s, OPERATION_START, done, userdata);
+                if (r < 0)
+                        return r;
+                s->op->generation = s->pending;
+                s->state = SERVICE_STARTING;
+                done = NULL;
+        } else if (s->live)
+                s->state = SERVICE_RUNNING;
+        else {
+                /* Nothing was serving (the previous rpsupd was stopping): finish retiring what is left; the
+                 * caller starts a new generation. */
+                s->state = SERVICE_STARTING;
+                done = NULL;
+        }
+
+        steering_update(s);
+        for (g = s->generations; g;) {
+                Generation *next = g->next;
+                if (g->state == GENERATION_RETIRING || g->state == GENERATION_FAILED)
+                        generation_retire(s, g, RETIRE_RESUME); /* may free g */
+                else
+                        generation_free_idle(s, g);
+                g = next;
+        }
+        changed(s);
+        if (done) {
+                service_complete(s, done, userdata, 0, NULL);
+                return 1;
+        }
+        return 0;
+}
+

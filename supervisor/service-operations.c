@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The operations: start, reload, scale and stop, each a step of the state machine that completes through
+ * its caller's `done`. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rpsup-limits.h"
+#include "log.h"
+#include "service-internal.h"
+#include "string-util.h"
+
+void operation_finish(Service *s, int r, const char *message) {
+        Operation *op = s->op;
+
+        if (!op)
+                return;
+        s->op = NULL;
+        if (s->state == SERVICE_RELOADING || s->state == SERVICE_SCALING ||
+            (s->state == SERVICE_STARTING && r >= 0))
+                s->state = SERVICE_RUNNING;
+        op->completion->done = op->done;
+        completion_queue(s, op->completion, r, message);
+        free(op);
+        changed(s);
+}
+
+int operation_begin(Service *s, OperationKind kind, ServiceDone done, void *userdata) {
+        Operation *op = calloc(1, sizeof(Operation));
+        Waiter *w = calloc(1, sizeof(Waiter));
+
+        if (!op || !w) {
+                free(op);
+                free(w);
+                return -ENOMEM;
+        }
+        *w = (Waiter) { .userdata = userdata };
+        *op = (Operation) { .kind = kind, .done = done, .userdata = userdata, .started_at = now(s), .completion = w };
+        s->op = op;
+        return 0;
+}
+
+static int refuse(Service *s, ServiceDone done, void *userdata, int r, const char *fmt, ...) _printf_(5, 6);
+static int refuse(Service *s, ServiceDone done, void *userdata, int r, const char *fmt, ...) {
+        _cleanup_free_ char *m = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        m = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        service_complete(s, done, userdata, r, m ?: "out of memory");
+        return r;
+}
+
+static int check_idle(Service *s, ServiceDone done, void *userdata) {
+        if (s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED)
+                return refuse(s, done, userdata, -ESHUTDOWN, "the service is %s", service_state_to_string(s->state));
+        if (s->op)
+                return refuse(s, done, userdata, -EBUSY, "a %s is in progress; try again when it is done",
+                              s->op->kind == OPERATION_SCALE ? "scale" :
+                              s->op->kind == OPERATION_RELOAD ? "reload" : "start");
+        return 0;
+}
+
+static int spawn_all(Service *s, Generation *g, char **ret_error) {
+        for (size_t i = 0; i < g->n_slots; i++) {
+                Slot *slot = g->slots[i];
+                int r;
+
+                if (slot->worker)
+                        continue;
+                r = slot_spawn(s, slot);
+                if (r < 0) {
+                        *ret_error = strdup_printf("cannot start worker %u: %s", slot->index, strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        _cleanup_free_ char *error = NULL;
+        Generation *g = NULL;
+        int r;
+
+        if (s->live || s->pending || s->state != SERVICE_STARTING) {
+                log_error("Cannot start: the service was already started.");
+                return refuse(s, done, userdata, -EALREADY, "the service was already started");
+        }
+        r = operation_begin(s, OPERATION_START, done, userdata);
+        if (r < 0)
+                return refuse(s, done, userdata, log_oom(), "out of memory");
+
+        r = generation_new(s, c, s->next_generation_id ?: 1, GENERATION_STARTING, &g, &error);
+        if (r >= 0)
+                r = generation_add_slots(s, g, 0, c->workers, &error);
+        s->op->generation = g;
+        if (r < 0) {
+                _cleanup_free_ char *m = strdup_printf("cannot set up generation 1: %s", error ?: strerror(-r));
+                if (g)
+                        generation_fail(s, g, m);
+                else {
+                        log_error("%s", m ?: "Cannot set up generation 1.");
+                        s->state = SERVICE_FAILED;
+                        operation_finish(s, r, m);
+                }
+                return r;
+        }
+        s->pending = g;
+        log_info("Starting generation %" PRIu64 " with %zu worker%s (strategy %s).", g->id, g->n_slots,
+                 g->n_slots == 1 ? "" : "s", strategy_kind_to_string(s->strategy->kind));
+        r = spawn_all(s, g, &error);
+        if (r < 0) {
+                generation_fail(s, g, error);
+                return r;
+        }
+        changed(s);
+        return 0;
+}
+
+static unsigned reload_worker_count(Service *s, Config *c) {
+        if (s->scaled_workers > 0 && c->workers == s->scaled_base)
+                return s->scaled_workers;
+        s->scaled_workers = 0;
+        return c->workers;
+}
+
+int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        _cleanup_free_ char *error = NULL;
+        Generation *g = NULL;
+        int r;
+
+        r = check_idle(s, done, userdata);
+        if (r < 0) {
+                s->counters.reloads_refused++;
+                return r;
+        }
+        if (!s->live) {
+                s->counters.reloads_refused++;
+                return refuse(s, done, userdata, -EBUSY, "no generation is serving yet");
+        }
+        if (service_count_generations(s) >= GENERATIONS_MAX) {
+                s->counters.reloads_refused++;
+                return refuse(s, done, userdata, -EBUSY,
+                              "%zu generations are still draining (at most %u may run at once); retry when "
+                              "one has finished", service_count_generations(s) - 1, GENERATIONS_MAX);
+        }
+
+        r = operation_begin(s, OPERATION_RELOAD, done, userdata);
+        if (r < 0)
+                return refuse(s, done, userdata, r, "out of memory");
+        s->op->wait_retired = wait_retired;
+        s->state = SERVICE_RELOADING;
+
+        r = generation_new(s, c, s->next_generation_id, GENERATION_STARTING, &g, &error);
+        if (r >= 0) {
+                s->op->generation = g;
+                r = generation_add_slots(s, g, 0, reload_worker_count(s, c), &error);
+        }
+        if (r < 0) {
+                _cleanup_free_ char *m = strdup_printf("cannot set up the new generation: %s",
+                                                       error ?: strerror(-r));
+                if (g)
+                        generation_fail(s, g, m);
+                else {
+                        s->counters.reloads_failed++;
+                        operation_finish(s, r, m);
+                }
+                return r;
+        }
+        s->pending = g;
+        log_info("Reloading: starting generation %" PRIu64 " with %zu worker%s.", g->id, g->n_slots,
+                 g->n_slots == 1 ? "" : "s");
+        r = spawn_all(s, g, &error);
+        if (r < 0) {
+                generation_fail(s, g, error);
+                return r;
+        }
+        s->op->spawned_at = now(s);
+        changed(s);
+        return 0;
+}
+
+/* A slot added by the scale-out in progress (not ready yet, or ready while others are not). */
+bool slot_is_joining(Service *s, Slot *slot) {
+        return s->op && s->op->kind == OPERATION_SCALE && slot->generation == s->live &&
+               slot->index >= s->op->scale_from && !slot->retiring;
+}
+
+void scale_fail(Service *s, const char *reason) {
+        Operation *op = s->op;
+        Generation *g = s->live;
+        _cleanup_free_ char *m = NULL;
+
+        if (!op || op->kind != OPERATION_SCALE || !g)
+                return;
+        for (size_t i = 0; i < g->n_slots; i++)
+                if (!g->slots[i]->retiring && g->slots[i]->index >= op->scale_from)
+                        g->slots[i]->scale_failed = true;
+        /* The slots that joined retire as if scaled in: those that became ready drain. */
+        slots_retire(s, g, op->scale_from, RETIRE_REPLACED);
+        s->counters.scales_failed++;
+        m = strdup_printf("scale to %u workers failed: %s; %u workers keep serving", op->scale_to, reason,
+                          op->scale_from);
+        log_error("%s", m ?: reason);
+        operation_finish(s, -ECANCELED, m ?: reason);
+}
+
+void scale_check_done(Service *s) {
+        Operation *op = s->op;
+
+        if (!op || op->kind != OPERATION_SCALE || !s->live)
+                return;
+        for (size_t i = 0; i < s->live->n_slots; i++) {
+                Slot *slot = s->live->slots[i];
+                if (!slot->retiring && slot->index >= op->scale_from &&
+                    (!slot->worker || slot->worker->state != WORKER_READY))
+                        return;
+        }
+        s->counters.scales_ok++;
+        log_info("Scaled out from %u to %u workers.", op->scale_from, op->scale_to);
+        operation_finish(s, 0, NULL);
+}
+
+/* Adds slots cur..n-1 to the live generation; the scale completes when they are all ready. */
+static int scale_out(Service *s, unsigned cur, unsigned n, ServiceDone done, void *userdata) {
+        _cleanup_free_ char *error = NULL;
+        Generation *g = s->live;
+        int r;
+
+        r = operation_begin(s, OPERATION_SCALE, done, userdata);
+        if (r < 0)
+                return refuse(s, done, userdata, r, "out of memory");
+        s->op->scale_from = cur;
+        s->op->scale_to = n;
+        s->state = SERVICE_SCALING;
+        log_info("Scaling out from %u to %u workers.", cur, n);
+
+        r = generation_add_slots(s, g, cur, n, &error);
+        for (size_t i = 0; r >= 0 && i < g->n_slots; i++) {
+                Slot *slot = g->slots[i];
+                if (slot->retiring || slot->index < cur || slot->worker)
+                        continue;
+                r = slot_spawn(s, slot);
+                if (r < 0)
+                        error = strdup_printf("cannot start worker %u: %s", slot->index, strerror(-r));
+        }
+        if (r < 0) {
+                scale_fail(s, error ?: strerror(-r));
+                return r;
+        }
+        changed(s);
+        return 0;
+}
+
+int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        Generation *g = s->live;
+        unsigned cur;
+        int r;
+
+        r = check_idle(s, done, userdata);
+        if (r < 0)
+                return r;
+        if (!g)
+                return refuse(s, done, userdata, -EBUSY, "no generation is serving yet");
+        if (n < 1 || n > WORKERS_MAX)
+                return refuse(s, done, userdata, -EINVAL, "%u is not a worker count between 1 and %u", n,
+                              WORKERS_MAX);
+
+        cur = service_live_workers(s);
+        s->scaled_workers = n;
+        s->scaled_base = g->config->workers;
+
+        if (n > cur)
+                return scale_out(s, cur, n, done, userdata);
+        if (n < cur) {
+                /* Scaling in completes at once: the highest slots retire as a replaced generation would. */
+                log_info("Scaling in from %u to %u workers.", cur, n);
+                slots_retire(s, g, n, RETIRE_REPLACED);
+                s->counters.scales_ok++;
+                changed(s);
+        }
+        service_complete(s, done, userdata, 0, NULL);
+        return 0;
+}
+
+int service_stop(Service *s, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        int r;
+
+        if (s->state == SERVICE_STOPPED || (s->state == SERVICE_FAILED && !s->generations)) {
+                service_complete(s, done, userdata, 0, NULL);
+                return 0;
+        }
+        r = waiter_add(&s->stop_waiters, done, userdata);
+        if (r < 0)
+                return refuse(s, done, userdata, r, "out of memory");
+        if (s->state == SERVICE_STOPPING)
+                return 0;
+
+        log_info("Stopping: asking all workers to finish.");
+        s->state = SERVICE_STOPPING;
+        if (s->op) {
+                if (s->op->kind == OPERATION_SCALE)
+                        s->counters.scales_failed++;
+                else if (s->op->kind == OPERATION_RELOAD)
+                        s->counters.reloads_failed++;
+                operation_finish(s, -ESHUTDOWN, "the service is stopping");
+                s->state = SERVICE_STOPPING;
+        }
+        /* Every generation retires without a drain window: nothing takes over, and the listeners stay
+         * open (in the fd store) for the next rpsupd. */
+        s->live = NULL;
+        for (Generation *g = s->generations, *next; g; g = next) {
+                next = g->next;
+                generation_retire(s, g, RETIRE_STOP); /* may free g */
+        }
+        changed(s);
+        service_stop_complete_if_done(s);
+        return 0;
+}
+
