@@ -461,20 +461,6 @@ static StatusView control_view(ControlServer *cs) {
         return v;
 }
 
-static int method_get_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        StatusView v = control_view(userdata);
-        int r;
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = status_append_service(reply, &v);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
 static int method_list(sd_bus_message *m, ControlServer *cs, int (*append)(sd_bus_message *, const StatusView *)) {
         StatusView v = control_view(cs);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -487,6 +473,10 @@ static int method_list(sd_bus_message *m, ControlServer *cs, int (*append)(sd_bu
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_list(m, userdata, status_append_service);
 }
 
 static int method_list_generations(sd_bus_message *m, void *userdata, sd_bus_error *error) {

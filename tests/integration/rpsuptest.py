@@ -77,6 +77,22 @@ def skip_or_fail(reason):
     sys.exit(SKIP)
 
 
+def process_state(pid):
+    """The state letter of /proc/PID/stat (R, S, T, Z, ...), or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def stop_process(pid):
+    """SIGSTOP, and wait until the process is stopped: kill() only queues the signal, and a process caught
+    between epoll_wait() and accept() would otherwise take what arrives next once it is continued."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: process_state(pid) in ("T", None), timeout=10, what=f"process {pid} stopping")
+
+
 def wait_until(probe, timeout=15.0, what=None, interval=0.05):
     """Polls probe() until it returns something true, and returns that: the tests wait for what they can
     observe, not for a fixed time. After timeout seconds: Failed("what: ...") if what is given, else the

@@ -4,12 +4,10 @@
 migrate moves its queue to the remaining worker at once, drain lets the listener migrate what is left when
 it closes after the drain window, handoff shares one queue anyway."""
 
-import os
-import signal
 import sys
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import PendingClient, Rpsup, check, log, run, wait_until  # noqa: E402
+from rpsuptest import PendingClient, Rpsup, check, log, run, stop_process, wait_until  # noqa: E402
 
 N = 20
 
@@ -19,7 +17,7 @@ def test(strategy):
     try:
         r.start()
         workers = {w["slot"]: w["pid"] for w in r.live_workers()}
-        os.kill(workers[1], signal.SIGSTOP)
+        stop_process(workers[1])
         clients = [PendingClient(r.port) for _ in range(N)]
         replies = {}  # index -> reply, of the connections the running worker answered
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import Load, Rpsup, check, log, run, wait_until  # noqa: E402
+from rpsuptest import Load, Rpsup, check, log, run, stop_process, wait_until  # noqa: E402
 
 
 def stop_two_under_load(r, until):
@@ -22,7 +22,7 @@ def stop_two_under_load(r, until):
         load.wait_answered()
         stopped = [w["pid"] for w in r.live_workers()][:2]
         for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
+            stop_process(pid)
         t_stop = time.monotonic()
         until(load)
     finally:

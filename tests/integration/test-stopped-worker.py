@@ -9,13 +9,13 @@ import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import PendingClient, Rpsup, check, log, parse_reply, run  # noqa: E402
+from rpsuptest import PendingClient, Rpsup, check, log, parse_reply, run, stop_process  # noqa: E402
 
 
 def queue_on_stopped_worker(r, n):
     st = r.status()
     pid = r.live_workers(st)[0]["pid"]
-    os.kill(pid, signal.SIGSTOP)
+    stop_process(pid)
     clients = [PendingClient(r.port) for _ in range(n)]
     for c in clients:
         check(c.answered_within(0.05) is None, "a stopped worker answered")
