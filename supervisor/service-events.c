@@ -372,13 +372,16 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
  * the strategy can move it, and it is replaced. */
 void worker_replace_hung(Service *s, Worker *w, StopReason reason) {
         Slot *slot = w->slot;
+        uint64_t id = service_new_slot_id(s);
         int r;
 
         worker_stop(s, w, reason); /* not serving from here on */
         steering_update(s);
-        r = s->strategy->ops->evacuate ? s->strategy->ops->evacuate(s->strategy, slot) : 0;
-        if (r > 0)
+        r = s->strategy->ops->evacuate ? s->strategy->ops->evacuate(s->strategy, slot, id) : 0;
+        if (r > 0) {
+                slot->id = id; /* the listeners it has now go by the new id */
                 log_info("Moved the connections waiting for worker %u to the serving workers.", slot->index);
+        }
         slot->stall_since = 0;
         slot->sampled = false;
         changed(s);

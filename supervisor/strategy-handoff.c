@@ -85,7 +85,7 @@ static usec_t handoff_retire(Strategy *st, Slot *slot) {
         return 0;
 }
 
-static int handoff_evacuate(Strategy *st, Slot *slot) {
+static int handoff_evacuate(Strategy *st, Slot *slot, uint64_t new_id) {
         /* The queue is shared: the other workers take it. */
         return 0;
 }

@@ -585,11 +585,10 @@ static usec_t reuseport_retire(Strategy *st, Slot *slot) {
         return reuseport_drain_window(slot->generation->config);
 }
 
-static int reuseport_evacuate(Strategy *st, Slot *slot) {
+static int reuseport_evacuate(Strategy *st, Slot *slot, uint64_t new_id) {
         Reuseport *rp = st->data;
         SlotListeners *sl = slot->strategy_data, *fresh;
         _cleanup_free_ char *error = NULL;
-        uint64_t id;
         int r;
 
         if (!rp->migrate || !sl)
@@ -600,15 +599,13 @@ static int reuseport_evacuate(Strategy *st, Slot *slot) {
         fresh = calloc(1, sizeof(SlotListeners));
         if (!fresh)
                 return -ENOMEM;
-        id = service_new_slot_id(slot->generation->service);
-        r = slot_listeners_open(rp, slot, id, fresh, &error);
+        r = slot_listeners_open(rp, slot, new_id, fresh, &error);
         if (r < 0) {
                 log_warning("Cannot give worker %u new listeners (%s); its queue waits for its replacement.",
                             slot->index, error ?: strerror(-r));
                 free(fresh);
                 return r;
         }
-        slot->id = id;
         /* The queue moves to the serving workers now; handshakes in flight follow when they complete. */
         slot_listeners_linger(rp, sl, reuseport_drain_window(slot->generation->config));
         free(sl);

@@ -52,9 +52,10 @@ typedef struct StrategyOps {
          * worker may keep accepting before it is asked to stop: 0 for at once. */
         usec_t (*retire)(Strategy *st, Slot *slot);
         /* The slot's worker is replaced because it hangs (stall, watchdog): move what is queued for it to
-         * the serving workers where the strategy can (migrate), and give the slot fresh listeners.
-         * Returns > 0 if something moved. Called after steer() took the slot out. */
-        int (*evacuate)(Strategy *st, Slot *slot);
+         * the serving workers where the strategy can (migrate), and give the slot fresh listeners, named
+         * by new_id (the service makes it the slot's id then). Returns > 0 if that happened. Called after
+         * steer() took the slot out. */
+        int (*evacuate)(Strategy *st, Slot *slot, uint64_t new_id);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
         /* rpsupd is about to exit after a stop (optional): leave the listeners as the next rpsupd (or
