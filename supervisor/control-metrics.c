@@ -42,13 +42,13 @@ static int slot_samples(const StatusView *v, SlotSample **ret, size_t *ret_n) {
         SlotSample *samples;
         size_t n = 0;
 
-        for (Generation *g = v->service->generations; g; g = g->next)
+        FOREACH_GENERATION(g, v->service)
                 n += g->n_slots;
         samples = calloc(MAX(n, 1u), sizeof(SlotSample));
         if (!samples)
                 return -ENOMEM;
         n = 0;
-        for (Generation *g = v->service->generations; g; g = g->next)
+        FOREACH_GENERATION(g, v->service)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         samples[n] = (SlotSample) { .slot = g->slots[i], .stats = { .accept_queue = -1 } };
                         (void) st->ops->slot_stats(st, g->slots[i], &samples[n].stats);
@@ -74,13 +74,13 @@ static void write_service(FILE *f, const StatusView *v, const char *svc) {
         metric_header(f, "rpsup_generations", "gauge", "Generations by state.");
         for (GenerationState gs = 0; gs < _GENERATION_STATE_MAX; gs++) {
                 unsigned n = 0;
-                for (Generation *g = s->generations; g; g = g->next)
+                FOREACH_GENERATION(g, s)
                         n += g->state == gs;
                 fprintf(f, "rpsup_generations{service=\"%s\",state=\"%s\"} %u\n", svc,
                         generation_state_to_string(gs), n);
         }
 
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->worker)
                                 by_state[g->slots[i]->worker->state]++;

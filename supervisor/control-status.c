@@ -106,7 +106,7 @@ typedef struct StatusCounts {
 static StatusCounts status_counts(Service *s, Generation *g) {
         StatusCounts c = {};
 
-        for (Generation *x = s->generations; x; x = x->next)
+        FOREACH_GENERATION(x, s)
                 for (size_t i = 0; i < x->n_slots; i++) {
                         Slot *slot = x->slots[i];
                         c.draining += x->state == GENERATION_RETIRING && slot->worker;
@@ -205,7 +205,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
 
 int status_append_generations(sd_bus_message *m, const StatusView *v) {
         TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
-        for (Generation *g = v->service->generations; g; g = g->next) {
+        FOREACH_GENERATION(g, v->service) {
                 usec_t drain = USEC_INFINITY;
                 unsigned workers = 0;
 
@@ -253,7 +253,7 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
         Strategy *st = v->strategy;
 
         TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
-        for (Generation *g = v->service->generations; g; g = g->next)
+        FOREACH_GENERATION(g, v->service)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
                         Worker *w = slot->worker;
@@ -285,7 +285,7 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
 }
 
 static Slot *find_slot(Service *s, uint64_t id) {
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->id == id)
                                 return g->slots[i];

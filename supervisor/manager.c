@@ -570,7 +570,7 @@ static int start_service(Manager *m, const SavedState *saved) {
                         return r;
         }
         r = 0;
-        if (m->service->generations) {
+        if (service_count_generations(m->service) > 0) {
                 r = service_resume(m->service, start_done, m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to resume: %m");

@@ -104,7 +104,7 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
         /* Whatever a crashed rpsupd left half-done is finished here: a generation that was still starting
          * is rolled back (its reload was never answered), retiring ones keep retiring, and slots of the
          * live generation without a worker are respawned. */
-        for (g = s->generations; g; g = g->next)
+        TAILQ_FOREACH(g, &s->generations, link)
                 if (g->state == GENERATION_STARTING) {
                         if (s->live)
                                 generation_fail(s, g, "rpsupd restarted while it was starting");
@@ -113,7 +113,7 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                         break;
                 }
 
-        for (g = s->generations; g; g = g->next)
+        TAILQ_FOREACH(g, &s->generations, link)
                 if (g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED)
                         generation_resume_slots(s, g);
         if (s->pending) {
@@ -134,13 +134,11 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
         }
 
         steering_update(s);
-        for (g = s->generations; g;) {
-                Generation *next = g->next;
-                if (g->state == GENERATION_RETIRING || g->state == GENERATION_FAILED)
-                        generation_retire(s, g, RETIRE_RESUME); /* may free g */
+        FOREACH_GENERATION_SAFE(x, next, s) {
+                if (x->state == GENERATION_RETIRING || x->state == GENERATION_FAILED)
+                        generation_retire(s, x, RETIRE_RESUME); /* may free x */
                 else
-                        generation_free_idle(s, g);
-                g = next;
+                        generation_free_idle(s, x);
         }
         changed(s);
         if (done) {

@@ -425,7 +425,7 @@ usec_t service_next_deadline(Service *s) {
         if (s->strategy->ops->next_deadline)
                 next = MIN(next, s->strategy->ops->next_deadline(s->strategy));
 
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
 
@@ -516,7 +516,7 @@ static void worker_deadline_passed(Service *s, Worker *w) {
 /* Handles one expired deadline; returns false when there was none. One at a time, because handling one
  * may free slots and generations. */
 static bool tick_one(Service *s, usec_t t) {
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
 

@@ -292,7 +292,7 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
         SERVICE_STEP(s);
         int r;
 
-        if (s->state == SERVICE_STOPPED || (s->state == SERVICE_FAILED && !s->generations)) {
+        if (s->state == SERVICE_STOPPED || (s->state == SERVICE_FAILED && TAILQ_EMPTY(&s->generations))) {
                 service_complete(s, done, userdata, 0, NULL);
                 return 0;
         }
@@ -315,10 +315,8 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
         /* Every generation retires without a drain window: nothing takes over, and the listeners stay
          * open (in the fd store) for the next rpsupd. */
         s->live = NULL;
-        for (Generation *g = s->generations, *next; g; g = next) {
-                next = g->next;
+        FOREACH_GENERATION_SAFE(g, next, s)
                 generation_retire(s, g, RETIRE_STOP); /* may free g */
-        }
         changed(s);
         service_stop_complete_if_done(s);
         return 0;

@@ -171,11 +171,7 @@ static void slot_free(Service *s, Slot *slot) {
 }
 
 static void generation_unlink(Service *s, Generation *g) {
-        for (Generation **p = &s->generations; *p; p = &(*p)->next)
-                if (*p == g) {
-                        *p = g->next;
-                        break;
-                }
+        TAILQ_REMOVE(&s->generations, g, link);
         if (s->live == g)
                 s->live = NULL;
         if (s->pending == g)
@@ -195,7 +191,7 @@ void generation_free(Service *s, Generation *g) {
 }
 
 void service_stop_complete_if_done(Service *s) {
-        if (s->state != SERVICE_STOPPING || s->generations)
+        if (s->state != SERVICE_STOPPING || !TAILQ_EMPTY(&s->generations))
                 return;
         s->state = SERVICE_STOPPED;
         log_info("All workers are gone.");
@@ -292,11 +288,7 @@ int generation_new(Service *s, Config *c, uint64_t id, GenerationState state, Ge
                 free(g);
                 return r;
         }
-        /* Append: oldest first. */
-        Generation **p = &s->generations;
-        while (*p)
-                p = &(*p)->next;
-        *p = g;
+        TAILQ_INSERT_TAIL(&s->generations, g, link); /* oldest first */
         *ret = g;
         return 0;
 }
@@ -553,7 +545,7 @@ void generation_fail(Service *s, Generation *g, const char *reason) {
 /* ---- queries ---- */
 
 Worker *service_find_worker(Service *s, pid_t pid) {
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->worker && g->slots[i]->worker->pid == pid)
                                 return g->slots[i]->worker;
@@ -574,7 +566,7 @@ unsigned service_live_workers(Service *s) {
 size_t service_count_generations(Service *s) {
         size_t n = 0;
 
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 n++;
         return n;
 }
@@ -602,6 +594,7 @@ int service_new(const char *name, const ServiceHost *host, void *userdata, Strat
                 free(s);
                 return -ENOMEM;
         }
+        TAILQ_INIT(&s->generations);
         s->host = host;
         s->host_userdata = userdata;
         s->strategy = strategy;
@@ -617,8 +610,8 @@ int service_new(const char *name, const ServiceHost *host, void *userdata, Strat
 Service *service_free(Service *s) {
         if (!s)
                 return NULL;
-        while (s->generations)
-                generation_free(s, s->generations);
+        while (!TAILQ_EMPTY(&s->generations))
+                generation_free(s, TAILQ_FIRST(&s->generations));
         if (s->op) {
                 free(s->op->completion);
                 s->op = mfree(s->op);

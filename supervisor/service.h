@@ -122,7 +122,7 @@ struct Generation {
         void *strategy_data;
         /* Callers of "reload --wait" waiting for this generation to be gone. */
         WaiterList waiters;
-        Generation *next; /* in Service.generations, oldest first */
+        TAILQ_ENTRY(Generation) link; /* in Service.generations, oldest first */
 };
 
 typedef void (*ServiceDone)(Service *s, int r, const char *message, void *userdata);
@@ -168,7 +168,7 @@ struct Service {
         Strategy *strategy;
 
         ServiceState state;
-        Generation *generations; /* oldest first */
+        TAILQ_HEAD(, Generation) generations; /* oldest first */
         Generation *live;        /* takes new connections; NULL before the first is ready */
         Generation *pending;     /* starting (first start or reload) */
         uint64_t next_generation_id;
@@ -192,6 +192,12 @@ struct Service {
 
         ServiceCounters counters;
 };
+
+/* Every generation of s, oldest first; FOREACH_GENERATION_SAFE when the body may free g. */
+#define FOREACH_GENERATION(g, s) for (Generation *g = TAILQ_FIRST(&(s)->generations); g; g = TAILQ_NEXT(g, link))
+#define FOREACH_GENERATION_SAFE(g, next, s)                                                  \
+        for (Generation *g = TAILQ_FIRST(&(s)->generations), *next = g ? TAILQ_NEXT(g, link) : NULL; g; \
+             g = next, next = g ? TAILQ_NEXT(g, link) : NULL)
 
 int service_new(const char *name, const ServiceHost *host, void *userdata, Strategy *strategy, Service **ret);
 Service *service_free(Service *s);

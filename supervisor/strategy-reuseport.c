@@ -496,14 +496,14 @@ static int reuseport_steer(Strategy *st, Service *s) {
                 /* New connections (and, as systemd closes the stored listeners after a stop, their queues) go
                  * to the socket unit's listener where there is one; else they queue on the listeners that
                  * stay in the fd store for the next rpsupd. */
-                for (Generation *g = s->generations; g; g = g->next) {
+                FOREACH_GENERATION(g, s) {
                         add_socket_unit(rp, builds, g, true);
                         for (size_t i = 0; i < g->n_slots; i++)
                                 add_slot(rp, builds, g->slots[i], false);
                 }
                 rp->stop_steered = true;
         } else {
-                for (Generation *g = s->generations; g; g = g->next)
+                FOREACH_GENERATION(g, s)
                         for (size_t i = 0; i < g->n_slots; i++) {
                                 Slot *slot = g->slots[i];
                                 if (slot_is_serving(slot))

@@ -18,7 +18,7 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
 
         /* Never more than state_load() takes: a state that names only some workers would leave the others
          * to nobody after a restart. */
-        for (Generation *g = s->generations; g; g = g->next) {
+        FOREACH_GENERATION(g, s) {
                 n_generations++;
                 n_slots += g->n_slots;
         }
@@ -37,7 +37,7 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
         fprintf(f, "next-generation %" PRIu64 "\n", s->next_generation_id);
         fprintf(f, "next-slot %" PRIu64 "\n", s->next_slot_id);
         fprintf(f, "scaled %u %u\n", s->scaled_workers, s->scaled_base);
-        for (Generation *g = s->generations; g; g = g->next) {
+        FOREACH_GENERATION(g, s) {
                 fprintf(f, "generation %" PRIu64 " %s\n", g->id, generation_state_to_string(g->state));
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];

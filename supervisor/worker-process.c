@@ -234,7 +234,9 @@ fail:
 }
 
 void worker_process_release_held(WorkerHost *h) {
-        for (Generation *g = h->service ? h->service->generations : NULL; g; g = g->next)
+        if (!h->service)
+                return;
+        FOREACH_GENERATION(g, h->service)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Worker *w = g->slots[i]->worker;
                         WorkerProcess *wp = w ? w->host_data : NULL;

@@ -215,7 +215,7 @@ static Worker *pick_worker(Service *s, unsigned k) {
         Worker *all[FUZZ_GENERATIONS_MAX * FUZZ_SLOTS_MAX * 4];
         size_t n = 0;
 
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->worker && n < ELEMENTSOF(all))
                                 all[n++] = g->slots[i]->worker;
@@ -306,7 +306,7 @@ static void listeners_build(ListenerSet *set, const Config *c, Service *s, Strat
                         listener_add(&set->listeners, &c->listen[i], 0);
                         continue;
                 }
-                for (Generation *g = s->generations; g; g = g->next)
+                FOREACH_GENERATION(g, s)
                         for (size_t j = 0; j < g->n_slots; j++)
                                 listener_add(&set->listeners, &c->listen[i], g->slots[j]->id);
                 /* Kept for handshakes in flight after its slot was gone. */

@@ -74,7 +74,7 @@ static int fake_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
 static int fake_steer(Strategy *st, Service *s) {
         fake.steers++;
         fake.n_serving = 0;
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (slot_is_serving(g->slots[i]))
                                 fake.serving[fake.n_serving++] = g->slots[i]->worker->pid;
@@ -159,7 +159,7 @@ void advance(Service *s, usec_t t) {
 }
 
 Generation *generation_by_id(Service *s, uint64_t id) {
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 if (g->id == id)
                         return g;
         return NULL;
@@ -197,7 +197,7 @@ void exit_worker(Service *s, Worker *w, int code, int status) {
 }
 
 Worker *find_signalled(Service *s) {
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Worker *w = g->slots[i]->worker;
                         if (w && (w->state == WORKER_STOPPING || w->state == WORKER_KILLED))

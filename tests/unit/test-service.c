@@ -71,7 +71,7 @@ static void test_start_ready_timeout_fails(void **state) {
         advance(s, 5 * USEC_PER_SEC + 1);
         assert_int_equal(kills_with(SIGKILL), 2);
         exit_signalled(s);
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         teardown(s);
 }
 
@@ -91,7 +91,7 @@ static void test_start_early_exit_fails(void **state) {
         assert_int_equal(s->state, SERVICE_FAILED);
         assert_true(killed(g->slots[0]->worker->pid, SIGTERM));
         exit_signalled(s);
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         teardown(s);
 }
 
@@ -182,7 +182,7 @@ static void test_reload_switches_generations(void **state) {
 
         exit_signalled(s);
         assert_null(generation_by_id(s, 1));
-        assert_ptr_equal(s->generations, g2);
+        assert_ptr_equal(TAILQ_FIRST(&s->generations), g2);
         teardown(s);
 }
 
@@ -296,7 +296,7 @@ static void test_overlapping_drains_are_bounded(void **state) {
         assert_int_equal(service_count_generations(s), GENERATIONS_MAX);
         /* Draining workers keep running until their window ends... */
         assert_int_equal(kills_with(SIGTERM), 0);
-        for (Generation *g = s->generations; g != s->live; g = g->next)
+        for (Generation *g = TAILQ_FIRST(&s->generations); g != s->live; g = TAILQ_NEXT(g, link))
                 assert_int_equal(g->slots[0]->worker->state, WORKER_DRAINING);
         /* ...then are asked to stop, and the generations go away. */
         advance(s, 60 * USEC_PER_SEC);
@@ -424,7 +424,7 @@ static void test_first_start_failure_completion_stops(void **state) {
         assert_int_equal(fake.done_calls, 1);
         assert_int_equal(fake.done_r, -ECANCELED);
         assert_non_null(strstr(fake.done_message, "worker 0"));
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         assert_int_equal(kills_with(SIGTERM), 0);
         teardown(s);
 }
@@ -447,7 +447,7 @@ static void test_first_start_failure_completion_stops_others(void **state) {
         assert_int_equal(kills_with(SIGTERM), 2);
         exit_signalled(s);
         assert_int_equal(s->state, SERVICE_STOPPED);
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         teardown(s);
 }
 
@@ -461,7 +461,7 @@ static void test_first_start_spawn_failure_completion_stops(void **state) {
         assert_int_equal(fake.done_calls, 1);
         assert_int_equal(fake.done_r, -ECANCELED);
         assert_non_null(strstr(fake.done_message, "cannot start worker 0"));
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         assert_int_equal(s->state, SERVICE_FAILED);
         teardown(s);
 }
@@ -475,7 +475,7 @@ static void test_first_start_setup_failure_completion_stops(void **state) {
         config_unref(c);
         assert_int_equal(fake.done_calls, 1);
         assert_non_null(strstr(fake.done_message, "Address already in use"));
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         teardown(s);
 }
 
@@ -485,7 +485,7 @@ static void done_checks_consistency(Service *s, int r, const char *message, void
         nested_calls++;
         /* The state machine is at rest: the operation is over and every generation is whole. */
         assert_null(s->op);
-        for (Generation *g = s->generations; g; g = g->next)
+        FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         assert_ptr_equal(g->slots[i]->generation, g);
 }
@@ -523,7 +523,7 @@ static void test_stopping_before_ready_fails_start(void **state) {
         service_worker_ready(s, g->slots[1]->worker);
         assert_int_equal(fake.done_calls, 1);
         exit_signalled(s);
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         teardown(s);
 }
 
@@ -871,7 +871,7 @@ static void test_stop_then_sigkill(void **state) {
         exit_worker(s, g->slots[0]->worker, CLD_KILLED, SIGKILL);
         assert_int_equal(fake.done_calls, 1);
         assert_int_equal(s->state, SERVICE_STOPPED);
-        assert_null(s->generations);
+        assert_true(TAILQ_EMPTY(&s->generations));
         /* A second stop completes at once. */
         assert_int_equal(service_stop(s, op_done, NULL), 0);
         assert_int_equal(fake.done_calls, 2);
