@@ -332,8 +332,9 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
                    g->state == GENERATION_FAILED || s->state == SERVICE_STOPPING;
         failure = !exit_is_clean(code, status) || state == WORKER_STARTING ||
                   (reason != STOP_NONE && reason != STOP_RETIRED);
-        /* One that never ran (exec failed) was reported as such already. */
-        orderly = w->exec_error || exit_is_orderly(code, status, state, reason, g->config->kill_signal);
+        /* One that never served (exec failed, or it never got ready) was reported with the start it failed. */
+        orderly = w->exec_error || ready_at == 0 ||
+                  exit_is_orderly(code, status, state, reason, g->config->kill_signal);
         worker_free(s, w);
 
         if (expected) {

@@ -688,6 +688,25 @@ static void test_crash_while_retiring_is_counted(void **state) {
 }
 
 /* Regression: the SIGKILL sent after TimeoutStopSec= counted as a crash while retiring. */
+/* The workers of a generation that failed to start exit as they please: that is the failed start's story. */
+static void test_failed_generation_exits_are_not_retiring_failures(void **state) {
+        Service *s = start_running(1);
+        Config *c = config_new(3);
+        Worker *w[3];
+
+        service_reload(s, c, false, op_done, NULL);
+        config_unref(c);
+        for (size_t i = 0; i < 3; i++)
+                w[i] = s->pending->slots[i]->worker; /* slots without a process go as the generation fails */
+        exit_worker(s, w[0], CLD_EXITED, 1);
+        assert_int_equal(fake.done_r, -ECANCELED);
+        exit_worker(s, w[1], CLD_EXITED, 1);
+        exit_worker(s, w[2], CLD_DUMPED, SIGSEGV);
+        assert_int_equal(s->counters.retiring_failures, 0);
+        assert_int_equal(s->counters.reloads_failed, 1);
+        teardown(s);
+}
+
 static void test_sigkill_after_stop_timeout_is_not_a_crash(void **state) {
         Service *s = start_running(1);
         Worker *w = s->live->slots[0]->worker;
@@ -1005,6 +1024,7 @@ int main(void) {
                 cmocka_unit_test(test_extend_timeout_is_bounded),
                 cmocka_unit_test(test_watchdog_before_ready),
                 cmocka_unit_test(test_crash_while_retiring_is_counted),
+                cmocka_unit_test(test_failed_generation_exits_are_not_retiring_failures),
                 cmocka_unit_test(test_sigkill_after_stop_timeout_is_not_a_crash),
                 cmocka_unit_test(test_crash_respawns_with_backoff),
                 cmocka_unit_test(test_clean_exit_with_restart_on_failure),
