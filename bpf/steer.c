@@ -36,8 +36,15 @@ struct Steering {
 
 /* libbpf's own messages (a verifier rejection comes with the verifier's log) go to our log, one entry per
  * line, at our level for theirs: debug ones only when we log debug. */
+static bool libbpf_quiet;
+
+void steering_log_quietly(bool quiet) {
+        libbpf_quiet = quiet;
+}
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) {
-        int our = level == LIBBPF_WARN ? LOG_WARNING : level == LIBBPF_INFO ? LOG_INFO : LOG_DEBUG;
+        int our = libbpf_quiet ? LOG_DEBUG :
+                  level == LIBBPF_WARN ? LOG_WARNING : level == LIBBPF_INFO ? LOG_INFO : LOG_DEBUG;
         _cleanup_free_ char *text = NULL;
         char *line, *saveptr = NULL;
 

@@ -27,6 +27,9 @@ enum {
 extern const char *const steering_fd_names[_STEERING_FD_MAX];
 
 int steering_load(Steering **ret, char **ret_error);
+/* While a probe tries what the kernel allows, libbpf's warnings (a verifier log on an old kernel) are
+ * expected: they go to the debug log, and the probe's answer says why. */
+void steering_log_quietly(bool quiet);
 /* Takes ownership of the fds (on success and failure); checks that they are what this rpsupd expects: a
  * reuseport program, and maps of the types, key and value sizes and sizes of steer-shared.h. */
 int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char **ret_error);

@@ -332,8 +332,9 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
                    g->state == GENERATION_FAILED || s->state == SERVICE_STOPPING;
         failure = !exit_is_clean(code, status) || state == WORKER_STARTING ||
                   (reason != STOP_NONE && reason != STOP_RETIRED);
-        /* One that never served (exec failed, or it never got ready) was reported with the start it failed. */
-        orderly = w->exec_error || ready_at == 0 ||
+        /* One that never ran (exec failed), or never got ready in a start or scale-out that failed, was
+         * reported with that failure. */
+        orderly = w->exec_error || (ready_at == 0 && (g->state == GENERATION_FAILED || slot->scale_failed)) ||
                   exit_is_orderly(code, status, state, reason, g->config->kill_signal);
         worker_free(s, w);
 
@@ -373,14 +374,13 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
  * the strategy can move it, and it is replaced. */
 void worker_replace_hung(Service *s, Worker *w, StopReason reason) {
         Slot *slot = w->slot;
-        uint64_t id = service_new_slot_id(s);
         int r;
 
         worker_stop(s, w, reason); /* not serving from here on */
         steering_update(s);
-        r = s->strategy->ops->evacuate ? s->strategy->ops->evacuate(s->strategy, slot, id) : 0;
+        r = s->strategy->ops->evacuate ? s->strategy->ops->evacuate(s->strategy, slot, s->next_slot_id) : 0;
         if (r > 0) {
-                slot->id = id; /* the listeners it has now go by the new id */
+                slot->id = service_new_slot_id(s); /* the id its new listeners were named by */
                 log_info("Moved the connections waiting for worker %u to the serving workers.", slot->index);
         }
         slot->stall_since = 0;

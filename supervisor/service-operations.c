@@ -166,6 +166,8 @@ int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, v
                 if (g)
                         generation_fail(s, g, m);
                 else {
+                        log_error("Reload failed, generation %" PRIu64 " keeps serving: %s", s->live->id,
+                                  m ?: strerror(-r));
                         s->counters.reloads_failed++;
                         operation_finish(s, r, m);
                 }

@@ -242,11 +242,19 @@ void takeover_end_cgroup_leftovers(const Config *c) {
         size_t n = 0, allocated = 0;
         bool more = false;
         unsigned pid;
+        int r;
 
         /* Only under systemd: then our cgroup is the service's own, and anything else in it is a worker
          * that an earlier rpsupd left behind (KillMode=process) and nobody supervises. */
-        if (isempty(getenv("INVOCATION_ID")) || own_cgroup_procs(&procs) < 0)
+        if (isempty(getenv("INVOCATION_ID")))
                 return;
+        r = own_cgroup_procs(&procs);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_warning_errno(r, "Cannot find this service's cgroup, so workers an earlier rpsupd left "
+                                          "in it are not looked for: %m");
+                return;
+        }
         f = fopen(procs, "re");
         if (!f)
                 return;

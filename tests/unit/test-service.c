@@ -707,6 +707,23 @@ static void test_failed_generation_exits_are_not_retiring_failures(void **state)
         teardown(s);
 }
 
+/* A respawned worker retired before it was ready, that then crashes, is a crash while retiring all the same. */
+static void test_starting_respawn_crash_while_retiring_is_counted(void **state) {
+        Service *s = start_running(2);
+        Slot *slot = s->live->slots[1];
+        Worker *w;
+
+        exit_worker(s, slot->worker, CLD_KILLED, SIGKILL);
+        advance(s, slot->respawn_at - fake.now);
+        w = slot->worker;
+        assert_int_equal(w->state, WORKER_STARTING);
+        assert_int_equal(service_scale(s, 1, op_done, NULL), 0);
+        assert_true(killed(w->pid, SIGTERM));
+        exit_worker(s, w, CLD_DUMPED, SIGSEGV);
+        assert_int_equal(s->counters.retiring_failures, 1);
+        teardown(s);
+}
+
 static void test_sigkill_after_stop_timeout_is_not_a_crash(void **state) {
         Service *s = start_running(1);
         Worker *w = s->live->slots[0]->worker;
@@ -1025,6 +1042,7 @@ int main(void) {
                 cmocka_unit_test(test_watchdog_before_ready),
                 cmocka_unit_test(test_crash_while_retiring_is_counted),
                 cmocka_unit_test(test_failed_generation_exits_are_not_retiring_failures),
+                cmocka_unit_test(test_starting_respawn_crash_while_retiring_is_counted),
                 cmocka_unit_test(test_sigkill_after_stop_timeout_is_not_a_crash),
                 cmocka_unit_test(test_crash_respawns_with_backoff),
                 cmocka_unit_test(test_clean_exit_with_restart_on_failure),
