@@ -303,6 +303,7 @@ static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void
         int r;
 
         if (m->stopping) {
+                log_warning("Reload refused: the service is stopping.");
                 if (done)
                         done(m->service, -ESHUTDOWN, "the service is stopping", userdata);
                 return;
@@ -318,6 +319,7 @@ static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void
 
         call = calloc(1, sizeof(ReloadCall));
         if (!call) {
+                log_oom();
                 if (done)
                         done(m->service, -ENOMEM, "out of memory", userdata);
                 return;
@@ -367,20 +369,13 @@ static void manager_stop(Manager *m) {
 
 /* ---- signals ---- */
 
-static void sighup_reload_done(Service *s, int r, const char *message, void *userdata) {
-        /* A refused config was logged by manager_reload(), a failed generation by the service. What the
-         * service refused at once (busy, stopping) is only in the answer, and a signal has nobody to answer. */
-        if (r == -EBUSY || r == -ESHUTDOWN || r == -EALREADY || r == -ENOMEM)
-                log_warning("Reload (SIGHUP) refused: %s", message ?: strerror(-r));
-}
-
 static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
 
         switch (si->ssi_signo) {
         case SIGHUP:
                 log_info("SIGHUP: reloading.");
-                manager_reload(m, false, sighup_reload_done, NULL);
+                manager_reload(m, false, NULL, NULL); /* every outcome is logged where it is decided */
                 break;
         case SIGTERM:
         case SIGINT:

@@ -41,23 +41,28 @@ int operation_begin(Service *s, OperationKind kind, ServiceDone done, void *user
         return 0;
 }
 
-static int refuse(Service *s, ServiceDone done, void *userdata, int r, const char *fmt, ...) _printf_(5, 6);
-static int refuse(Service *s, ServiceDone done, void *userdata, int r, const char *fmt, ...) {
+/* An operation refused before anything changed: logged here, where it is decided (a SIGHUP has nobody to
+ * answer), and told to the caller. */
+static int refuse(Service *s, const char *what, ServiceDone done, void *userdata, int r, const char *fmt, ...)
+        _printf_(6, 7);
+static int refuse(Service *s, const char *what, ServiceDone done, void *userdata, int r, const char *fmt, ...) {
         _cleanup_free_ char *m = NULL;
         va_list ap;
 
         va_start(ap, fmt);
         m = strdup_vprintf(fmt, ap);
         va_end(ap);
+        log_warning("%s refused: %s", what, m ?: "out of memory");
         service_complete(s, done, userdata, r, m ?: "out of memory");
         return r;
 }
 
-static int check_idle(Service *s, ServiceDone done, void *userdata) {
+static int check_idle(Service *s, const char *what, ServiceDone done, void *userdata) {
         if (s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED)
-                return refuse(s, done, userdata, -ESHUTDOWN, "the service is %s", service_state_to_string(s->state));
+                return refuse(s, what, done, userdata, -ESHUTDOWN, "the service is %s",
+                              service_state_to_string(s->state));
         if (s->op)
-                return refuse(s, done, userdata, -EBUSY, "a %s is in progress; try again when it is done",
+                return refuse(s, what, done, userdata, -EBUSY, "a %s is in progress; try again when it is done",
                               s->op->kind == OPERATION_SCALE ? "scale" :
                               s->op->kind == OPERATION_RELOAD ? "reload" : "start");
         return 0;
@@ -85,13 +90,11 @@ int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
         Generation *g = NULL;
         int r;
 
-        if (s->live || s->pending || s->state != SERVICE_STARTING) {
-                log_error("Cannot start: the service was already started.");
-                return refuse(s, done, userdata, -EALREADY, "the service was already started");
-        }
+        if (s->live || s->pending || s->state != SERVICE_STARTING)
+                return refuse(s, "Start", done, userdata, -EALREADY, "the service was already started");
         r = operation_begin(s, OPERATION_START, done, userdata);
         if (r < 0)
-                return refuse(s, done, userdata, log_oom(), "out of memory");
+                return refuse(s, "Start", done, userdata, r, "out of memory");
 
         r = generation_new(s, c, s->next_generation_id ?: 1, GENERATION_STARTING, &g, &error);
         if (r >= 0)
@@ -133,25 +136,25 @@ int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, v
         Generation *g = NULL;
         int r;
 
-        r = check_idle(s, done, userdata);
+        r = check_idle(s, "Reload", done, userdata);
         if (r < 0) {
                 s->counters.reloads_refused++;
                 return r;
         }
         if (!s->live) {
                 s->counters.reloads_refused++;
-                return refuse(s, done, userdata, -EBUSY, "no generation is serving yet");
+                return refuse(s, "Reload", done, userdata, -EBUSY, "no generation is serving yet");
         }
         if (service_count_generations(s) >= GENERATIONS_MAX) {
                 s->counters.reloads_refused++;
-                return refuse(s, done, userdata, -EBUSY,
+                return refuse(s, "Reload", done, userdata, -EBUSY,
                               "%zu generations are still draining (at most %u may run at once); retry when "
                               "one has finished", service_count_generations(s) - 1, GENERATIONS_MAX);
         }
 
         r = operation_begin(s, OPERATION_RELOAD, done, userdata);
         if (r < 0)
-                return refuse(s, done, userdata, r, "out of memory");
+                return refuse(s, "Reload", done, userdata, r, "out of memory");
         s->op->wait_retired = wait_retired;
         s->state = SERVICE_RELOADING;
 
@@ -235,7 +238,7 @@ static int scale_out(Service *s, unsigned cur, unsigned n, ServiceDone done, voi
 
         r = operation_begin(s, OPERATION_SCALE, done, userdata);
         if (r < 0)
-                return refuse(s, done, userdata, r, "out of memory");
+                return refuse(s, "Scale", done, userdata, r, "out of memory");
         s->op->scale_from = cur;
         s->op->scale_to = n;
         s->state = SERVICE_SCALING;
@@ -264,13 +267,13 @@ int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata) {
         unsigned cur;
         int r;
 
-        r = check_idle(s, done, userdata);
+        r = check_idle(s, "Scale", done, userdata);
         if (r < 0)
                 return r;
         if (!g)
-                return refuse(s, done, userdata, -EBUSY, "no generation is serving yet");
+                return refuse(s, "Scale", done, userdata, -EBUSY, "no generation is serving yet");
         if (n < 1 || n > WORKERS_MAX)
-                return refuse(s, done, userdata, -EINVAL, "%u is not a worker count between 1 and %u", n,
+                return refuse(s, "Scale", done, userdata, -EINVAL, "%u is not a worker count between 1 and %u", n,
                               WORKERS_MAX);
 
         cur = service_live_workers(s);
@@ -300,7 +303,7 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
         }
         r = waiter_add(&s->stop_waiters, done, userdata);
         if (r < 0)
-                return refuse(s, done, userdata, r, "out of memory");
+                return refuse(s, "Stop", done, userdata, r, "out of memory");
         if (s->state == SERVICE_STOPPING)
                 return 0;
 
