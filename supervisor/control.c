@@ -343,9 +343,7 @@ int control_server_new(sd_event *event, const ControlHandlers *handlers, void *u
         if (r >= 0)
                 r = sd_event_source_set_enabled(cs->accept_resume, SD_EVENT_OFF);
         if (r < 0) {
-                sd_event_source_disable_unref(cs->accept_source);
-                sd_event_source_disable_unref(cs->accept_resume);
-                free(cs);
+                control_server_free(cs);
                 return r;
         }
         cs->fd = TAKE_FD(sfd);
