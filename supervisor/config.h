@@ -17,6 +17,16 @@ typedef enum ReadyMode {
         _READY_INVALID = -EINVAL,
 } ReadyMode;
 
+/* ReadyProbe=: how a worker proves it serves before its generation takes connections. */
+typedef enum ProbeKind {
+        PROBE_NONE,
+        PROBE_TCP,  /* a connection to the worker's listener is accepted (and answered or closed) by it */
+        PROBE_HTTP, /* an HTTP/1.1 GET of probe_path is answered 2xx or 3xx by it */
+        PROBE_EXEC, /* a command, run with the worker's RPSUP_* environment, exits 0 */
+        _PROBE_KIND_MAX,
+        _PROBE_KIND_INVALID = -EINVAL,
+} ProbeKind;
+
 typedef enum RestartMode {
         RESTART_NO,
         RESTART_ON_FAILURE,
@@ -58,6 +68,19 @@ typedef struct Config {
         char *working_directory;
         bool working_directory_missing_ok;
 
+        /* Health gates. */
+        ProbeKind probe;          /* ReadyProbe= */
+        char *probe_text;         /* ReadyProbe= as written */
+        char *probe_path;         /* http: the request target, "/..." */
+        char **probe_argv;        /* exec: split and unquoted; $VARS expand when it runs */
+        char *probe_exec_path;    /* exec: the executable, resolved */
+        usec_t probe_timeout;     /* ReadyProbeTimeoutSec=: one attempt */
+        usec_t probe_interval;    /* ReadyProbeIntervalSec=: between attempts */
+        unsigned probe_passes;    /* ReadyProbePasses=: consecutive passes to be ready */
+        unsigned probe_failures;  /* ReadyProbeFailures=: consecutive failures that fail the worker */
+        usec_t soak;              /* SoakSec=: 0: none */
+        unsigned canary;          /* Canary=: percent of new connections for a soaking generation; 0: all */
+
         /* [Socket] */
         ListenSpec *listen;
         size_t n_listen;
@@ -82,6 +105,7 @@ Config *config_unref(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_unref);
 
 const char *restart_mode_to_string(RestartMode m);
+const char *probe_kind_to_string(ProbeKind k);
 
 /* systemd's rules for FileDescriptorName=/FDNAME=: printable ASCII except ':', 1..255 characters. */
 bool fdname_is_valid(const char *s);

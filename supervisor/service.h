@@ -39,6 +39,10 @@ typedef enum WorkerState {
 typedef enum GenerationState {
         GENERATION_STARTING, /* workers starting; takes no connections yet */
         GENERATION_LIVE,     /* takes every new connection */
+        GENERATION_SOAKING,  /* a reload's new generation on probation (SoakSec=): takes new connections (all,
+                              * or its canary share); any failure rolls back to the warm one */
+        GENERATION_WARM,     /* the previous generation during a soak: its workers stay up, its listeners
+                              * intact; it takes what the canary leaves, or nothing */
         GENERATION_RETIRING, /* replaced or stopping: draining, then its workers are stopped */
         GENERATION_FAILED,   /* did not become ready: being stopped, the previous one keeps serving */
         _GENERATION_STATE_MAX,
@@ -66,6 +70,7 @@ typedef enum StopReason {
         STOP_STALLED,        /* accept queue stopped moving for StallSec=: a failure */
         STOP_GAVE_UP,        /* said STOPPING=1 before it was ready: a failure */
         STOP_LINGERED,       /* said STOPPING=1, then did not exit within TimeoutStopSec=: a failure */
+        STOP_PROBE,          /* failed its readiness probe: a failure */
         _STOP_REASON_MAX,
 } StopReason;
 
@@ -84,6 +89,14 @@ struct Worker {
         usec_t stop_deadline;
         usec_t watchdog_deadline;
         bool extend_capped; /* EXTEND_TIMEOUT_USEC= reached its bound (logged once) */
+        /* ReadyProbe=: a worker that said it is ready (READY=1, or exec with Ready=exec) stays starting
+         * until it passed ReadyProbePasses= probes in a row; during a soak it keeps being probed. */
+        bool claimed_ready;
+        bool probing;           /* an attempt runs (ServiceHost.probe), its result is due */
+        usec_t probe_at;        /* the next attempt; USEC_INFINITY: none */
+        unsigned probe_passes;  /* consecutive */
+        unsigned probe_failures;/* consecutive */
+        char *probe_failure;    /* what the last failed attempt said */
         char *status_text; /* the worker's last STATUS= */
         void *host_data;   /* owned by the ServiceHost: process tracking */
 };
@@ -118,7 +131,8 @@ struct Generation {
         Slot **slots;
         size_t n_slots;
         usec_t started_at, live_at, retired_at;
-        char *failure; /* why it failed, for status */
+        char *failure; /* why it failed (or was rolled back), for status */
+        uint64_t steered_base; /* strategy's count of connections steered to it when its soak began */
         void *strategy_data;
         /* Callers of "reload --wait" waiting for this generation to be gone. */
         WaiterList waiters;
@@ -140,15 +154,43 @@ typedef struct ServiceHost {
         /* Stall detection is idle: call service_queues_busy() as soon as a serving worker's accept queue is
          * not empty (optional: without it, stalls are only found while sampling runs). */
         void (*watch_queues)(void *userdata);
+        /* Runs one readiness probe attempt of the worker (ReadyProbe=); its outcome comes back through
+         * service_worker_probed(), at most ReadyProbeTimeoutSec= later. At most one runs per worker;
+         * forget() cancels it. */
+        int (*probe)(void *userdata, Worker *w);
         /* A generation stops taking new connections (replaced, or stopping), and when it is gone
          * (optional: the daemon reports what the kernel did meanwhile). */
         void (*generation_retiring)(void *userdata, Generation *g);
         void (*generation_gone)(void *userdata, Generation *g);
 } ServiceHost;
 
+/* How a reload ended. */
+typedef enum ReloadOutcome {
+        RELOAD_NONE,        /* none yet */
+        RELOAD_PROMOTED,    /* the new generation took over (after its soak, or promoted early) */
+        RELOAD_FAILED,      /* the new generation never became ready; the previous one kept serving */
+        RELOAD_ROLLED_BACK, /* the new generation failed during its soak, or an operator rolled it back */
+        RELOAD_STOPPED,     /* the service stopped while it ran */
+        _RELOAD_OUTCOME_MAX,
+        _RELOAD_OUTCOME_INVALID = -EINVAL,
+} ReloadOutcome;
+
+typedef struct ReloadRecord {
+        ReloadOutcome outcome;
+        uint64_t generation; /* the new one */
+        uint64_t previous;   /* the one serving before it */
+        char *reason;        /* why it failed or was rolled back; NULL when promoted */
+        char *by;            /* who decided: "soak", "rpsupd" (a failure), or the operator's command */
+        usec_t at;           /* monotonic */
+} ReloadRecord;
+
 typedef struct ServiceCounters {
         uint64_t reloads_ok;
-        uint64_t reloads_failed;  /* rolled back */
+        uint64_t reloads_failed;  /* the new generation never became ready */
+        uint64_t reloads_rolled_back;     /* failed during the soak, automatically */
+        uint64_t reloads_rolled_back_by_operator;
+        uint64_t probe_failures;  /* readiness probe attempts that failed */
+        usec_t last_rollback_usec; /* the last automatic rollback: from the failure seen to steering flipped */
         uint64_t reloads_refused; /* refused before anything started: a bad config, or busy */
         uint64_t scales_ok;
         uint64_t scales_failed;
@@ -186,6 +228,13 @@ struct Service {
         WaiterList completions;
         unsigned depth; /* calls into the service in progress */
 
+        /* A soak (SoakSec=): live is the soaking generation, warm the previous one. */
+        Generation *warm;
+        usec_t soak_started_at;
+        usec_t soak_deadline;    /* USEC_INFINITY: no soak */
+        unsigned canary;         /* percent of new connections for the soaking generation; 0: all */
+        ReloadRecord last_reload;
+
         /* Stall detection: sampling the live generation's accept queues. */
         bool sampling;
         usec_t next_sample;
@@ -206,7 +255,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Service *, service_free);
 /* Operations. Each completes through `done` (r < 0 with a message on failure); at most one of start,
  * reload and scale runs at a time (-EBUSY otherwise). The return value says whether it was started. */
 int service_start(Service *s, Config *c, ServiceDone done, void *userdata);
-int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, void *userdata);
+typedef struct ReloadOptions {
+        bool wait_retired; /* complete when the previous generation is gone, not when the new one took over */
+        bool no_soak;      /* skip SoakSec= for this reload */
+        unsigned canary;   /* percent (1..100) for the new generation during the soak; 0: the config's Canary= */
+} ReloadOptions;
+/* A reload with a soak completes when the soak ends: r = 0 when promoted, -ECANCELED when rolled back. */
+int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone done, void *userdata);
+/* During a soak: end it now, the new generation takes over (promote), or flip back to the warm one
+ * (rollback). `by` says who asked (for the log and status). -ESRCH when no soak runs. */
+int service_promote(Service *s, const char *by, ServiceDone done, void *userdata);
+int service_rollback(Service *s, const char *by, ServiceDone done, void *userdata);
 int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata);
 int service_stop(Service *s, ServiceDone done, void *userdata);
 
@@ -225,6 +284,8 @@ void service_worker_errno(Service *s, Worker *w, int error);
 /* code/status as in siginfo_t: CLD_EXITED + exit status, or CLD_KILLED/CLD_DUMPED + signal;
  * code 0 when unknown (an adopted worker). */
 void service_worker_exited(Service *s, Worker *w, int code, int status);
+/* A readiness probe attempt is over: r = 0 passed, < 0 failed, with what it saw. */
+void service_worker_probed(Service *s, Worker *w, int r, const char *what);
 /* The slot's worker stalled (its accept queue is not moving): replace it. */
 void service_slot_stalled(Service *s, Slot *slot);
 /* A serving worker's accept queue is not empty: stall detection starts sampling. */
@@ -240,7 +301,11 @@ void service_tick(Service *s);
 Worker *service_find_worker(Service *s, pid_t pid);
 unsigned service_live_workers(Service *s); /* non-retiring slots of the live generation */
 size_t service_count_generations(Service *s);
-bool slot_is_serving(const Slot *slot);    /* ready, live generation, not retiring */
+bool slot_is_serving(const Slot *slot);    /* ready, not retiring, of the live (or soaking) generation */
+/* Ready, not retiring, of the warm generation: takes (100 - canary)% during a canary, else nothing. */
+bool slot_is_warm(const Slot *slot);
+/* Connections steered to g since its soak began (the strategy's counters). */
+uint64_t generation_steered(Service *s, Generation *g);
 /* A slot id not used before (a strategy that gives a slot new listeners names them by a new id). */
 uint64_t service_new_slot_id(Service *s);
 
@@ -262,5 +327,6 @@ int service_resume(Service *s, ServiceDone done, void *userdata);
 const char *worker_state_to_string(WorkerState s);
 const char *generation_state_to_string(GenerationState s);
 const char *service_state_to_string(ServiceState s);
+const char *reload_outcome_to_string(ReloadOutcome o);
 WorkerState worker_state_from_string(const char *s);
 GenerationState generation_state_from_string(const char *s);

@@ -46,7 +46,9 @@ typedef struct StrategyOps {
         /* What a worker of this slot gets as LISTEN_FDS/LISTEN_FDNAMES (borrowed). */
         int (*slot_fds)(Strategy *st, Slot *slot, FdList *ret);
         /* Make the kernel's steering match the service: new connections go to the serving slots of the
-         * live generation (slot_is_serving()). Called after anything changed which slots serve. */
+         * live generation (slot_is_serving()); during a canary (Service.warm and Service.canary > 0),
+         * Service.canary percent of them, and the rest to the warm generation's slots (slot_is_warm()).
+         * Migrated connections go to the serving slots. Called after anything changed which slots serve. */
         int (*steer)(Strategy *st, Service *s);
         /* The slot takes no new connections from now on (steer() already ran). Returns how long its
          * worker may keep accepting before it is asked to stop: 0 for at once. */
@@ -56,6 +58,11 @@ typedef struct StrategyOps {
          * by new_id (the service makes it the slot's id then). Returns > 0 if that happened. Called after
          * steer() took the slot out. */
         int (*evacuate)(Strategy *st, Slot *slot, uint64_t new_id);
+        /* ReadyProbe= (optional): from now on (on) or no longer (!on), a connection to the address of the
+         * config's listen[listen_index] from local port `port` (host byte order) reaches this slot's worker,
+         * whichever slots take new connections. -EOPNOTSUPP: connections cannot be aimed at one worker
+         * (handoff: any worker may take it). */
+        int (*probe_aim)(Strategy *st, Slot *slot, size_t listen_index, uint16_t port, bool on);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
         /* rpsupd is about to exit after a stop (optional): leave the listeners as the next rpsupd (or
