@@ -68,6 +68,7 @@ Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState stat
                 .ready_deadline = usec_add(now(s), slot->generation->config->ready_timeout),
                 .stop_deadline = USEC_INFINITY,
                 .watchdog_deadline = USEC_INFINITY,
+                .probe_at = USEC_INFINITY,
         };
         if (state == WORKER_READY && slot->generation->config->watchdog > 0)
                 w->watchdog_deadline = usec_add(now(s), slot->generation->config->watchdog);
@@ -97,6 +98,39 @@ static void generation_resume_slots(Service *s, Generation *g) {
         }
 }
 
+/* A soak that an earlier rpsupd left running is rolled back: the soaking generation was not proven, and its
+ * reload was never answered. The warm generation serves again; the soaking one retires. */
+static void soak_resume(Service *s) {
+        Generation *soaking = NULL, *warm = NULL;
+
+        FOREACH_GENERATION(g, s) {
+                if (g->state == GENERATION_SOAKING)
+                        soaking = g;
+                else if (g->state == GENERATION_WARM)
+                        warm = g;
+        }
+        if (!soaking && !warm)
+                return;
+        if (!warm) {
+                /* Nothing to roll back to: it carries on as the live generation. */
+                soaking->state = GENERATION_LIVE;
+                s->live = soaking;
+                return;
+        }
+        warm->state = GENERATION_LIVE;
+        s->live = warm;
+        if (soaking) {
+                log_warning("rpsupd restarted during the soak of generation %" PRIu64 ": rolled back, generation %"
+                            PRIu64 " serves again.", soaking->id, warm->id);
+                free(soaking->failure);
+                soaking->failure = strdup("rpsupd restarted during its soak: rolled back");
+                reload_record(s, RELOAD_ROLLED_BACK, soaking->id, warm->id, "rpsupd restarted during the soak",
+                              "rpsupd");
+                soaking->state = GENERATION_RETIRING;
+                soaking->retired_at = now(s);
+        }
+}
+
 int service_resume(Service *s, ServiceDone done, void *userdata) {
         SERVICE_STEP(s);
         Generation *g;
@@ -104,6 +138,7 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
         /* Whatever a crashed rpsupd left half-done is finished here: a generation that was still starting
          * is rolled back (its reload was never answered), retiring ones keep retiring, and slots of the
          * live generation without a worker are respawned. */
+        soak_resume(s);
         TAILQ_FOREACH(g, &s->generations, link)
                 if (g->state == GENERATION_STARTING) {
                         if (s->live)

@@ -70,7 +70,10 @@ static bool exit_is_orderly(int code, int status, WorkerState state, StopReason 
 
 /* ---- events ---- */
 
-static void worker_became_ready(Service *s, Worker *w) {
+static void worker_not_ready(Service *s, Worker *w, const char *why, StopReason reason);
+
+/* The worker is ready: it said so (READY=1, or exec with Ready=exec) and passed its probes. */
+static void worker_is_ready(Service *s, Worker *w) {
         Slot *slot = w->slot;
         Generation *g = slot->generation;
         usec_t t = now(s);
@@ -80,6 +83,9 @@ static void worker_became_ready(Service *s, Worker *w) {
         w->ready_deadline = USEC_INFINITY;
         if (g->config->watchdog > 0)
                 w->watchdog_deadline = usec_add(t, g->config->watchdog);
+        /* Probed on while its generation waits for the others, and during its soak. */
+        if (g->config->probe != PROBE_NONE)
+                w->probe_at = usec_add(t, g->config->probe_interval);
 
         if (g == s->pending) {
                 if (s->op && s->op->generation == g)
@@ -94,6 +100,105 @@ static void worker_became_ready(Service *s, Worker *w) {
                 scale_check_done(s);
         }
         changed(s);
+}
+
+/* The worker says it is ready. With ReadyProbe=, it must prove it first: it stays starting (its ready
+ * timeout still runs) until it passed ReadyProbePasses= probes in a row. */
+static void worker_became_ready(Service *s, Worker *w) {
+        Config *c = w->slot->generation->config;
+
+        if (c->probe == PROBE_NONE || !s->host->probe) {
+                worker_is_ready(s, w);
+                return;
+        }
+        w->claimed_ready = true;
+        w->probe_at = now(s);
+        changed(s);
+}
+
+/* ---- readiness probes ---- */
+
+static bool worker_probed_now(Service *s, const Worker *w) {
+        const Generation *g = w->slot->generation;
+
+        /* Before it is ready; after, while its generation waits for the others or soaks. */
+        if (w->state == WORKER_STARTING)
+                return w->claimed_ready;
+        return w->state == WORKER_READY && !w->slot->retiring &&
+               (g == s->pending || (g == s->live && g->state == GENERATION_SOAKING));
+}
+
+static void worker_probe_result(Service *s, Worker *w, int r, const char *what);
+
+static void worker_probe_start(Service *s, Worker *w) {
+        int r;
+
+        w->probe_at = USEC_INFINITY;
+        if (!worker_probed_now(s, w))
+                return;
+        w->probing = true;
+        r = s->host->probe(s->host_userdata, w);
+        if (r < 0) {
+                _cleanup_free_ char *m = strdup_printf("could not be run: %s", strerror(-r));
+                worker_probe_result(s, w, r, m ?: "could not be run");
+        }
+}
+
+static void worker_probe_result(Service *s, Worker *w, int r, const char *what) {
+        Slot *slot = w->slot;
+        Generation *g = slot->generation;
+        Config *c = g->config;
+        _cleanup_free_ char *m = NULL;
+
+        w->probing = false;
+        if (!worker_probed_now(s, w))
+                return;
+        if (r >= 0) {
+                w->probe_passes++;
+                w->probe_failures = 0;
+        } else {
+                w->probe_passes = 0;
+                w->probe_failures++;
+                s->counters.probe_failures++;
+                free(w->probe_failure);
+                w->probe_failure = strdup(what ?: "failed");
+                log_info("Worker %u of generation %" PRIu64 " (pid %d) failed its readiness probe (%u of %u in a "
+                         "row): %s", slot->index, g->id, (int) w->pid, w->probe_failures, c->probe_failures,
+                         what ?: "failed");
+        }
+
+        if (w->state == WORKER_STARTING && r >= 0 && w->probe_passes >= c->probe_passes) {
+                worker_is_ready(s, w);
+                return;
+        }
+        if (r < 0 && w->probe_failures >= c->probe_failures) {
+                if (w->probe_failures == 1)
+                        m = strdup_printf("(pid %d) failed its readiness probe: %s", (int) w->pid, what ?: "failed");
+                else
+                        m = strdup_printf("(pid %d) failed its readiness probe %u times in a row: %s", (int) w->pid,
+                                          w->probe_failures, what ?: "failed");
+                if (w->state == WORKER_STARTING) {
+                        _cleanup_free_ char *n = strdup_printf("worker %u %s", slot->index, m ?: "failed its probe");
+                        worker_not_ready(s, w, n ?: "a worker failed its readiness probe", STOP_PROBE);
+                        return;
+                }
+                if (soak_fails(s, slot, m ?: "failed its readiness probe"))
+                        return;
+                if (g == s->pending) {
+                        _cleanup_free_ char *n = strdup_printf("worker %u %s", slot->index, m ?: "failed its probe");
+                        generation_fail(s, g, n ?: "a worker failed its readiness probe");
+                        return;
+                }
+        }
+        w->probe_at = usec_add(now(s), c->probe_interval);
+        changed(s);
+}
+
+void service_worker_probed(Service *s, Worker *w, int r, const char *what) {
+        SERVICE_STEP(s);
+
+        if (w->probing)
+                worker_probe_result(s, w, r, what);
 }
 
 void service_worker_exec_done(Service *s, Worker *w, int error) {
@@ -150,6 +255,9 @@ void service_worker_stopping(Service *s, Worker *w) {
                 worker_not_ready(s, w, m ?: "a worker stopped before it was ready", STOP_GAVE_UP);
                 return;
         }
+        m = strdup_printf("(pid %d) said STOPPING=1 during the soak", (int) w->pid);
+        if (soak_fails(s, slot, m ?: "said STOPPING=1 during the soak"))
+                return;
         log_info("Worker %u of generation %" PRIu64 " (pid %d) is stopping on its own.", slot->index, g->id,
                  (int) w->pid);
         /* Out of the steering now; it has TimeoutStopSec= to be gone, then it is stopped and replaced. */
@@ -289,6 +397,8 @@ static char *worker_describe_exit(const Worker *w, int code, int status) {
                 return strdup_printf("(pid %d) stalled and %s", pid, h);
         case STOP_GAVE_UP:
                 return strdup_printf("(pid %d) stopped before it was ready and %s", pid, h);
+        case STOP_PROBE:
+                return strdup_printf("(pid %d) failed its readiness probe and %s", pid, h);
         case STOP_LINGERED:
                 return strdup_printf("(pid %d) said it was stopping, did not exit in time and %s", pid, h);
         default:
@@ -362,6 +472,10 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
                 return;
         }
 
+        /* The soaking generation lost a worker: back to the warm one. */
+        if (soak_fails(s, slot, what ?: "exited"))
+                return;
+
         /* A live worker went away: it takes no new connections until its replacement is ready. Its
          * listener stays open in rpsupd, so what was queued on it waits for the replacement. */
         slot->drain_deadline = USEC_INFINITY;
@@ -397,6 +511,13 @@ void service_slot_stalled(Service *s, Slot *slot) {
                 return;
         s->counters.stall_replacements++;
         format_timespan(buf, sizeof(buf), stall_timeout(slot->generation->config), USEC_PER_MSEC);
+        if (slot->generation->state == GENERATION_SOAKING) {
+                _cleanup_free_ char *m = strdup_printf("(pid %d) accepted nothing for %s while connections "
+                                                       "waited for it", (int) w->pid, buf);
+                worker_stop(s, w, STOP_STALLED);
+                soak_fails(s, slot, m ?: "stalled");
+                return;
+        }
         log_error("Worker %u of generation %" PRIu64 " (pid %d) accepted nothing for %s while connections "
                   "waited for it; replacing it.", slot->index, slot->generation->id, (int) w->pid, buf);
         worker_replace_hung(s, w, STOP_STALLED);
@@ -406,11 +527,13 @@ void service_slot_stalled(Service *s, Slot *slot) {
 
 /* The deadline of a worker in its state: USEC_INFINITY for none. */
 static usec_t worker_deadline(const Worker *w) {
+        usec_t probe = w->probing ? USEC_INFINITY : w->probe_at;
+
         switch (w->state) {
         case WORKER_STARTING:
-                return w->ready_deadline;
+                return MIN(w->ready_deadline, probe);
         case WORKER_READY:
-                return w->watchdog_deadline;
+                return MIN(w->watchdog_deadline, probe);
         case WORKER_STOPPING:
                 return w->stop_deadline;
         case WORKER_DRAINING: /* its slot's drain window */
@@ -423,6 +546,7 @@ static usec_t worker_deadline(const Worker *w) {
 usec_t service_next_deadline(Service *s) {
         usec_t next = s->sampling ? s->next_sample : USEC_INFINITY;
 
+        next = MIN(next, s->soak_deadline);
         if (s->strategy->ops->next_deadline)
                 next = MIN(next, s->strategy->ops->next_deadline(s->strategy));
 
@@ -450,7 +574,7 @@ static void slot_drain_over(Service *s, Slot *slot) {
                 slot_maybe_free(s, slot);
                 return;
         }
-        if (!slot->retiring && g->state == GENERATION_LIVE) {
+        if (!slot->retiring && g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED) {
                 format_timespan(buf, sizeof(buf), g->config->stop_timeout, USEC_PER_MSEC);
                 log_warning("Worker %u of generation %" PRIu64 " (pid %d) said it was stopping but is still "
                             "running after %s; stopping it.", slot->index, g->id, (int) w->pid, buf);
@@ -476,11 +600,15 @@ static void slot_respawn(Service *s, Slot *slot) {
 }
 
 /* The worker's deadline (worker_deadline()) passed: what that means depends on its state. */
-static void worker_deadline_passed(Service *s, Worker *w) {
+static void worker_deadline_passed(Service *s, Worker *w, usec_t t) {
         Slot *slot = w->slot;
         Generation *g = slot->generation;
         char buf[FORMAT_TIMESPAN_MAX];
 
+        if ((w->state == WORKER_STARTING || w->state == WORKER_READY) && !w->probing && w->probe_at <= t) {
+                worker_probe_start(s, w);
+                return;
+        }
         switch (w->state) {
         case WORKER_STARTING: {
                 _cleanup_free_ char *m = NULL;
@@ -491,10 +619,16 @@ static void worker_deadline_passed(Service *s, Worker *w) {
         }
         case WORKER_READY:
                 format_timespan(buf, sizeof(buf), g->config->watchdog, USEC_PER_MSEC);
-                log_error("Worker %u of generation %" PRIu64 " (pid %d) sent no WATCHDOG=1 for %s; replacing it.",
-                          slot->index, g->id, (int) w->pid, buf);
                 s->counters.watchdog_kills++;
                 w->watchdog_deadline = USEC_INFINITY;
+                if (g->state == GENERATION_SOAKING) {
+                        _cleanup_free_ char *m = strdup_printf("(pid %d) sent no WATCHDOG=1 for %s", (int) w->pid, buf);
+                        worker_stop(s, w, STOP_WATCHDOG);
+                        soak_fails(s, slot, m ?: "missed its watchdog");
+                        break;
+                }
+                log_error("Worker %u of generation %" PRIu64 " (pid %d) sent no WATCHDOG=1 for %s; replacing it.",
+                          slot->index, g->id, (int) w->pid, buf);
                 worker_replace_hung(s, w, STOP_WATCHDOG);
                 break;
         case WORKER_STOPPING:
@@ -517,6 +651,10 @@ static void worker_deadline_passed(Service *s, Worker *w) {
 /* Handles one expired deadline; returns false when there was none. One at a time, because handling one
  * may free slots and generations. */
 static bool tick_one(Service *s, usec_t t) {
+        if (s->soak_deadline <= t) {
+                soak_promote(s, "soak");
+                return true;
+        }
         FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
@@ -530,7 +668,7 @@ static bool tick_one(Service *s, usec_t t) {
                                 return true;
                         }
                         if (slot->worker && worker_deadline(slot->worker) <= t) {
-                                worker_deadline_passed(s, slot->worker);
+                                worker_deadline_passed(s, slot->worker, t);
                                 return true;
                         }
                 }

@@ -37,7 +37,10 @@ typedef struct Operation {
         usec_t started_at;
         usec_t spawned_at;      /* start, reload: the last worker forked */
         usec_t ready_at;        /* start, reload: the last worker ready */
+        usec_t live_at;         /* reload: the new generation took connections (its soak began) */
         bool wait_retired;
+        usec_t soak;            /* reload: SoakSec=, or 0 (--no-soak) */
+        unsigned canary;        /* reload: percent for the new generation during the soak; 0 or 100: all */
         Generation *generation; /* start, reload: the generation being started */
         unsigned scale_from;    /* scale: the worker count before */
         unsigned scale_to;
@@ -108,6 +111,15 @@ void generation_free_idle(Service *s, Generation *g);
 /* Generation transitions (service.c). */
 void generation_check_ready(Service *s, Generation *g);
 void generation_fail(Service *s, Generation *g, const char *reason);
+void reload_record(Service *s, ReloadOutcome outcome, uint64_t generation, uint64_t previous, const char *reason,
+                   const char *by);
+
+/* The soak (service.c): the soaking generation takes over, or the warm one takes back. */
+void soak_promote(Service *s, const char *by);
+void soak_roll_back(Service *s, const char *reason, const char *by);
+/* A worker of the soaking generation failed (`what` it did): rolls back; false if slot's generation is not
+ * soaking. */
+bool soak_fails(Service *s, Slot *slot, const char *what);
 
 /* Operations (service-operations.c). */
 void operation_finish(Service *s, int r, const char *message);

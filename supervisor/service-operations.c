@@ -61,6 +61,12 @@ static int check_idle(Service *s, const char *what, ServiceDone done, void *user
         if (s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED)
                 return refuse(s, what, done, userdata, -ESHUTDOWN, "the service is %s",
                               service_state_to_string(s->state));
+        if (s->op && s->warm && s->live) {
+                char buf[FORMAT_TIMESPAN_MAX];
+                format_timespan(buf, sizeof(buf), s->soak_deadline > now(s) ? s->soak_deadline - now(s) : 0, USEC_PER_MSEC);
+                return refuse(s, what, done, userdata, -EBUSY, "generation %" PRIu64 " is soaking (%s left); "
+                              "promote or roll it back first", s->live->id, buf);
+        }
         if (s->op)
                 return refuse(s, what, done, userdata, -EBUSY, "a %s is in progress; try again when it is done",
                               s->op->kind == OPERATION_SCALE ? "scale" :
@@ -130,10 +136,12 @@ static unsigned reload_worker_count(Service *s, Config *c) {
         return c->workers;
 }
 
-int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, void *userdata) {
+int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone done, void *userdata) {
         SERVICE_STEP(s);
         _cleanup_free_ char *error = NULL;
         Generation *g = NULL;
+        unsigned canary = o->canary ?: c->canary;
+        usec_t soak = o->no_soak ? 0 : c->soak;
         int r;
 
         r = check_idle(s, "Reload", done, userdata);
@@ -152,10 +160,28 @@ int service_reload(Service *s, Config *c, bool wait_retired, ServiceDone done, v
                               "one has finished", service_count_generations(s) - 1, GENERATIONS_MAX);
         }
 
+        if (canary > 100) {
+                s->counters.reloads_refused++;
+                return refuse(s, "Reload", done, userdata, -EINVAL, "a canary of %u%% is not a share between 1%% "
+                              "and 100%%", canary);
+        }
+        if (canary > 0 && canary < 100 && soak == 0) {
+                s->counters.reloads_refused++;
+                return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs a soak (%s)",
+                              o->no_soak ? "--no-soak was given" : "SoakSec= is 0");
+        }
+        if (canary > 0 && canary < 100 && s->strategy->kind == STRATEGY_HANDOFF) {
+                s->counters.reloads_refused++;
+                return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs per-worker listeners "
+                              "(Strategy=drain or migrate): with handoff every worker takes from one shared queue");
+        }
+
         r = operation_begin(s, OPERATION_RELOAD, done, userdata);
         if (r < 0)
                 return refuse(s, "Reload", done, userdata, r, "out of memory");
-        s->op->wait_retired = wait_retired;
+        s->op->wait_retired = o->wait_retired;
+        s->op->soak = soak;
+        s->op->canary = canary;
         s->state = SERVICE_RELOADING;
 
         r = generation_new(s, c, s->next_generation_id, GENERATION_STARTING, &g, &error);
@@ -312,14 +338,21 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
         if (s->op) {
                 if (s->op->kind == OPERATION_SCALE)
                         s->counters.scales_failed++;
-                else if (s->op->kind == OPERATION_RELOAD)
+                else if (s->op->kind == OPERATION_RELOAD) {
                         s->counters.reloads_failed++;
+                        reload_record(s, RELOAD_STOPPED, s->op->generation ? s->op->generation->id : 0,
+                                      s->warm ? s->warm->id : s->live ? s->live->id : 0, "the service stopped",
+                                      "rpsupd");
+                }
                 operation_finish(s, -ESHUTDOWN, "the service is stopping");
                 s->state = SERVICE_STOPPING;
         }
         /* Every generation retires without a drain window: nothing takes over, and the listeners stay
          * open (in the fd store) for the next rpsupd. */
         s->live = NULL;
+        s->warm = NULL;
+        s->soak_deadline = USEC_INFINITY;
+        s->canary = 0;
         FOREACH_GENERATION_SAFE(g, next, s)
                 generation_retire(s, g, RETIRE_STOP); /* may free g */
         changed(s);
@@ -327,3 +360,35 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
         return 0;
 }
 
+
+/* ---- the soak ---- */
+
+static int soak_check(Service *s, const char *what, ServiceDone done, void *userdata) {
+        if (!s->warm || !s->live || s->live->state != GENERATION_SOAKING)
+                return refuse(s, what, done, userdata, -ESRCH, "no reload is soaking");
+        return 0;
+}
+
+int service_promote(Service *s, const char *by, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        int r = soak_check(s, "Promote", done, userdata);
+
+        if (r < 0)
+                return r;
+        soak_promote(s, by);
+        service_complete(s, done, userdata, 0, NULL);
+        return 0;
+}
+
+int service_rollback(Service *s, const char *by, ServiceDone done, void *userdata) {
+        SERVICE_STEP(s);
+        _cleanup_free_ char *reason = NULL;
+        int r = soak_check(s, "Rollback", done, userdata);
+
+        if (r < 0)
+                return r;
+        reason = strdup_printf("rolled back by %s", by);
+        soak_roll_back(s, reason ?: "rolled back", by);
+        service_complete(s, done, userdata, 0, NULL);
+        return 0;
+}

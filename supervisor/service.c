@@ -20,6 +20,8 @@ static const char *const worker_state_names[_WORKER_STATE_MAX] = {
 static const char *const generation_state_names[_GENERATION_STATE_MAX] = {
         [GENERATION_STARTING] = "starting",
         [GENERATION_LIVE] = "live",
+        [GENERATION_SOAKING] = "soaking",
+        [GENERATION_WARM] = "warm",
         [GENERATION_RETIRING] = "retiring",
         [GENERATION_FAILED] = "failed",
 };
@@ -28,6 +30,18 @@ static const char *const service_state_names[_SERVICE_STATE_MAX] = {
         [SERVICE_SCALING] = "scaling",     [SERVICE_STOPPING] = "stopping", [SERVICE_STOPPED] = "stopped",
         [SERVICE_FAILED] = "failed",
 };
+
+static const char *const reload_outcome_names[_RELOAD_OUTCOME_MAX] = {
+        [RELOAD_NONE] = "none",
+        [RELOAD_PROMOTED] = "promoted",
+        [RELOAD_FAILED] = "failed",
+        [RELOAD_ROLLED_BACK] = "rolled-back",
+        [RELOAD_STOPPED] = "stopped",
+};
+
+const char *reload_outcome_to_string(ReloadOutcome o) {
+        return o >= 0 && o < _RELOAD_OUTCOME_MAX ? reload_outcome_names[o] : NULL;
+}
 
 const char *worker_state_to_string(WorkerState s) {
         return s >= 0 && s < _WORKER_STATE_MAX ? worker_state_names[s] : NULL;
@@ -148,6 +162,7 @@ Worker *worker_free(Service *s, Worker *w) {
         if (w->slot && w->slot->worker == w)
                 w->slot->worker = NULL;
         free(w->status_text);
+        free(w->probe_failure);
         free(w);
         return NULL;
 }
@@ -176,6 +191,8 @@ static void generation_unlink(Service *s, Generation *g) {
                 s->live = NULL;
         if (s->pending == g)
                 s->pending = NULL;
+        if (s->warm == g)
+                s->warm = NULL;
 }
 
 void generation_free(Service *s, Generation *g) {
@@ -320,6 +337,7 @@ int slot_spawn(Service *s, Slot *slot) {
                 .ready_deadline = usec_add(t, c->ready_timeout),
                 .stop_deadline = USEC_INFINITY,
                 .watchdog_deadline = USEC_INFINITY,
+                .probe_at = USEC_INFINITY,
         };
         slot->worker = w;
         slot->respawn_at = USEC_INFINITY;
@@ -473,39 +491,191 @@ void generation_retire(Service *s, Generation *g, RetireMode mode) {
 
 /* ---- generation transitions ---- */
 
-static void generation_go_live(Service *s, Generation *g) {
-        Generation *previous = s->live;
+/* What the last reload came to, for the log's readers in status and metrics. */
+void reload_record(Service *s, ReloadOutcome outcome, uint64_t generation, uint64_t previous, const char *reason,
+                   const char *by) {
+        ReloadRecord *r = &s->last_reload;
+
+        free(r->reason);
+        free(r->by);
+        *r = (ReloadRecord) {
+                .outcome = outcome,
+                .generation = generation,
+                .previous = previous,
+                .reason = reason ? strdup(reason) : NULL,
+                .by = by ? strdup(by) : NULL,
+                .at = now(s),
+        };
+}
+
+static uint64_t generation_steered_total(Service *s, Generation *g) {
+        uint64_t n = 0;
+
+        for (size_t i = 0; i < g->n_slots; i++) {
+                SlotStats st = {};
+                if (s->strategy->ops->slot_stats && s->strategy->ops->slot_stats(s->strategy, g->slots[i], &st) >= 0)
+                        n += st.syns;
+        }
+        return n;
+}
+
+uint64_t generation_steered(Service *s, Generation *g) {
+        uint64_t n = generation_steered_total(s, g);
+
+        return n > g->steered_base ? n - g->steered_base : 0;
+}
+
+/* The reload is over and it took: the previous generation retires (the "reload --wait" caller hears when it
+ * is gone). */
+static void reload_took(Service *s, Generation *g, Generation *previous, const char *by) {
         Operation *op = s->op;
         usec_t t = now(s);
 
-        g->state = GENERATION_LIVE;
-        g->live_at = t;
-        s->live = g;
-        s->pending = NULL;
-        /* From here on, new connections go to g only. */
-        steering_update(s);
+        reload_record(s, RELOAD_PROMOTED, g->id, previous ? previous->id : 0, NULL, by);
         if (previous) {
-                log_info("Generation %" PRIu64 " takes all new connections; generation %" PRIu64 " retires.",
-                         g->id, previous->id);
                 if (op && op->wait_retired && waiter_add(&previous->waiters, op->done, op->userdata) >= 0)
                         op->done = NULL; /* answered when the previous generation is gone */
                 generation_retire(s, previous, RETIRE_REPLACED);
-        } else
-                log_info("Generation %" PRIu64 " is ready and takes connections.", g->id);
-
+        }
         if (op && op->generation == g) {
-                if (op->kind == OPERATION_RELOAD) {
-                        s->counters.reloads_ok++;
-                        s->counters.last_reload_usec = t - op->started_at;
-                        /* The workers' own start-up (fork of the last to READY=1 of the last) is theirs. */
-                        s->counters.last_reload_own_usec = (op->spawned_at - op->started_at) + (t - op->ready_at);
-                }
+                s->counters.reloads_ok++;
+                s->counters.last_reload_usec = t - op->started_at;
+                /* The workers' own start-up (fork of the last to READY=1 of the last) is theirs. */
+                s->counters.last_reload_own_usec = (op->spawned_at - op->started_at) + (op->live_at - op->ready_at);
                 operation_finish(s, 0, NULL);
         }
+}
+
+static void generation_go_live(Service *s, Generation *g) {
+        Generation *previous = s->live;
+        Operation *op = s->op;
+        bool reload = op && op->generation == g && op->kind == OPERATION_RELOAD;
+        usec_t t = now(s);
+        char buf[FORMAT_TIMESPAN_MAX];
+
+        g->live_at = t;
+        s->live = g;
+        s->pending = NULL;
+        if (reload)
+                op->live_at = t;
+
+        if (previous && reload && op->soak > 0) {
+                /* On probation: g takes new connections (all, or its canary share), the previous generation
+                 * stays up to take them back at the first failure. */
+                g->state = GENERATION_SOAKING;
+                previous->state = GENERATION_WARM;
+                s->warm = previous;
+                s->soak_started_at = t;
+                s->soak_deadline = usec_add(t, op->soak);
+                s->canary = op->canary < 100 ? op->canary : 0;
+                g->steered_base = generation_steered_total(s, g);
+                previous->steered_base = generation_steered_total(s, previous);
+                steering_update(s);
+                format_timespan(buf, sizeof(buf), op->soak, USEC_PER_MSEC);
+                if (s->canary > 0)
+                        log_info("Generation %" PRIu64 " takes %u%% of new connections for its soak of %s; "
+                                 "generation %" PRIu64 " takes the rest and is kept to roll back to.",
+                                 g->id, s->canary, buf, previous->id);
+                else
+                        log_info("Generation %" PRIu64 " takes all new connections for its soak of %s; "
+                                 "generation %" PRIu64 " is kept warm to roll back to.", g->id, buf, previous->id);
+                changed(s);
+                return;
+        }
+
+        g->state = GENERATION_LIVE;
+        /* From here on, new connections go to g only. */
+        steering_update(s);
+        if (previous)
+                log_info("Generation %" PRIu64 " takes all new connections; generation %" PRIu64 " retires.",
+                         g->id, previous->id);
+        else
+                log_info("Generation %" PRIu64 " is ready and takes connections.", g->id);
+        if (reload)
+                reload_took(s, g, previous, "rpsupd");
+        else if (op && op->generation == g)
+                operation_finish(s, 0, NULL);
         changed(s);
 }
 
+/* The soak is over and the soaking generation keeps serving: it takes every new connection, the warm one
+ * retires. */
+void soak_promote(Service *s, const char *by) {
+        Generation *g = s->live, *previous = s->warm;
+
+        if (!g || !previous || g->state != GENERATION_SOAKING)
+                return;
+        g->state = GENERATION_LIVE;
+        s->warm = NULL;
+        s->soak_deadline = USEC_INFINITY;
+        s->canary = 0;
+        steering_update(s);
+        if (streq(by, "soak"))
+                log_info("Generation %" PRIu64 " passed its soak: it takes all new connections; generation %" PRIu64
+                         " retires.", g->id, previous->id);
+        else
+                log_info("Generation %" PRIu64 " is promoted by %s: it takes all new connections; generation %"
+                         PRIu64 " retires.", g->id, by, previous->id);
+        reload_took(s, g, previous, by);
+        changed(s);
+}
+
+/* The soaking generation failed, or an operator asked: the warm generation takes every new connection again
+ * (one steering update, no process started), the soaking one retires, and the reload fails. */
+void soak_roll_back(Service *s, const char *reason, const char *by) {
+        Generation *g = s->live, *previous = s->warm;
+        bool operator = !streq(by, "rpsupd");
+        _cleanup_free_ char *m = NULL;
+        usec_t t0 = now(s);
+
+        if (!g || !previous || g->state != GENERATION_SOAKING)
+                return;
+        previous->state = GENERATION_LIVE;
+        s->live = previous;
+        s->warm = NULL;
+        s->soak_deadline = USEC_INFINITY;
+        s->canary = 0;
+        steering_update(s);
+        if (!operator)
+                s->counters.last_rollback_usec = now(s) - t0;
+
+        free(g->failure);
+        g->failure = strdup(reason);
+        if (operator) {
+                s->counters.reloads_rolled_back_by_operator++;
+                m = strdup_printf("generation %" PRIu64 " rolled back by %s; generation %" PRIu64 " serves again",
+                                  g->id, by, previous->id);
+        } else {
+                s->counters.reloads_rolled_back++;
+                m = strdup_printf("generation %" PRIu64 " failed during its soak: %s; rolled back, generation %"
+                                  PRIu64 " serves again", g->id, reason, previous->id);
+        }
+        if (operator)
+                log_warning("%s", m ?: reason);
+        else
+                log_error("%s", m ?: reason);
+        reload_record(s, RELOAD_ROLLED_BACK, g->id, previous->id, reason, by);
+
+        generation_retire(s, g, RETIRE_REPLACED); /* may free g */
+        if (s->op && s->op->kind == OPERATION_RELOAD)
+                operation_finish(s, -ECANCELED, m ?: reason);
+        changed(s);
+}
+
+/* A failure of a worker of the soaking generation ends the soak: returns true if it rolled back. */
+bool soak_fails(Service *s, Slot *slot, const char *what) {
+        Generation *g = slot->generation;
+        _cleanup_free_ char *reason = NULL;
+
+        if (g != s->live || g->state != GENERATION_SOAKING || slot->retiring)
+                return false;
+        reason = strdup_printf("worker %u %s", slot->index, what);
+        soak_roll_back(s, reason ?: what, "rpsupd");
+        return true;
+}
+
 void generation_check_ready(Service *s, Generation *g) {
+        /* Each worker said it is ready and passed its probes (ReadyProbe=). */
         if (g != s->pending || g->state != GENERATION_STARTING)
                 return;
         for (size_t i = 0; i < g->n_slots; i++)
@@ -529,6 +699,7 @@ void generation_fail(Service *s, Generation *g, const char *reason) {
                 m = strdup_printf("generation %" PRIu64 " failed: %s; rolled back, generation %" PRIu64
                                   " keeps serving", g->id, reason, s->live->id);
                 s->counters.reloads_failed++;
+                reload_record(s, RELOAD_FAILED, g->id, s->live->id, reason, "rpsupd");
         } else {
                 m = strdup_printf("generation %" PRIu64 " failed: %s", g->id, reason);
                 if (s->state == SERVICE_STARTING)
@@ -578,7 +749,14 @@ uint64_t service_new_slot_id(Service *s) {
 bool slot_is_serving(const Slot *slot) {
         const Generation *g = slot->generation;
 
-        return !slot->retiring && g->state == GENERATION_LIVE && g->service->live == g && slot->worker &&
+        return !slot->retiring && (g->state == GENERATION_LIVE || g->state == GENERATION_SOAKING) &&
+               g->service->live == g && slot->worker && slot->worker->state == WORKER_READY;
+}
+
+bool slot_is_warm(const Slot *slot) {
+        const Generation *g = slot->generation;
+
+        return !slot->retiring && g->state == GENERATION_WARM && g->service->warm == g && slot->worker &&
                slot->worker->state == WORKER_READY;
 }
 
@@ -603,6 +781,7 @@ int service_new(const char *name, const ServiceHost *host, void *userdata, Strat
         STAILQ_INIT(&s->completions);
         s->next_generation_id = 1;
         s->next_slot_id = 1;
+        s->soak_deadline = USEC_INFINITY;
         *ret = s;
         return 0;
 }
@@ -618,6 +797,8 @@ Service *service_free(Service *s) {
         }
         waiters_complete(&s->stop_waiters, s, -ESHUTDOWN, "rpsupd is exiting");
         completions_run(s);
+        free(s->last_reload.reason);
+        free(s->last_reload.by);
         free(s->name);
         free(s);
         return NULL;

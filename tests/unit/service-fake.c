@@ -43,11 +43,30 @@ static void fake_watch_queues(void *userdata) {
         fake.watch_queues++;
 }
 
+static int fake_probe(void *userdata, Worker *w) {
+        if (fake.probe_error) {
+                int r = fake.probe_error;
+                fake.probe_error = 0;
+                return r;
+        }
+        assert_true(fake.probes < MAX_EVENTS);
+        fake.probed[fake.probes++] = w->pid;
+        return 0;
+}
+
 const ServiceHost fake_host = {
         .now = fake_now,
         .spawn = fake_spawn,
         .kill = fake_kill,
         .watch_queues = fake_watch_queues,
+};
+
+const ServiceHost fake_host_probing = {
+        .now = fake_now,
+        .spawn = fake_spawn,
+        .kill = fake_kill,
+        .watch_queues = fake_watch_queues,
+        .probe = fake_probe,
 };
 
 static int fake_generation_open(Strategy *st, Generation *g, char **ret_error) {
@@ -74,10 +93,15 @@ static int fake_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
 static int fake_steer(Strategy *st, Service *s) {
         fake.steers++;
         fake.n_serving = 0;
+        fake.n_warm = 0;
+        fake.canary = s->canary;
         FOREACH_GENERATION(g, s)
-                for (size_t i = 0; i < g->n_slots; i++)
+                for (size_t i = 0; i < g->n_slots; i++) {
                         if (slot_is_serving(g->slots[i]))
                                 fake.serving[fake.n_serving++] = g->slots[i]->worker->pid;
+                        if (s->canary > 0 && slot_is_warm(g->slots[i]))
+                                fake.warm[fake.n_warm++] = g->slots[i]->worker->pid;
+                }
         return 0;
 }
 static usec_t fake_retire(Strategy *st, Slot *slot) {
@@ -133,14 +157,18 @@ Config *config_new(unsigned workers) {
 
 /* ---- helpers ---- */
 
-Service *setup_service(void) {
+Service *setup_service_with(const ServiceHost *host) {
         Service *s = NULL;
 
         memset(&fake, 0, sizeof(fake));
         fake.now = 1000 * USEC_PER_SEC;
         fake.next_pid = 100;
-        assert_int_equal(service_new("web", &fake_host, NULL, &fake_strategy, &s), 0);
+        assert_int_equal(service_new("web", host, NULL, &fake_strategy, &s), 0);
         return s;
+}
+
+Service *setup_service(void) {
+        return setup_service_with(&fake_host);
 }
 
 void advance(Service *s, usec_t t) {

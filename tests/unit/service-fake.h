@@ -25,6 +25,14 @@ typedef struct Fake {
         unsigned steers;
         pid_t serving[WORKERS_MAX]; /* pids in the steering after the last steer() */
         unsigned n_serving;
+        pid_t warm[WORKERS_MAX];    /* pids of the warm generation in the steering (a canary's rest) */
+        unsigned n_warm;
+        unsigned canary;            /* Service.canary at the last steer() */
+        /* readiness probes: attempts started (the test reports their outcome with service_worker_probed) */
+        bool probe_host;            /* offer ServiceHost.probe (else the service has no probes to run) */
+        int probe_error;            /* the next attempt cannot be started */
+        unsigned probes;
+        pid_t probed[MAX_EVENTS];
         usec_t retire_delay;    /* what the fake strategy's retire() returns */
         unsigned retired;
         unsigned slots_open;
@@ -42,12 +50,14 @@ typedef struct Fake {
 
 extern Fake fake;
 extern const ServiceHost fake_host;
+extern const ServiceHost fake_host_probing; /* fake_host with ServiceHost.probe */
 extern Strategy fake_strategy;
 
 void op_done(Service *s, int r, const char *message, void *userdata);
 Config *config_new(unsigned workers);
 
 Service *setup_service(void);
+Service *setup_service_with(const ServiceHost *host);
 /* Steps through deadlines the way the daemon's timer does. */
 void advance(Service *s, usec_t t);
 Generation *generation_by_id(Service *s, uint64_t id);

@@ -148,7 +148,7 @@ static void test_reload_switches_generations(void **state) {
         pid_t old0 = g1->slots[0]->worker->pid, old1 = g1->slots[1]->worker->pid;
         Config *c = config_new(2);
 
-        assert_int_equal(service_reload(s, c, false, op_done, NULL), 0);
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), 0);
         config_unref(c);
         g2 = s->pending;
         assert_non_null(g2);
@@ -191,7 +191,7 @@ static void test_reload_rollback_on_early_exit(void **state) {
         Generation *g1 = s->live, *g2;
         Config *c = config_new(2);
 
-        service_reload(s, c, false, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
         config_unref(c);
         g2 = s->pending;
         service_worker_ready(s, g2->slots[0]->worker);
@@ -214,7 +214,7 @@ static void test_reload_rollback_on_early_exit(void **state) {
         assert_null(generation_by_id(s, 2));
         /* and the service can reload again */
         c = config_new(2);
-        assert_int_equal(service_reload(s, c, false, op_done, NULL), 0);
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), 0);
         config_unref(c);
         teardown(s);
 }
@@ -224,7 +224,7 @@ static void test_reload_rollback_on_timeout(void **state) {
         Generation *g1 = s->live;
         Config *c = config_new(1);
 
-        service_reload(s, c, false, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
         config_unref(c);
         advance(s, 11 * USEC_PER_SEC);
         assert_int_equal(fake.done_r, -ECANCELED);
@@ -239,7 +239,7 @@ static void test_reload_generation_open_failure(void **state) {
         Config *c = config_new(1);
 
         fake.generation_open_error = -EADDRINUSE;
-        assert_true(service_reload(s, c, false, op_done, NULL) < 0);
+        assert_true(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL) < 0);
         config_unref(c);
         assert_int_equal(fake.done_calls, 1);
         assert_non_null(strstr(fake.done_message, "Address already in use"));
@@ -252,7 +252,7 @@ static void test_reload_wait_answers_when_old_is_gone(void **state) {
         Service *s = start_running(1);
         Config *c = config_new(1);
 
-        service_reload(s, c, true, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) { .wait_retired = true }, op_done, NULL);
         config_unref(c);
         ready_all(s, s->pending);
         assert_int_equal(fake.done_calls, 0);
@@ -267,8 +267,8 @@ static void test_reload_busy(void **state) {
         Service *s = start_running(1);
         Config *c = config_new(1);
 
-        service_reload(s, c, false, NULL, NULL);
-        assert_int_equal(service_reload(s, c, false, op_done, NULL), -EBUSY);
+        service_reload(s, c, &(ReloadOptions) {}, NULL, NULL);
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), -EBUSY);
         assert_non_null(strstr(fake.done_message, "a reload is in progress"));
         assert_int_equal(service_scale(s, 3, op_done, NULL), -EBUSY);
         config_unref(c);
@@ -282,7 +282,7 @@ static void test_overlapping_drains_are_bounded(void **state) {
         fake.retire_delay = 60 * USEC_PER_SEC; /* drain windows longer than the test */
         for (unsigned i = 0; i < GENERATIONS_MAX + 3; i++) {
                 Config *c = config_new(1);
-                int r = service_reload(s, c, false, op_done, NULL);
+                int r = service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
                 config_unref(c);
                 if (r < 0) {
                         assert_int_equal(r, -EBUSY);
@@ -315,14 +315,14 @@ static void test_reload_keeps_runtime_scale(void **state) {
         assert_int_equal(service_live_workers(s), 3);
         /* Workers= unchanged in the config: the scaled count carries over. */
         c = config_new(2);
-        service_reload(s, c, false, NULL, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, NULL, NULL);
         config_unref(c);
         assert_int_equal(s->pending->n_slots, 3);
         ready_all(s, s->pending);
         exit_signalled(s);
         /* Workers= changed in the config: it wins. */
         c = config_new(5);
-        service_reload(s, c, false, NULL, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, NULL, NULL);
         config_unref(c);
         assert_int_equal(s->pending->n_slots, 5);
         teardown(s);
@@ -496,7 +496,7 @@ static void test_completion_runs_at_rest(void **state) {
         Config *c = config_new(2);
 
         nested_calls = 0;
-        service_reload(s, c, false, done_checks_consistency, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, done_checks_consistency, NULL);
         config_unref(c);
         ready_all(s, s->pending);
         assert_int_equal(nested_calls, 1);
@@ -532,7 +532,7 @@ static void test_stopping_after_ready_in_pending_fails_reload(void **state) {
         Config *c = config_new(2);
         Generation *old = s->live, *g;
 
-        service_reload(s, c, false, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
         config_unref(c);
         g = s->pending;
         service_worker_ready(s, g->slots[0]->worker);
@@ -672,7 +672,7 @@ static void test_crash_while_retiring_is_counted(void **state) {
         Config *c = config_new(3);
         Worker *w0, *w1, *w2;
 
-        service_reload(s, c, false, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
         config_unref(c);
         ready_all(s, s->pending);
         w0 = old->slots[0]->worker;
@@ -694,7 +694,7 @@ static void test_failed_generation_exits_are_not_retiring_failures(void **state)
         Config *c = config_new(3);
         Worker *w[3];
 
-        service_reload(s, c, false, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
         config_unref(c);
         for (size_t i = 0; i < 3; i++)
                 w[i] = s->pending->slots[i]->worker; /* slots without a process go as the generation fails */
@@ -919,14 +919,14 @@ static void test_stop_during_reload(void **state) {
         Config *c = config_new(1);
         unsigned reload_done_calls;
 
-        service_reload(s, c, false, op_done, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, op_done, NULL);
         config_unref(c);
         service_stop(s, NULL, NULL);
         reload_done_calls = fake.done_calls;
         assert_int_equal(reload_done_calls, 1);
         assert_int_equal(fake.done_r, -ESHUTDOWN);
         assert_int_equal(kills_with(SIGTERM), 2);
-        assert_int_equal(service_reload(s, c = config_new(1), false, op_done, NULL), -ESHUTDOWN);
+        assert_int_equal(service_reload(s, c = config_new(1), &(ReloadOptions) {}, op_done, NULL), -ESHUTDOWN);
         config_unref(c);
         exit_signalled(s);
         assert_int_equal(s->state, SERVICE_STOPPED);
@@ -938,7 +938,7 @@ static void test_stop_while_draining(void **state) {
         Config *c = config_new(1);
 
         fake.retire_delay = 30 * USEC_PER_SEC;
-        service_reload(s, c, false, NULL, NULL);
+        service_reload(s, c, &(ReloadOptions) {}, NULL, NULL);
         config_unref(c);
         ready_all(s, s->pending);
         assert_int_equal(kills_with(SIGTERM), 0);
