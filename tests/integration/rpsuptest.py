@@ -164,10 +164,11 @@ class FakeSystemd:
 
 
 class Rpsup:
-    """One rpsupd with a config of the test's, a runtime directory of its own, and cleanup by pid."""
+    """One rpsupd with a config of the test's, a runtime directory of its own, and cleanup by pid. Reloads
+    do not soak unless the test asks (soak=SECONDS, or None for the default SoakSec=)."""
 
     def __init__(self, name="web", workers=2, extra_service="", extra_socket="", port=None, listen=None,
-                 worker_args="", strategy=None):
+                 worker_args="", strategy=None, soak=0):
         self.tmp = tempfile.mkdtemp(prefix=f"rpsup-test-{name}-")
         os.chmod(self.tmp, 0o755)  # other users may read the status (the control socket is 0666)
         self.name = name
@@ -186,6 +187,7 @@ Workers={workers}
 ReadyTimeoutSec=10
 StopTimeoutSec=5
 {f'Strategy={strategy}' if strategy else ''}
+{f'SoakSec={soak}' if soak is not None and 'SoakSec=' not in extra_service else ''}
 {extra_service}
 
 [Socket]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Under continuous client load, 5 reloads and 5 scale changes lose zero connections, and every
-generation answers."""
+"""Under continuous client load, 5 reloads (each with a soak, the previous generation kept warm) and 5
+scale changes lose zero connections, and every generation answers."""
 
 import sys
 import time
@@ -11,7 +11,7 @@ from rpsuptest import Load, Rpsup, check, log, run  # noqa: E402
 
 
 def test(strategy):
-    r = Rpsup(workers=2, strategy=strategy)
+    r = Rpsup(workers=2, strategy=strategy, soak=1)
     try:
         r.start()
         load = Load(r.port, concurrency=16)
