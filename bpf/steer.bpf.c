@@ -4,15 +4,22 @@
  * a select-or-migrate program:
  *  - for a new connection (a SYN, or a UDP datagram) it picks one listener of the group's active set;
  *    with no active listener, one of the standby set; with neither, it refuses;
+ *  - during a canary, previous_percent % of the new connections go to the previous set instead (the warm
+ *    generation's listeners);
+ *  - a SYN from a loopback address whose source port is in the probe map goes to the listener the map
+ *    names (rpsupd's readiness probe of one worker), counted as a probe, not as a connection;
  *  - when a listener closes (or rpsupd shuts it down), the kernel asks it where each queued connection
- *    and each handshake in flight should go (migrating_sk): a listener of the same sets.
- * Which one of the set: new TCP connections take turns (round robin, per CPU), so that each worker gets
- * the same share; datagrams go by their hash, so that a flow keeps reaching the same worker, and so do
- * migrated connections.
+ *    and each handshake in flight should go (migrating_sk): a listener of the active (or standby) set.
+ * Which one of a set: new TCP connections take turns (round robin, per CPU, one position per set), so that
+ * each worker gets the same share; datagrams go by their hash, so that a flow keeps reaching the same
+ * worker, and so do migrated connections. The canary split is exact per CPU for TCP (of any 100
+ * consecutive new connections on a CPU, previous_percent go to the previous set, spread evenly) and by
+ * hash for datagrams (flow-sticky).
  * It never picks a socket that is not in rpsupd's sockarray, so a socket that joins the group from
  * outside gets nothing, and it never falls back to the kernel's random choice. */
 
 #include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "steer-shared.h"
@@ -20,6 +27,8 @@
 #define IPPROTO_TCP 6
 #define AF_INET 2
 #define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
 #define PICK_TRIES 4
 
 struct {
@@ -38,19 +47,28 @@ struct {
 } groups SEC(".maps");
 
 struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, STEER_PROBES_MAX);
+        __type(key, steer_probe_port);
+        __type(value, steer_probe_index);
+} probes SEC(".maps");
+
+struct {
         __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
         __uint(max_entries, STEER_LISTENERS_MAX);
         __type(key, __u32);
         __type(value, struct steer_counters);
 } counters SEC(".maps");
 
-static __always_inline void count(__u32 index, struct sk_reuseport_md *md) {
+static __always_inline void count(__u32 index, struct sk_reuseport_md *md, int probe) {
         struct steer_counters *c = bpf_map_lookup_elem(&counters, &index);
         struct bpf_sock *m = md->migrating_sk;
 
         if (!c)
                 return;
-        if (!m)
+        if (probe)
+                c->probes++;
+        else if (!m)
                 c->syns++;
         else if (m->state == BPF_TCP_NEW_SYN_RECV)
                 /* No packet: the SYN-ACK timer moved it; a packet: the client's ACK (or data) did. */
@@ -62,12 +80,72 @@ static __always_inline void count(__u32 index, struct sk_reuseport_md *md) {
                 c->migrated_queue++;
 }
 
+/* One listener of list[0..n), from position start on; PICK_TRIES of them, as one may be closing just now.
+ * Returns 0 when the kernel took one (counted). */
+static __always_inline int pick(struct sk_reuseport_md *md, __u32 *list, __u32 n, __u32 start) {
+        if (n == 0 || n > STEER_SET_MAX)
+                return -1;
+#pragma unroll
+        for (int i = 0; i < PICK_TRIES; i++) {
+                __u32 pos = (start + i) % n;
+                __u32 index;
+
+                /* pos < n <= STEER_SET_MAX, but the verifier cannot follow a modulo: bound it in a way the
+                 * compiler cannot drop (STEER_SET_MAX is a power of two). */
+                asm volatile("" : "+r"(pos));
+                pos &= STEER_SET_MAX - 1;
+                index = list[pos];
+                if (bpf_sk_select_reuseport(md, &listeners, &index, 0) == 0) {
+                        count(index, md, 0);
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* The SYN comes from a loopback address (127.0.0.0/8, ::1): from this host, as rpsupd's probes do; a
+ * remote client cannot send one. */
+static __always_inline int from_loopback(struct sk_reuseport_md *md) {
+        __u32 a[4];
+
+        if (md->eth_protocol == bpf_htons(ETH_P_IP))
+                return bpf_skb_load_bytes_relative(md, 12, a, 4, BPF_HDR_START_NET) == 0 &&
+                       (bpf_ntohl(a[0]) >> 24) == 127;
+        if (md->eth_protocol == bpf_htons(ETH_P_IPV6))
+                return bpf_skb_load_bytes_relative(md, 8, a, 16, BPF_HDR_START_NET) == 0 &&
+                       (a[0] | a[1] | a[2]) == 0 && a[3] == bpf_htonl(1);
+        return 0;
+}
+
+/* A SYN from a port in the probe map: to the listener it names. The TCP header is at md->data. The probe
+ * connects from a loopback address: a SYN from elsewhere with the same port is steered as any other. */
+static __always_inline int aimed(struct sk_reuseport_md *md) {
+        __u8 *data = md->data, *data_end = md->data_end;
+        __u32 port, index, *aim;
+
+        if (data + 2 > data_end)
+                return -1;
+        port = (__u32) data[0] << 8 | data[1];
+        aim = bpf_map_lookup_elem(&probes, &port);
+        if (!aim)
+                return -1;
+        index = *aim;
+        if (!from_loopback(md))
+                return -1;
+        if (bpf_sk_select_reuseport(md, &listeners, &index, 0) != 0)
+                return -1; /* gone, or of another group: steered like any other */
+        count(index, md, 1);
+        return 0;
+}
+
 SEC("sk_reuseport/migrate")
 int steer(struct sk_reuseport_md *md) {
         struct steer_group_key key = {};
         struct bpf_sock *sk = md->sk;
+        struct steer_counters *c0;
         struct steer_set *set;
-        __u32 n, *list, zero = 0, start;
+        __u32 n, *list, zero = 0, start, start_previous, n_previous, percent;
+        int syn, previous = 0;
 
         if (!sk)
                 return SK_DROP;
@@ -83,6 +161,11 @@ int steer(struct sk_reuseport_md *md) {
                 key.addr[3] = sk->src_ip6[3];
         }
 
+        syn = !md->migrating_sk && md->ip_protocol == IPPROTO_TCP;
+        if (syn && aimed(md) == 0)
+                return SK_PASS;
+
+        c0 = bpf_map_lookup_elem(&counters, &zero);
         set = bpf_map_lookup_elem(&groups, &key);
         if (!set)
                 goto refuse;
@@ -92,38 +175,36 @@ int steer(struct sk_reuseport_md *md) {
                 n = set->n_standby;
                 list = set->standby;
         }
-        if (n == 0 || n > STEER_SET_MAX)
-                goto refuse;
+        n_previous = md->migrating_sk ? 0 : set->n_previous;
+        percent = set->previous_percent;
 
-        start = md->hash;
-        if (!md->migrating_sk && md->ip_protocol == IPPROTO_TCP) {
-                struct steer_counters *c = bpf_map_lookup_elem(&counters, &zero);
-                if (c)
-                        start = (__u32) c->turn++;
+        start = start_previous = md->hash;
+        if (n_previous > 0) {
+                if (n == 0)
+                        previous = 1; /* nothing else takes new connections */
+                else if (syn) {
+                        /* Of any 100 consecutive turns, exactly `percent`, spread evenly. */
+                        if (c0)
+                                previous = (c0->share++ % 100) * percent % 100 < percent;
+                } else
+                        /* The hash's high bits: its low bits pick the listener within the set. */
+                        previous = ((__u64) md->hash * 100) >> 32 < percent;
+        }
+        if (syn && c0) {
+                if (previous)
+                        start_previous = (__u32) c0->turn_previous++;
+                else
+                        start = (__u32) c0->turn++;
         }
 
-#pragma unroll
-        for (int i = 0; i < PICK_TRIES; i++) {
-                /* A listener may be closing just now: then the next one. */
-                __u32 pos = (start + i) % n;
-                __u32 index;
+        if (previous && pick(md, set->previous, n_previous, start_previous) == 0)
+                return SK_PASS;
+        if (pick(md, list, n, start) == 0)
+                return SK_PASS;
 
-                /* pos < n <= STEER_SET_MAX, but the verifier cannot follow a modulo: bound it in a way the
-                 * compiler cannot drop (STEER_SET_MAX is a power of two). */
-                asm volatile("" : "+r"(pos));
-                pos &= STEER_SET_MAX - 1;
-                index = list[pos];
-                if (bpf_sk_select_reuseport(md, &listeners, &index, 0) == 0) {
-                        count(index, md);
-                        return SK_PASS;
-                }
-        }
-
-refuse: {
-                struct steer_counters *c = bpf_map_lookup_elem(&counters, &zero);
-                if (c)
-                        c->refused++;
-        }
+refuse:
+        if (c0)
+                c0->refused++;
         return SK_DROP;
 }
 

@@ -26,11 +26,13 @@ const char *const steering_fd_names[_STEERING_FD_MAX] = {
         [STEERING_LISTENERS] = "bpf.listeners",
         [STEERING_GROUPS] = "bpf.groups",
         [STEERING_COUNTERS] = "bpf.counters",
+        [STEERING_PROBES] = "bpf.probes",
 };
 
 struct Steering {
         struct steer_bpf *skel; /* NULL when restored */
         int fds[_STEERING_FD_MAX];
+        int old_listeners; /* an older rpsupd's sockarray (steering_take_over_from), or -EBADF */
         int n_cpus;
 };
 
@@ -77,6 +79,7 @@ static Steering *steering_new(void) {
                 return NULL;
         for (int i = 0; i < _STEERING_FD_MAX; i++)
                 s->fds[i] = -EBADF;
+        s->old_listeners = -EBADF;
         s->n_cpus = libbpf_num_possible_cpus();
         if (s->n_cpus <= 0)
                 s->n_cpus = 1;
@@ -115,6 +118,7 @@ int steering_load(Steering **ret, char **ret_error) {
         s->fds[STEERING_LISTENERS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.listeners));
         s->fds[STEERING_GROUPS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.groups));
         s->fds[STEERING_COUNTERS] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.counters));
+        s->fds[STEERING_PROBES] = fd_dup_cloexec(bpf_map__fd(s->skel->maps.probes));
         for (int i = 0; i < _STEERING_FD_MAX; i++)
                 if (s->fds[i] < 0)
                         return s->fds[i];
@@ -158,6 +162,11 @@ int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char **ret_error
         }
         for (int i = 0; i < _STEERING_FD_MAX; i++)
                 s->fds[i] = fds[i];
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                if (s->fds[i] < 0) {
+                        set_error(ret_error, "the fd store holds no \"%s\"", steering_fd_names[i]);
+                        return -ENOENT;
+                }
 
         if (bpf_obj_get_info_by_fd(s->fds[STEERING_PROG], &info, &len) < 0 ||
             info.type != BPF_PROG_TYPE_SK_REUSEPORT) {
@@ -169,8 +178,14 @@ int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char **ret_error
             (r = check_map(s->fds[STEERING_GROUPS], BPF_MAP_TYPE_HASH, sizeof(struct steer_group_key),
                            sizeof(struct steer_set), STEER_GROUPS_MAX, "bpf.groups", ret_error)) < 0 ||
             (r = check_map(s->fds[STEERING_COUNTERS], BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
-                           sizeof(struct steer_counters), STEER_LISTENERS_MAX, "bpf.counters", ret_error)) < 0)
+                           sizeof(struct steer_counters), STEER_LISTENERS_MAX, "bpf.counters", ret_error)) < 0 ||
+            (r = check_map(s->fds[STEERING_PROBES], BPF_MAP_TYPE_HASH, sizeof(steer_probe_port),
+                           sizeof(steer_probe_index), STEER_PROBES_MAX, "bpf.probes", ret_error)) < 0)
                 return r;
+        /* Aims of probes that ran when the older rpsupd went away: none runs now. */
+        for (steer_probe_port port; bpf_map_get_next_key(s->fds[STEERING_PROBES], NULL, &port) == 0;)
+                if (bpf_map_delete_elem(s->fds[STEERING_PROBES], &port) < 0)
+                        break;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -182,6 +197,7 @@ Steering *steering_free(Steering *s) {
                 steer_bpf__destroy(s->skel);
         for (int i = 0; i < _STEERING_FD_MAX; i++)
                 safe_close(s->fds[i]);
+        safe_close(s->old_listeners);
         free(s);
         return NULL;
 }
@@ -198,9 +214,46 @@ int steering_attach(Steering *s, int listener_fd) {
         return 0;
 }
 
-int steering_insert(Steering *s, uint32_t index, int listener_fd) {
-        uint64_t value = (uint64_t) listener_fd;
+int steering_take_over_from(Steering *s, int old_listeners_fd) {
+        int r;
 
+        r = check_map(old_listeners_fd, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, sizeof(uint32_t), sizeof(uint64_t),
+                      STEER_LISTENERS_MAX, "bpf.listeners", NULL);
+        if (r < 0) {
+                safe_close(old_listeners_fd);
+                return r;
+        }
+        safe_close(s->old_listeners);
+        s->old_listeners = old_listeners_fd;
+        return 0;
+}
+
+/* The index of a socket (by its cookie) in a sockarray. */
+static int find_in(int map_fd, uint64_t cookie, uint32_t *ret_index) {
+        uint64_t value;
+
+        for (uint32_t i = 0; i < STEER_LISTENERS_MAX; i++)
+                if (bpf_map_lookup_elem(map_fd, &i, &value) == 0 && value == cookie) {
+                        *ret_index = i;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+int steering_insert(Steering *s, uint32_t index, int listener_fd) {
+        uint64_t value = (uint64_t) listener_fd, cookie;
+        socklen_t l = sizeof(cookie);
+        uint32_t old;
+
+        if (bpf_map_update_elem(s->fds[STEERING_LISTENERS], &index, &value, BPF_ANY) == 0)
+                return 0;
+        /* EBUSY: in another sockarray; the older rpsupd's lets it go. */
+        if (errno != EBUSY || s->old_listeners < 0)
+                return -errno;
+        if (getsockopt(listener_fd, SOL_SOCKET, SO_COOKIE, &cookie, &l) < 0)
+                return -errno;
+        if (find_in(s->old_listeners, cookie, &old) < 0 || bpf_map_delete_elem(s->old_listeners, &old) < 0)
+                return -EBUSY;
         if (bpf_map_update_elem(s->fds[STEERING_LISTENERS], &index, &value, BPF_ANY) < 0)
                 return -errno;
         return 0;
@@ -213,25 +266,23 @@ int steering_remove(Steering *s, uint32_t index) {
 }
 
 int steering_find(Steering *s, int listener_fd, uint32_t *ret_index) {
-        uint64_t cookie, value;
+        uint64_t cookie;
         socklen_t l = sizeof(cookie);
 
         if (getsockopt(listener_fd, SOL_SOCKET, SO_COOKIE, &cookie, &l) < 0)
                 return -errno;
-        for (uint32_t i = 0; i < STEER_LISTENERS_MAX; i++)
-                if (bpf_map_lookup_elem(s->fds[STEERING_LISTENERS], &i, &value) == 0 && value == cookie) {
-                        *ret_index = i;
-                        return 0;
-                }
-        return -ENOENT;
+        return find_in(s->fds[STEERING_LISTENERS], cookie, ret_index);
 }
 
 int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
-                       const uint32_t *standby, size_t n_standby) {
+                       const uint32_t *standby, size_t n_standby, const uint32_t *previous, size_t n_previous,
+                       unsigned previous_percent) {
         _cleanup_free_ struct steer_set *set = NULL;
 
-        if (n_active > STEER_SET_MAX || n_standby > STEER_SET_MAX)
+        if (n_active > STEER_SET_MAX || n_standby > STEER_SET_MAX || n_previous > STEER_SET_MAX)
                 return -E2BIG;
+        if (previous_percent > 100)
+                return -EINVAL;
         set = calloc(1, sizeof(*set));
         if (!set)
                 return -ENOMEM;
@@ -241,6 +292,11 @@ int steering_set_group(Steering *s, const struct steer_group_key *key, const uin
                 memcpy(set->active, active, sizeof(uint32_t) * n_active);
         if (n_standby > 0)
                 memcpy(set->standby, standby, sizeof(uint32_t) * n_standby);
+        if (n_previous > 0) {
+                set->n_previous = (uint32_t) n_previous;
+                set->previous_percent = previous_percent;
+                memcpy(set->previous, previous, sizeof(uint32_t) * n_previous);
+        }
         if (bpf_map_update_elem(s->fds[STEERING_GROUPS], key, set, BPF_ANY) < 0)
                 return -errno;
         return 0;
@@ -279,6 +335,25 @@ int steering_group_key(int listener_fd, struct steer_group_key *ret) {
         return 0;
 }
 
+int steering_probe_aim(Steering *s, uint16_t port, uint32_t index) {
+        steer_probe_port key = port;
+        steer_probe_index value = index;
+
+        if (index == 0 || index >= STEER_LISTENERS_MAX)
+                return -EINVAL;
+        if (bpf_map_update_elem(s->fds[STEERING_PROBES], &key, &value, BPF_ANY) < 0)
+                return -errno;
+        return 0;
+}
+
+int steering_probe_clear(Steering *s, uint16_t port) {
+        steer_probe_port key = port;
+
+        if (bpf_map_delete_elem(s->fds[STEERING_PROBES], &key) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
 int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret) {
         struct steer_counters per_cpu[s->n_cpus];
         struct steer_counters sum = {};
@@ -287,6 +362,7 @@ int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret) {
                 return -errno;
         for (int i = 0; i < s->n_cpus; i++) {
                 sum.syns += per_cpu[i].syns;
+                sum.probes += per_cpu[i].probes;
                 sum.migrated_queue += per_cpu[i].migrated_queue;
                 sum.migrated_ack += per_cpu[i].migrated_ack;
                 sum.migrated_timer += per_cpu[i].migrated_timer;

@@ -22,6 +22,7 @@ enum {
         STEERING_LISTENERS,
         STEERING_GROUPS,
         STEERING_COUNTERS,
+        STEERING_PROBES,
         _STEERING_FD_MAX,
 };
 extern const char *const steering_fd_names[_STEERING_FD_MAX];
@@ -33,6 +34,10 @@ void steering_log_quietly(bool quiet);
 /* Takes ownership of the fds (on success and failure); checks that they are what this rpsupd expects: a
  * reuseport program, and maps of the types, key and value sizes and sizes of steer-shared.h. */
 int steering_restore(int fds[_STEERING_FD_MAX], Steering **ret, char **ret_error);
+/* When a restore was refused (an older rpsupd's layout), its sockarray still holds the listeners, and a
+ * socket can be in one sockarray only: with the older sockarray given here (taken over), steering_insert()
+ * takes a listener out of it first, one at a time, while the older program keeps steering the others. */
+int steering_take_over_from(Steering *s, int old_listeners_fd);
 Steering *steering_free(Steering *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Steering *, steering_free);
 int steering_fd(Steering *s, int which);
@@ -43,12 +48,19 @@ int steering_insert(Steering *s, uint32_t index, int listener_fd);
 int steering_remove(Steering *s, uint32_t index);
 /* The sockarray index of a listener (by its socket cookie), or -ENOENT. */
 int steering_find(Steering *s, int listener_fd, uint32_t *ret_index);
-/* Replaces a group's set in one map update. */
+/* Replaces a group's set in one map update. previous_percent (0..100) of the new connections go to the
+ * previous set when it is not empty. */
 int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
-                       const uint32_t *standby, size_t n_standby);
+                       const uint32_t *standby, size_t n_standby, const uint32_t *previous, size_t n_previous,
+                       unsigned previous_percent);
 int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret);
 /* The group of a listening socket (from what it is bound to). */
 int steering_group_key(int listener_fd, struct steer_group_key *ret);
+/* A SYN from a loopback address (127.0.0.0/8, ::1) and local port `port` (host byte order) goes to the
+ * listener at `index` (if it is in the SYN's group; else it is steered as usual), counted as a probe, until
+ * cleared. -E2BIG: STEER_PROBES_MAX aims are set already. */
+int steering_probe_aim(Steering *s, uint16_t port, uint32_t index);
+int steering_probe_clear(Steering *s, uint16_t port);
 /* Counters of one listener, summed over CPUs; reset when the index is reused. */
 int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret);
 int steering_counters_reset(Steering *s, uint32_t index);

@@ -17,6 +17,7 @@
 #include "parse-util.h"
 #include "probe.h"
 #include "records.h"
+#include "reload-lines.h"
 #include "rpsup-protocol.h"
 #include "table.h"
 
@@ -30,6 +31,8 @@ enum {
 static const char *arg_runtime_dir;
 static bool arg_json;
 static bool arg_wait;
+static bool arg_no_soak;
+static unsigned arg_canary; /* 0: the config's Canary= */
 
 static void print_json(json_object *o) {
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
@@ -86,21 +89,29 @@ static int call_failed(const char *what, const char *name, int r, const sd_bus_e
 /* ---- status ---- */
 
 static void print_summary(json_object *status) {
-        char age[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX];
+        char age[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX], line[1024];
+        uint64_t now = now_usec(CLOCK_REALTIME);
 
         printf("%s: %s\n", record_str(status, "service"), record_str(status, "status"));
         printf("   Strategy: %s (%s)\n", record_str(status, "strategy"), record_str(status, "strategy_reason"));
         printf("      State: %s, pid %" PRIi64 ", up %s\n", record_str(status, "state"), record_int(status, "pid"),
                format_age(age, sizeof(age), (uint64_t) record_int(status, "started_usec")));
-        printf("    Reloads: %" PRIi64 " ok, %" PRIi64 " rolled back", record_int(status, "reloads_ok"),
-               record_int(status, "reloads_failed"));
+        printf("    Reloads: %s", format_reload_counts(line, sizeof(line), status));
         if (record_int(status, "last_reload_usec") > 0)
                 printf(" (last took %s)",
                        format_timespan(span, sizeof(span), (usec_t) record_int(status, "last_reload_usec"), USEC_PER_MSEC));
-        printf("\n   Failures: %" PRIi64 " worker failures, %" PRIi64 " failures while retiring, %" PRIi64
-               " watchdog kills, %" PRIi64 " stall replacements\n",
-               record_int(status, "worker_failures"), record_int(status, "retiring_failures"),
-               record_int(status, "watchdog_kills"), record_int(status, "stall_replacements"));
+        printf("\n");
+        if (format_last_reload_line(line, sizeof(line), status, now))
+                printf("%s\n", line);
+        if (format_soak_line(line, sizeof(line), status, now, !streq(record_str(status, "strategy"), "handoff")))
+                printf("       %s\n", line);
+        printf("   Failures: %" PRIi64 " worker failures, %" PRIi64 " failures while retiring, %" PRIi64
+               " watchdog kills, %" PRIi64 " stall replacements", record_int(status, "worker_failures"),
+               record_int(status, "retiring_failures"), record_int(status, "watchdog_kills"),
+               record_int(status, "stall_replacements"));
+        if (!isempty(record_str(status, "ready_probe")))
+                printf(", %" PRIi64 " failed probes", record_int(status, "probe_failures"));
+        printf("\n");
         printf("     Config: %s\n", record_str(status, "config"));
         if (record_int(status, "last_retired_generation") > 0)
                 printf("  Last gone: generation %" PRIi64 " after %s; meanwhile the kernel migrated %" PRIi64
@@ -114,7 +125,7 @@ static void print_summary(json_object *status) {
 
 }
 
-static void print_generations(json_object *generations) {
+static void print_generations(json_object *status, json_object *generations) {
         char rel[FORMAT_TIMESPAN_MAX + 16];
         Table *t;
 
@@ -130,6 +141,8 @@ static void print_generations(json_object *generations) {
                 format_relative(rel, sizeof(rel), (uint64_t) record_int(g, "live_usec"));
                 if (streq(state, "failed"))
                         snprintf(deadline, sizeof(deadline), "%s", record_str(g, "failure"));
+                else if (streq(state, "soaking"))
+                        format_relative(deadline, sizeof(deadline), (uint64_t) record_int(status, "soak_deadline_usec"));
                 else
                         format_relative(deadline, sizeof(deadline), (uint64_t) record_int(g, "drain_deadline_usec"));
                 table_add(t, id, state, n, started, rel, deadline);
@@ -151,6 +164,7 @@ static void print_workers(json_object *status, json_object *workers) {
         for (size_t i = 0; t && i < json_object_array_length(workers); i++) {
                 json_object *w = json_object_array_get_idx(workers, i);
                 char gen[32], slot[32], pid[32], restarts[32], queue[32], syns[32], up[FORMAT_TIMESPAN_MAX + 16];
+                char probe[512];
                 const char *st = record_str(w, "status");
                 snprintf(gen, sizeof(gen), "%" PRIi64, record_int(w, "generation"));
                 snprintf(slot, sizeof(slot), "%" PRIi64 "%s", record_int(w, "slot"), record_bool(w, "retiring") ? "*" : "");
@@ -168,6 +182,11 @@ static void print_workers(json_object *status, json_object *workers) {
                 format_age(up, sizeof(up), (uint64_t) record_int(w, "started_usec"));
                 if (isempty(st))
                         st = record_str(w, "last_failure");
+                if (record_int(w, "probe_failures") > 0) {
+                        snprintf(probe, sizeof(probe), "probe failed %" PRIi64 "x: %s", record_int(w, "probe_failures"),
+                                 record_str(w, "probe_failure"));
+                        st = probe;
+                }
                 if (steered)
                         table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, syns, st);
                 else
@@ -219,7 +238,7 @@ static void print_listeners(json_object *listeners) {
 
 static void print_status(json_object *status, json_object *generations, json_object *workers, json_object *listeners) {
         print_summary(status);
-        print_generations(generations);
+        print_generations(status, generations);
         print_workers(status, workers);
         print_listeners(listeners);
 }
@@ -279,6 +298,26 @@ static int verb_scale(int argc, char *argv[]) {
         return EXIT_OK;
 }
 
+static int call_reload_with_options(sd_bus *bus, sd_bus_error *e, sd_bus_message **reply) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "ReloadWithOptions");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "wait", "b", (int) arg_wait);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "soak", "b", (int) !arg_no_soak);
+        if (r >= 0 && arg_canary > 0)
+                r = sd_bus_message_append(m, "{sv}", "canary", "u", (uint32_t) arg_canary);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_call(bus, m, UINT64_MAX, e, reply);
+}
+
 static int verb_reload(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -291,8 +330,14 @@ static int verb_reload(int argc, char *argv[]) {
         code = connect_service(argv[1], &bus);
         if (code != EXIT_OK)
                 return code;
+        /* A reload waits through the soak (SoakSec=), which rpsupd bounds: no client-side timeout. */
         (void) sd_bus_set_method_call_timeout(bus, UINT64_MAX);
-        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Reload", &e, &reply, "b", arg_wait);
+        if (arg_no_soak || arg_canary > 0)
+                r = call_reload_with_options(bus, &e, &reply);
+        else
+                /* Without options, the method every rpsupd has. */
+                r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Reload", &e, &reply, "b",
+                                       arg_wait);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "t", &generation);
         if (r < 0)
@@ -308,6 +353,45 @@ static int verb_reload(int argc, char *argv[]) {
                 printf("%s: generation %" PRIu64 " takes all new connections (%s)%s.\n", argv[1], generation, span,
                        arg_wait ? "; the previous generation has exited" : "; the previous one drains");
         return EXIT_OK;
+}
+
+/* promote, rollback: end the soak in progress one way or the other. */
+static int soak_decision(const char *name, const char *method, bool promote) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        uint64_t generation = 0;
+        int r, code;
+
+        code = connect_service(name, &bus);
+        if (code != EXIT_OK)
+                return code;
+        (void) sd_bus_set_method_call_timeout(bus, UINT64_MAX);
+        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, method, &e, &reply, NULL);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "t", &generation);
+        if (r < 0)
+                return call_failed(promote ? "promote" : "rollback", name, r, &e);
+        if (arg_json) {
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object_object_add(o, "service", json_object_new_string(name));
+                json_object_object_add(o, "generation", json_object_new_uint64(generation));
+                print_json(o);
+        } else if (promote)
+                printf("%s: generation %" PRIu64 " promoted: it takes all new connections; the previous one "
+                       "retires.\n", name, generation);
+        else
+                printf("%s: rolled back: generation %" PRIu64 " takes all new connections again.\n", name,
+                       generation);
+        return EXIT_OK;
+}
+
+static int verb_promote(int argc, char *argv[]) {
+        return soak_decision(argv[1], "Promote", true);
+}
+
+static int verb_rollback(int argc, char *argv[]) {
+        return soak_decision(argv[1], "Rollback", false);
 }
 
 static int verb_metrics(int argc, char *argv[]) {
@@ -455,7 +539,10 @@ static void help(void) {
                "  status NAME          Strategy, generations, workers and listeners\n"
                "  scale NAME N         Run N workers; returns when they are ready\n"
                "  reload NAME          Start a new generation and move all new connections to it;\n"
-               "                       returns once it takes them (exit 1 if it was rolled back)\n"
+               "                       returns once it takes them and its soak is over (exit 1 if it\n"
+               "                       was rolled back)\n"
+               "  promote NAME         End the soak in progress now: the new generation takes over\n"
+               "  rollback NAME        End the soak in progress now: back to the previous generation\n"
                "  probe                What this kernel and these privileges allow, per strategy\n"
                "  metrics NAME         Prometheus text exposition\n\n"
                "Options:\n"
@@ -463,6 +550,9 @@ static void help(void) {
                "                       or %s)\n"
                "     --json            Print one JSON document\n"
                "     --wait            reload: also wait until the previous generation has exited\n"
+               "     --no-soak         reload: no soak (SoakSec=) this time\n"
+               "     --canary PERCENT  reload: the new generation gets PERCENT %% of new connections\n"
+               "                       during its soak, the previous one the rest\n"
                "  -h --help            Show this help\n"
                "     --version         Show the version\n\n"
                "Exit status: 0 done, 1 failed (the service is unchanged), 2 usage, 3 rpsupd not reachable.\n",
@@ -476,14 +566,17 @@ static const struct {
 } verbs[] = {
         { "list", 1, verb_list },       { "status", 2, verb_status },   { "scale", 3, verb_scale },
         { "reload", 2, verb_reload },   { "probe", 1, verb_probe },     { "metrics", 2, verb_metrics },
+        { "promote", 2, verb_promote }, { "rollback", 2, verb_rollback },
 };
 
 int main(int argc, char *argv[]) {
-        enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_WAIT, ARG_VERSION };
+        enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_WAIT, ARG_NO_SOAK, ARG_CANARY, ARG_VERSION };
         static const struct option options[] = {
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "wait", no_argument, NULL, ARG_WAIT },
+                { "no-soak", no_argument, NULL, ARG_NO_SOAK },
+                { "canary", required_argument, NULL, ARG_CANARY },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -506,6 +599,14 @@ int main(int argc, char *argv[]) {
                 case ARG_WAIT:
                         arg_wait = true;
                         break;
+                case ARG_NO_SOAK:
+                        arg_no_soak = true;
+                        break;
+                case ARG_CANARY:
+                        if (parse_canary(optarg, &arg_canary) < 0)
+                                return fail(EXIT_USAGE, NULL, "--canary %s: not a percentage between 1 and 100",
+                                            optarg);
+                        break;
                 case 'h':
                         help();
                         return EXIT_OK;
@@ -520,6 +621,10 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "rpsupctl: no command given. See rpsupctl --help.\n");
                 return EXIT_USAGE;
         }
+        if ((arg_no_soak || arg_canary > 0) && !streq(argv[optind], "reload"))
+                return fail(EXIT_USAGE, NULL, "--no-soak and --canary are options of \"reload\"");
+        if (arg_no_soak && arg_canary > 0)
+                return fail(EXIT_USAGE, NULL, "--canary runs during the soak: it cannot go with --no-soak");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(verbs[i].name, argv[optind]))
                         continue;

@@ -10,7 +10,10 @@
  * SIGTERM (or SIGINT) it stops accepting, finishes the connections it has, and exits 0.
  *
  * Options for trying failure modes: --fail-start (exit 1 before READY=1), --ready-delay MS,
- * --reply-delay MS, --ignore-sigterm, --no-watchdog (never send WATCHDOG=1). */
+ * --reply-delay MS, --ignore-sigterm, --no-watchdog (never send WATCHDOG=1), --http-status CODE (says
+ * READY=1, but answers every GET with that status: an application that is up and broken), --exit-after MS
+ * (says READY=1, then exits with status 3 at the first moment after MS without a connection open: a crash
+ * between requests). */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +48,8 @@ static int arg_reply_delay_ms;
 static bool arg_fail_start;
 static bool arg_ignore_sigterm;
 static bool arg_no_watchdog;
+static int arg_http_status = 200;
+static int arg_exit_after_ms = -1;
 
 static int epfd = -1;
 static unsigned n_connections;
@@ -57,6 +62,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "fail-start", no_argument, NULL, 'f' },
                 { "ignore-sigterm", no_argument, NULL, 'i' },
                 { "no-watchdog", no_argument, NULL, 'w' },
+                { "http-status", required_argument, NULL, 's' },
+                { "exit-after", required_argument, NULL, 'x' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -79,9 +86,18 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'w':
                         arg_no_watchdog = true;
                         break;
+                case 's':
+                        arg_http_status = atoi(optarg);
+                        if (arg_http_status < 100 || arg_http_status > 599)
+                                return -1;
+                        break;
+                case 'x':
+                        arg_exit_after_ms = atoi(optarg);
+                        break;
                 case 'h':
                         printf("rpsup-example-worker [--fail-start] [--ready-delay MS] [--reply-delay MS]\n"
-                               "                     [--ignore-sigterm] [--no-watchdog]\n"
+                               "                     [--ignore-sigterm] [--no-watchdog] [--http-status CODE]\n"
+                               "                     [--exit-after MS]\n"
                                "Run it under rpsupd (or any socket activation); see rpsupd(8).\n");
                         exit(0);
                 default:
@@ -99,8 +115,10 @@ static void sleep_ms(int ms) {
 static int reply(char *out, size_t l, const char *request, size_t n) {
         if (n >= 4 && memcmp(request, "GET ", 4) == 0)
                 return snprintf(out, l,
-                                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                                "Connection: close\r\n\r\n%s\n", strlen(identity) + 1, identity);
+                                "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                                "Connection: close\r\n\r\n%s\n", arg_http_status,
+                                arg_http_status == 200 ? "OK" : arg_http_status < 400 ? "Other" : "Error",
+                                strlen(identity) + 1, identity);
         return snprintf(out, l, "%s\n", identity);
 }
 
@@ -208,10 +226,10 @@ static void datagram(int fd) {
 int main(int argc, char *argv[]) {
         int n_fds, sfd, tfd = -1;
         uint64_t watchdog_usec = 0;
-        bool stopping = false;
+        bool stopping = false, exiting = false;
         sigset_t mask;
         /* Tags in epoll data: small integers for listeners, pointers for connections. */
-        enum { TAG_SIGNAL = 1, TAG_TIMER = 2, TAG_LISTENER_BASE = 16 };
+        enum { TAG_SIGNAL = 1, TAG_TIMER = 2, TAG_EXIT = 3, TAG_LISTENER_BASE = 16 };
 
         if (parse_argv(argc, argv) < 0)
                 return 2;
@@ -267,6 +285,14 @@ int main(int argc, char *argv[]) {
         if (arg_ready_delay_ms > 0)
                 sleep_ms(arg_ready_delay_ms);
         sd_notifyf(false, "READY=1\nSTATUS=Serving as %s", identity);
+        if (arg_exit_after_ms >= 0) {
+                struct itimerspec its = { .it_value.tv_sec = arg_exit_after_ms / 1000,
+                                          .it_value.tv_nsec = (long) (arg_exit_after_ms % 1000) * 1000000L + 1 };
+                int xfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+                struct epoll_event xev = { .events = EPOLLIN, .data.u64 = TAG_EXIT };
+                if (xfd < 0 || timerfd_settime(xfd, 0, &its, NULL) < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, xfd, &xev) < 0)
+                        return 1;
+        }
 
         for (;;) {
                 struct epoll_event events[64];
@@ -274,6 +300,10 @@ int main(int argc, char *argv[]) {
 
                 if (stopping && n_connections == 0)
                         break;
+                if (exiting && n_connections == 0) {
+                        fprintf(stderr, "rpsup-example-worker: exiting on purpose (--exit-after)\n");
+                        return 3;
+                }
                 n = epoll_wait(epfd, events, 64, -1);
                 if (n < 0 && errno != EINTR)
                         return 1;
@@ -299,6 +329,8 @@ int main(int argc, char *argv[]) {
                                         epoll_ctl(epfd, EPOLL_CTL_DEL, SD_LISTEN_FDS_START + j, NULL);
                                         close(SD_LISTEN_FDS_START + j);
                                 }
+                        } else if (tag == TAG_EXIT) {
+                                exiting = true;
                         } else if (tag == TAG_TIMER) {
                                 uint64_t expirations;
                                 (void) !read(tfd, &expirations, sizeof(expirations));

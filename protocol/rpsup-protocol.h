@@ -23,6 +23,7 @@
 #define RPSUP_ERROR_ROLLED_BACK "io.rpsup.Error.RolledBack"             /* ECANCELED */
 #define RPSUP_ERROR_SHUTTING_DOWN "io.rpsup.Error.ShuttingDown"         /* ESHUTDOWN */
 #define RPSUP_ERROR_LIMIT "io.rpsup.Error.LimitExceeded"                /* E2BIG */
+#define RPSUP_ERROR_NOT_SOAKING "io.rpsup.Error.NotSoaking"             /* ESRCH */
 #define RPSUP_ERROR_FAILED "io.rpsup.Error.Failed"                      /* EIO */
 
 extern const sd_bus_error_map rpsup_error_map[];

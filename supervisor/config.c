@@ -30,6 +30,12 @@ static const char *const restart_names[_RESTART_MAX] = {
         [RESTART_ON_FAILURE] = "on-failure",
         [RESTART_ALWAYS] = "always",
 };
+static const char *const probe_names[_PROBE_KIND_MAX] = {
+        [PROBE_NONE] = "none",
+        [PROBE_TCP] = "tcp",
+        [PROBE_HTTP] = "http",
+        [PROBE_EXEC] = "exec",
+};
 
 static int lookup(const char *const *table, size_t n, const char *s) {
         for (size_t i = 0; i < n; i++)
@@ -40,6 +46,10 @@ static int lookup(const char *const *table, size_t n, const char *s) {
 
 const char *restart_mode_to_string(RestartMode m) {
         return m >= 0 && m < _RESTART_MAX ? restart_names[m] : NULL;
+}
+
+const char *probe_kind_to_string(ProbeKind k) {
+        return k >= 0 && k < _PROBE_KIND_MAX ? probe_names[k] : NULL;
 }
 
 /* ---- the parsed object ---- */
@@ -63,6 +73,10 @@ static Config *config_free(Config *c) {
         free(c->home);
         free(c->shell);
         free(c->working_directory);
+        free(c->probe_text);
+        free(c->probe_path);
+        strv_free(c->probe_argv);
+        free(c->probe_exec_path);
         listen_specs_free(c->listen, c->n_listen);
         free(c->fdname);
         free(c);
@@ -91,8 +105,8 @@ typedef struct ParseContext {
         const char *section;
         const char *key;
         char *error;
-        /* Where ExecStart=, User= and Group= were last set, for the errors of validate(). */
-        unsigned exec_start_line, user_line, group_line;
+        /* Where ExecStart=, User=, Group=, ReadyProbe= and Canary= were last set, for the errors of validate(). */
+        unsigned exec_start_line, user_line, group_line, probe_line, canary_line;
 } ParseContext;
 
 /* *ret_error = the formatted message. It quotes values, which may hold any byte after unescaping (\xff):
@@ -399,6 +413,130 @@ static int parse_fdname(Config *c, ParseContext *ctx, const char *v) {
         return c->fdname ? 0 : fail(ctx, -ENOMEM, "out of memory");
 }
 
+/* ReadyProbe=: empty (none), tcp, http:/PATH or exec:COMMAND ARGS... (a command line as ExecStart=). */
+static int parse_ready_probe(Config *c, ParseContext *ctx, const char *v) {
+        _cleanup_strv_free_ char **words = NULL;
+        _cleanup_free_ char *text = NULL, *path = NULL, *err = NULL;
+        ProbeKind kind;
+        int r;
+
+        if (isempty(v))
+                kind = PROBE_NONE;
+        else if (streq(v, "tcp"))
+                kind = PROBE_TCP;
+        else if (strncmp(v, "http:", 5) == 0) {
+                const char *t = v + strlen("http:");
+                size_t n = strlen(t);
+
+                /* The request target goes into the request line as it is: one token, nothing to escape. */
+                if (t[0] != '/')
+                        return fail(ctx, -EINVAL, "\"%s\" is not a path starting with '/' (e.g. http:/healthz)", t);
+                if (t[1] == '/')
+                        return fail(ctx, -EINVAL, "\"%s\" is a URL, not a path: the probe connects to the first "
+                                    "ListenStream=; write the path only (e.g. http:/healthz)", v);
+                if (n > PROBE_PATH_MAX)
+                        return fail(ctx, -E2BIG, "the path is longer than %u bytes", PROBE_PATH_MAX);
+                for (const char *p = t; *p; p++)
+                        if (*p <= ' ' || *p > '~' || *p == '#')
+                                return fail(ctx, -EINVAL, "the path \"%s\" may only hold printable ASCII without "
+                                            "spaces or '#' (percent-encode them)", t);
+                kind = PROBE_HTTP;
+                path = strdup(t);
+                if (!path)
+                        return fail(ctx, -ENOMEM, "out of memory");
+        } else if (strncmp(v, "exec:", 5) == 0) {
+                r = exec_line_split(v + strlen("exec:"), c->service, &words, &err);
+                if (r < 0)
+                        return fail(ctx, r, "%s", err ?: "cannot parse command line");
+                kind = PROBE_EXEC;
+        } else
+                return fail(ctx, -EINVAL, "unknown probe \"%s\" (expected tcp, http:/PATH or exec:COMMAND, or "
+                            "empty for none)", v);
+
+        if (kind != PROBE_NONE) {
+                text = strdup(v);
+                if (!text)
+                        return fail(ctx, -ENOMEM, "out of memory");
+        }
+        c->probe = kind;
+        free(c->probe_text);
+        c->probe_text = TAKE_PTR(text);
+        free(c->probe_path);
+        c->probe_path = TAKE_PTR(path);
+        strv_free(c->probe_argv);
+        c->probe_argv = TAKE_PTR(words);
+        ctx->probe_line = ctx->line;
+        return 0;
+}
+
+static int parse_probe_timeout(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, false, false, &c->probe_timeout);
+}
+
+static int parse_probe_interval(Config *c, ParseContext *ctx, const char *v) {
+        usec_t t;
+        int r;
+
+        r = parse_time(ctx, v, false, false, &t);
+        if (r < 0)
+                return r;
+        if (t < PROBE_INTERVAL_MIN_USEC)
+                return fail(ctx, -ERANGE, "\"%s\" is shorter than the %llu ms minimum", v,
+                            (unsigned long long) (PROBE_INTERVAL_MIN_USEC / USEC_PER_MSEC));
+        c->probe_interval = t;
+        return 0;
+}
+
+static int parse_probe_count(ParseContext *ctx, const char *v, unsigned *ret) {
+        unsigned n;
+
+        if (parse_uint(v, &n) < 0 || n < 1 || n > PROBE_COUNT_MAX)
+                return fail(ctx, -EINVAL, "\"%s\" is not a count between 1 and %u", v, PROBE_COUNT_MAX);
+        *ret = n;
+        return 0;
+}
+
+static int parse_probe_passes(Config *c, ParseContext *ctx, const char *v) {
+        return parse_probe_count(ctx, v, &c->probe_passes);
+}
+static int parse_probe_failures(Config *c, ParseContext *ctx, const char *v) {
+        return parse_probe_count(ctx, v, &c->probe_failures);
+}
+
+static int parse_soak(Config *c, ParseContext *ctx, const char *v) {
+        usec_t t;
+        int r;
+
+        r = parse_time(ctx, v, false, true, &t);
+        if (r < 0)
+                return r;
+        if (t > SOAK_MAX_USEC)
+                return fail(ctx, -ERANGE, "\"%s\" is longer than the %llu hour maximum", v,
+                            (unsigned long long) (SOAK_MAX_USEC / USEC_PER_HOUR));
+        c->soak = t;
+        return 0;
+}
+
+/* Canary=: a percentage, 1..100, with or without '%'; empty: none (the soaking generation takes all). */
+static int parse_canary(Config *c, ParseContext *ctx, const char *v) {
+        _cleanup_free_ char *number = NULL;
+        size_t n = strlen(v);
+        unsigned p;
+
+        if (n == 0) {
+                c->canary = 0;
+                return 0;
+        }
+        number = strndup(v, v[n - 1] == '%' ? n - 1 : n);
+        if (!number)
+                return fail(ctx, -ENOMEM, "out of memory");
+        if (parse_uint(number, &p) < 0 || p < 1 || p > 100)
+                return fail(ctx, -EINVAL, "\"%s\" is not a percentage between 1 and 100 (e.g. 10 or 10%%)", v);
+        c->canary = p;
+        ctx->canary_line = ctx->line;
+        return 0;
+}
+
 static const struct {
         const char *section;
         const char *key;
@@ -419,6 +557,13 @@ static const struct {
         { "Service", "User", parse_user },
         { "Service", "Group", parse_group },
         { "Service", "WorkingDirectory", parse_working_directory },
+        { "Service", "ReadyProbe", parse_ready_probe },
+        { "Service", "ReadyProbeTimeoutSec", parse_probe_timeout },
+        { "Service", "ReadyProbeIntervalSec", parse_probe_interval },
+        { "Service", "ReadyProbePasses", parse_probe_passes },
+        { "Service", "ReadyProbeFailures", parse_probe_failures },
+        { "Service", "SoakSec", parse_soak },
+        { "Service", "Canary", parse_canary },
         { "Socket", "ListenStream", parse_listen_stream },
         { "Socket", "ListenDatagram", parse_listen_datagram },
         { "Socket", "Backlog", parse_backlog },
@@ -612,26 +757,56 @@ static int fail_at(ParseContext *ctx, unsigned line, const char *key, int r, con
         return r;
 }
 
+/* The executable of a command line (ExecStart=, ReadyProbe=exec:), set on `line` of `key`. */
+static int resolve_command(ParseContext *ctx, unsigned line, const char *key, const char *name, char **ret) {
+        int r;
+
+        r = find_executable(name, ret);
+        if (r == -EINVAL)
+                return fail_at(ctx, line, key, r, "\"%s\" must be an absolute path or a name found in $PATH", name);
+        if (r < 0)
+                return fail_at(ctx, line, key, r, "cannot execute \"%s\": %s", name, strerror(-r));
+        /* The path is part of failure messages, which status replies carry (as UTF-8 only). */
+        if (!utf8_is_valid(*ret))
+                return fail_at(ctx, line, key, -EINVAL, "the path of the executable, \"%s\", is not valid UTF-8",
+                               *ret);
+        return 0;
+}
+
+static bool has_listen_stream(const Config *c) {
+        for (size_t i = 0; i < c->n_listen; i++)
+                if (c->listen[i].address.type == SOCK_STREAM)
+                        return true;
+        return false;
+}
+
 static int validate(Config *c, ParseContext *ctx) {
         int r;
 
         ctx->line = 0;
         if (!c->exec_words)
                 return fail(ctx, -EINVAL, "[Service] has no ExecStart=; it is required");
-        r = find_executable(c->exec_words[0], &c->exec_path);
-        if (r == -EINVAL)
-                return fail_at(ctx, ctx->exec_start_line, "ExecStart", r,
-                               "\"%s\" must be an absolute path or a name found in $PATH", c->exec_words[0]);
+        r = resolve_command(ctx, ctx->exec_start_line, "ExecStart", c->exec_words[0], &c->exec_path);
         if (r < 0)
-                return fail_at(ctx, ctx->exec_start_line, "ExecStart", r, "cannot execute \"%s\": %s",
-                               c->exec_words[0], strerror(-r));
-        /* The path is part of failure messages, which status replies carry (as UTF-8 only). */
-        if (!utf8_is_valid(c->exec_path))
-                return fail_at(ctx, ctx->exec_start_line, "ExecStart", -EINVAL,
-                               "the path of the executable, \"%s\", is not valid UTF-8", c->exec_path);
+                return r;
         if (c->n_listen == 0)
                 return fail(ctx, -EINVAL, "[Socket] has no ListenStream= or ListenDatagram=; at least one is "
                             "required");
+        /* A connection probe connects to the first stream listener. */
+        if ((c->probe == PROBE_TCP || c->probe == PROBE_HTTP) && !has_listen_stream(c))
+                return fail_at(ctx, ctx->probe_line, "ReadyProbe", -EINVAL,
+                               "a %s probe connects to the first ListenStream=, and there is none (use exec:COMMAND "
+                               "to probe datagram services)", probe_kind_to_string(c->probe));
+        if (c->probe == PROBE_EXEC) {
+                r = resolve_command(ctx, ctx->probe_line, "ReadyProbe", c->probe_argv[0], &c->probe_exec_path);
+                if (r < 0)
+                        return r;
+        }
+        /* A canary is a share of new connections steered to some listeners: handoff has one for all. */
+        if (c->canary > 0 && c->strategy == STRATEGY_HANDOFF)
+                return fail_at(ctx, ctx->canary_line, "Canary", -EINVAL,
+                               "needs listeners per worker (Strategy=drain or migrate); with Strategy=handoff all "
+                               "workers accept from one queue");
 
         if (c->user) {
                 struct passwd *pw;
@@ -747,6 +922,13 @@ int config_parse_buffer(const char *data, size_t size, const char *path, const c
                 .stall = USEC_INFINITY,
                 .drain = USEC_INFINITY,
                 .restart = RESTART_ON_FAILURE,
+                .probe = PROBE_NONE,
+                .probe_timeout = 2 * USEC_PER_SEC,
+                .probe_interval = USEC_PER_SEC,
+                .probe_passes = 1,
+                .probe_failures = 3,
+                .soak = 5 * USEC_PER_SEC,
+                .canary = 0,
                 .backlog = 4096,
         };
         c->path = strdup(path);

@@ -94,12 +94,23 @@ static void write_service(FILE *f, const StatusView *v, const char *svc) {
 
 /* The service's counters: reloads, scales, worker starts and failures. */
 static void write_counters(FILE *f, const ServiceCounters *c, const char *svc) {
-        metric_header(f, "rpsup_reloads_total", "counter", "Reloads, by result.");
-        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"ok\"} %" PRIu64 "\n", svc, c->reloads_ok);
-        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"rolled_back\"} %" PRIu64 "\n", svc,
-                c->reloads_failed);
-        fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"refused\"} %" PRIu64 "\n", svc,
-                c->reloads_refused);
+        const struct {
+                const char *result;
+                uint64_t n;
+        } reloads[] = {
+                { "promoted", c->reloads_ok },
+                { "failed", c->reloads_failed },
+                { "rolled_back", c->reloads_rolled_back },
+                { "rolled_back_by_operator", c->reloads_rolled_back_by_operator },
+                { "refused", c->reloads_refused },
+        };
+
+        metric_header(f, "rpsup_reloads_total", "counter",
+                      "Reloads, by result: promoted (the new generation took over), failed (it never became "
+                      "ready), rolled_back (it failed during its soak), rolled_back_by_operator, refused.");
+        for (size_t i = 0; i < ELEMENTSOF(reloads); i++)
+                fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"%s\"} %" PRIu64 "\n", svc,
+                        reloads[i].result, reloads[i].n);
         metric_header(f, "rpsup_last_reload_seconds", "gauge",
                       "Time from the reload request until the new generation took all new connections.");
         fprintf(f, "rpsup_last_reload_seconds{service=\"%s\"} %.6f\n", svc, (double) c->last_reload_usec / 1e6);
@@ -124,6 +135,34 @@ static void write_counters(FILE *f, const ServiceCounters *c, const char *svc) {
         metric_header(f, "rpsup_stall_replacements_total", "counter",
                       "Workers replaced because their accept queue stopped moving.");
         fprintf(f, "rpsup_stall_replacements_total{service=\"%s\"} %" PRIu64 "\n", svc, c->stall_replacements);
+}
+
+/* Health gates: the soak in progress, the canary's share and what it measured, probes and rollbacks. */
+static void write_soak(FILE *f, const StatusView *v, const char *svc) {
+        Service *s = v->service;
+        Generation *soaking = s->warm ? s->live : NULL;
+
+        metric_header(f, "rpsup_soak_deadline_seconds", "gauge",
+                      "When the soak in progress ends (Unix time); 0: no soak.");
+        fprintf(f, "rpsup_soak_deadline_seconds{service=\"%s\"} %.3f\n", svc,
+                soaking ? (double) to_realtime(s->soak_deadline) / 1e6 : 0.0);
+        metric_header(f, "rpsup_canary_percent", "gauge",
+                      "Percent of new connections for the soaking generation; 0: no canary (all, or no soak).");
+        fprintf(f, "rpsup_canary_percent{service=\"%s\"} %u\n", svc, soaking ? s->canary : 0);
+        metric_header(f, "rpsup_steered_connections_total", "counter",
+                      "During a soak: new connections steered to the soaking and the warm generation since it began.");
+        if (soaking && v->strategy->kind != STRATEGY_HANDOFF) {
+                fprintf(f, "rpsup_steered_connections_total{service=\"%s\",generation=\"%" PRIu64
+                        "\",state=\"soaking\"} %" PRIu64 "\n", svc, soaking->id, generation_steered(s, soaking));
+                fprintf(f, "rpsup_steered_connections_total{service=\"%s\",generation=\"%" PRIu64
+                        "\",state=\"warm\"} %" PRIu64 "\n", svc, s->warm->id, generation_steered(s, s->warm));
+        }
+        metric_header(f, "rpsup_probe_failures_total", "counter", "Readiness probe attempts (ReadyProbe=) that failed.");
+        fprintf(f, "rpsup_probe_failures_total{service=\"%s\"} %" PRIu64 "\n", svc, s->counters.probe_failures);
+        metric_header(f, "rpsup_last_rollback_seconds", "gauge",
+                      "The last automatic rollback: from the failure seen to new connections steered back.");
+        fprintf(f, "rpsup_last_rollback_seconds{service=\"%s\"} %.6f\n", svc,
+                (double) s->counters.last_rollback_usec / 1e6);
 }
 
 static int write_listeners(FILE *f, ListenerSet *set, const char *svc) {
@@ -226,6 +265,7 @@ int control_metrics(const StatusView *v, char **ret) {
 
         write_service(f, v, svc);
         write_counters(f, &v->service->counters, svc);
+        write_soak(f, v, svc);
         r = write_listeners(f, v->listeners, svc);
         write_slots(f, samples, n_samples, v->strategy->kind, svc);
         write_last_retirement(f, retirements_last_finished(v->retirements), svc);

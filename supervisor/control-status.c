@@ -9,8 +9,7 @@
 #include "rpsup-limits.h"
 #include "utf8.h"
 
-/* Monotonic timestamps (what the state machine keeps) as wall-clock microseconds (what people read). */
-static uint64_t to_realtime(usec_t t) {
+uint64_t to_realtime(usec_t t) {
         usec_t mono, real;
 
         if (t == 0 || t == USEC_INFINITY)
@@ -130,6 +129,21 @@ int status_line(Service *s, StrategyKind kind, char **ret) {
         char *line;
         int r;
 
+        if (s->warm && s->live && s->state != SERVICE_STOPPING && s->state != SERVICE_STOPPED) {
+                /* A soak: the live generation is on probation, the previous one waits, warm. */
+                char canary[32] = "";
+
+                c = status_counts(s, s->live);
+                if (s->canary > 0)
+                        snprintf(canary, sizeof(canary), ", canary %u %%", s->canary);
+                r = asprintf(&line, "Soaking generation %" PRIu64 ": %u/%u workers ready%s, generation %" PRIu64
+                             " warm (%s)%s", s->live->id, c.ready, c.target, canary, s->warm->id, strategy,
+                             c.looping ? "; a worker is crash-looping" : "");
+                if (r < 0)
+                        return -ENOMEM;
+                *ret = line;
+                return 0;
+        }
         switch (s->state) {
         case SERVICE_STARTING:
                 r = asprintf(&line, "Starting generation %" PRIu64 ": %u/%u workers ready (%s)", g ? g->id : 0,
@@ -162,6 +176,31 @@ int status_line(Service *s, StrategyKind kind, char **ret) {
 
 /* ---- records ---- */
 
+/* The service's health gates: the configured probe and soak, the soak in progress, and how the last reload
+ * ended. */
+static int append_health_gates(sd_bus_message *m, const StatusView *v) {
+        Service *s = v->service;
+        Generation *soaking = s->warm ? s->live : NULL;
+        const ReloadRecord *last = &s->last_reload;
+
+        TRY(entry_str(m, "ready_probe", v->config && v->config->probe != PROBE_NONE ? v->config->probe_text : NULL));
+        TRY(entry_u64(m, "soak_usec", v->config ? v->config->soak : 0));
+        TRY(entry_u64(m, "soak_generation", soaking ? soaking->id : 0));
+        TRY(entry_u64(m, "soak_warm_generation", soaking ? s->warm->id : 0));
+        TRY(entry_u64(m, "soak_started_usec", soaking ? to_realtime(s->soak_started_at) : 0));
+        TRY(entry_u64(m, "soak_deadline_usec", soaking ? to_realtime(s->soak_deadline) : 0));
+        TRY(entry_u32(m, "canary_percent", soaking ? s->canary : 0));
+        TRY(entry_u64(m, "soak_steered", soaking ? generation_steered(s, soaking) : 0));
+        TRY(entry_u64(m, "soak_warm_steered", soaking ? generation_steered(s, s->warm) : 0));
+        TRY(entry_str(m, "last_reload_outcome", reload_outcome_to_string(last->outcome)));
+        TRY(entry_u64(m, "last_reload_generation", last->generation));
+        TRY(entry_u64(m, "last_reload_previous", last->previous));
+        TRY(entry_str(m, "last_reload_reason", last->reason));
+        TRY(entry_str(m, "last_reload_by", last->by));
+        TRY(entry_u64(m, "last_reload_at_usec", to_realtime(last->at)));
+        return 0;
+}
+
 int status_append_service(sd_bus_message *m, const StatusView *v) {
         Service *s = v->service;
         _cleanup_free_ char *line = NULL;
@@ -185,6 +224,10 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_u64(m, "reloads_ok", s->counters.reloads_ok));
         TRY(entry_u64(m, "reloads_failed", s->counters.reloads_failed));
         TRY(entry_u64(m, "reloads_refused", s->counters.reloads_refused));
+        TRY(entry_u64(m, "reloads_rolled_back", s->counters.reloads_rolled_back));
+        TRY(entry_u64(m, "reloads_rolled_back_by_operator", s->counters.reloads_rolled_back_by_operator));
+        TRY(entry_u64(m, "probe_failures", s->counters.probe_failures));
+        TRY(entry_u64(m, "last_rollback_usec", s->counters.last_rollback_usec));
         TRY(entry_u64(m, "last_reload_usec", s->counters.last_reload_usec));
         TRY(entry_u64(m, "last_reload_own_usec", s->counters.last_reload_own_usec));
         TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
@@ -200,6 +243,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
                 TRY(entry_u64(m, "last_retirement_listen_drops", r ? r->delta.listen_drops : 0));
                 TRY(entry_u64(m, "last_retirement_listen_overflows", r ? r->delta.listen_overflows : 0));
         }
+        TRY(append_health_gates(m, v));
         return sd_bus_message_close_container(m);
 }
 
@@ -228,6 +272,10 @@ int status_append_generations(sd_bus_message *m, const StatusView *v) {
                 TRY(entry_u64(m, "retired_usec", to_realtime(g->retired_at)));
                 TRY(entry_u64(m, "drain_deadline_usec", g->state == GENERATION_RETIRING ? to_realtime(drain) : 0));
                 TRY(entry_str(m, "failure", g->failure));
+                /* During a soak: new connections steered to the soaking and the warm generation since it
+                 * began (the measured canary share). */
+                TRY(entry_u64(m, "steered", v->service->warm && (g == v->service->live || g == v->service->warm)
+                                                    ? generation_steered(v->service, g) : 0));
                 {
                         const Retirement *r = g->state == GENERATION_RETIRING
                                                       ? retirements_get(v->retirements, g->id) : NULL;
@@ -270,6 +318,9 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
                         TRY(entry_u32(m, "restarts", slot->restarts));
                         TRY(entry_u32(m, "failures", slot->consecutive_failures));
                         TRY(entry_str(m, "last_failure", slot->last_failure));
+                        TRY(entry_u32(m, "probe_passes", w ? w->probe_passes : 0));
+                        TRY(entry_u32(m, "probe_failures", w ? w->probe_failures : 0));
+                        TRY(entry_str(m, "probe_failure", w ? w->probe_failure : NULL));
                         TRY(entry_str(m, "status", w ? w->status_text : NULL));
                         TRY(entry_bool(m, "retiring", slot->retiring));
                         TRY(entry_bool(m, "adopted", w && w->adopted));

@@ -27,6 +27,10 @@ typedef struct StatusView {
         Retirements *retirements;      /* read; a retiring generation's record is brought up to date */
 } StatusView;
 
+/* Monotonic timestamps (what the state machine keeps) as wall-clock microseconds (what people read); 0 for
+ * 0 (never) and USEC_INFINITY (none). */
+uint64_t to_realtime(usec_t t);
+
 /* One line describing the service, as sent in STATUS= and reported as GetStatus's "status". */
 int status_line(Service *s, StrategyKind kind, char **ret);
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
@@ -68,6 +70,11 @@ static void pending_answer(PendingCall *p, int r, const char *message, uint64_t 
 
 static void scale_done(Service *s, int r, const char *message, void *userdata) {
         pending_answer(userdata, r, message, 0, false);
+}
+
+/* Promote, Rollback: the generation that serves now. */
+static void soak_done(Service *s, int r, const char *message, void *userdata) {
+        pending_answer(userdata, r, message, r >= 0 && s->live ? s->live->id : 0, true);
 }
 
 static void reload_done(Service *s, int r, const char *message, void *userdata) {
@@ -207,6 +214,7 @@ static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         ControlServer *cs = userdata;
+        ReloadOptions o = {};
         PendingCall *p;
         int wait, r;
 
@@ -216,8 +224,150 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = pending_begin(cs, m, error, &p);
         if (r < 0)
                 return r;
-        cs->handlers->reload(cs->userdata, wait, reload_done, p);
+        o.wait_retired = wait;
+        cs->handlers->reload(cs->userdata, &o, reload_done, p);
         return 1;
+}
+
+/* One boolean option's value; -EINVAL (in `error`) for another type. */
+static int read_option_bool(sd_bus_message *m, const char *key, bool *ret, sd_bus_error *error) {
+        const char *contents;
+        char type;
+        int b, r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r < 0)
+                return r;
+        if (!streq_ptr(contents, "b"))
+                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                         "reload option \"%s\" is a boolean (b), not %s", key, contents ?: "nothing");
+        r = sd_bus_message_read(m, "v", "b", &b);
+        if (r < 0)
+                return r;
+        *ret = b;
+        return 0;
+}
+
+/* ReloadWithOptions's a{sv}: "wait" (b), "soak" (b), "canary" (u, percent). Unknown keys are refused: an
+ * option a client relies on is never ignored silently. */
+static int read_reload_options(sd_bus_message *m, ReloadOptions *ret, sd_bus_error *error) {
+        ReloadOptions o = {};
+        bool soak = true;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key, *contents;
+                char type;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "wait"))
+                        r = read_option_bool(m, key, &o.wait_retired, error);
+                else if (streq(key, "soak"))
+                        r = read_option_bool(m, key, &soak, error);
+                else if (streq(key, "canary")) {
+                        uint32_t percent;
+
+                        r = sd_bus_message_peek_type(m, &type, &contents);
+                        if (r < 0)
+                                return r;
+                        if (!streq_ptr(contents, "u"))
+                                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                                         "reload option \"canary\" is a percentage (u), not %s",
+                                                         contents ?: "nothing");
+                        r = sd_bus_message_read(m, "v", "u", &percent);
+                        if (r < 0)
+                                return r;
+                        if (percent < 1 || percent > 100)
+                                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                                         "%" PRIu32 " is not a canary percentage between 1 and 100",
+                                                         percent);
+                        o.canary = percent;
+                } else
+                        return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                                 "unknown reload option \"%.64s\" (known: wait, soak, canary)", key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        if (!soak && o.canary > 0)
+                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                         "a canary runs during the soak: \"canary\" and \"soak\"=false exclude "
+                                         "each other");
+        o.no_soak = !soak;
+        *ret = o;
+        return 0;
+}
+
+static int method_reload_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
+        ReloadOptions o;
+        PendingCall *p;
+        int r;
+
+        r = read_reload_options(m, &o, error);
+        if (r < 0)
+                return r;
+        r = pending_begin(cs, m, error, &p);
+        if (r < 0)
+                return r;
+        cs->handlers->reload(cs->userdata, &o, reload_done, p);
+        return 1;
+}
+
+/* Who asked, for the log and status: the caller's uid, and whether it is rpsupctl (by its command name:
+ * a hint for people, not something to trust). */
+static void caller_name(ControlConnection *c, char *buf, size_t size) {
+        char path[64], comm[17] = ""; /* TASK_COMM_LEN is 16 */
+        _cleanup_close_ int fd = -EBADF;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int) c->peer.pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0 && (n = read(fd, comm, sizeof(comm) - 1)) > 0) {
+                comm[n] = 0;
+                comm[strcspn(comm, "\n")] = 0;
+        }
+        snprintf(buf, size, "uid %u via %s (pid %d)", (unsigned) c->peer.uid,
+                 streq(comm, "rpsupctl") ? "rpsupctl" : "the control socket", (int) c->peer.pid);
+}
+
+static int method_soak_decision(sd_bus_message *m, ControlServer *cs, sd_bus_error *error,
+                                void (*decide)(void *userdata, const char *by, ServiceDone done, void *done_userdata)) {
+        char by[128];
+        PendingCall *p;
+        int r;
+
+        r = pending_begin(cs, m, error, &p);
+        if (r < 0)
+                return r;
+        caller_name(p->connection, by, sizeof(by));
+        decide(cs->userdata, by, soak_done, p);
+        return 1;
+}
+
+static int method_promote(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
+        return method_soak_decision(m, cs, error, cs->handlers->promote);
+}
+
+static int method_rollback(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
+        return method_soak_decision(m, cs, error, cs->handlers->rollback);
 }
 
 static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -275,6 +425,12 @@ const sd_bus_vtable control_vtable[] = {
                                 method_scale, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_ARGS("b", wait), SD_BUS_RESULT("t", generation),
                                 method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ReloadWithOptions", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("t", generation),
+                                method_reload_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Promote", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", generation),
+                                method_promote, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Rollback", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", generation),
+                                method_rollback, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetListenerFds", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sh)", listeners),
                                 method_get_listener_fds, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,

@@ -16,9 +16,12 @@ typedef struct ControlServer ControlServer;
 typedef struct ControlHandlers {
         /* Fills in what the status methods report, as of now. */
         void (*view)(void *userdata, StatusView *ret);
-        /* The operations; each calls `done` exactly once. */
-        void (*reload)(void *userdata, bool wait_retired, ServiceDone done, void *done_userdata);
+        /* The operations; each calls `done` exactly once. `by` says who asked, for the log and status. */
+        void (*reload)(void *userdata, const ReloadOptions *o, ServiceDone done, void *done_userdata);
         void (*scale)(void *userdata, unsigned n, ServiceDone done, void *done_userdata);
+        /* During a soak: end it now (promote), or flip back to the warm generation (rollback). */
+        void (*promote)(void *userdata, const char *by, ServiceDone done, void *done_userdata);
+        void (*rollback)(void *userdata, const char *by, ServiceDone done, void *done_userdata);
 } ControlHandlers;
 
 /* Listens on path (or adopts `fd`, if >= 0, already listening). `handlers` and `userdata` must outlive

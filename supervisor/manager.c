@@ -11,6 +11,7 @@
 #include "listener.h"
 #include "log.h"
 #include "manager.h"
+#include "readiness-probe.h"
 #include "retirement.h"
 #include "rpsup-limits.h"
 #include "rpsup-protocol.h"
@@ -41,6 +42,7 @@ struct Manager {
         ControlServer *control;
         QueueWatch *queue_watch;
         WorkerHost workers;      /* what worker-process.c starts and watches workers with */
+        ProbeRunner *probes;     /* ReadyProbe= attempts */
 
         Retirements retirements;
 
@@ -56,7 +58,7 @@ struct Manager {
 };
 
 static void manager_changed(Manager *m);
-static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userdata);
+static void manager_reload(Manager *m, const ReloadOptions *o, ServiceDone done, void *userdata);
 static void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata);
 static void manager_stop(Manager *m);
 
@@ -77,7 +79,23 @@ static int host_kill(void *userdata, Worker *w, int sig) {
 }
 
 static void host_forget(void *userdata, Worker *w) {
+        Manager *m = userdata;
+
+        probe_runner_cancel(m->probes, w);
         worker_process_forget(w);
+}
+
+static int host_probe(void *userdata, Worker *w) {
+        Manager *m = userdata;
+
+        return m->probes ? probe_runner_start(m->probes, w) : -EOPNOTSUPP;
+}
+
+static void on_probed(void *userdata, Worker *w, int r, const char *what) {
+        Manager *m = userdata;
+
+        service_worker_probed(m->service, w, r, what);
+        manager_changed(m);
 }
 
 static void host_changed(void *userdata) {
@@ -120,6 +138,7 @@ static const ServiceHost service_host = {
         .forget = host_forget,
         .changed = host_changed,
         .watch_queues = host_watch_queues,
+        .probe = host_probe,
         .generation_retiring = host_generation_retiring,
         .generation_gone = host_generation_gone,
 };
@@ -142,8 +161,22 @@ static void control_view(void *userdata, StatusView *ret) {
         };
 }
 
-static void control_reload(void *userdata, bool wait_retired, ServiceDone done, void *done_userdata) {
-        manager_reload(userdata, wait_retired, done, done_userdata);
+static void control_reload(void *userdata, const ReloadOptions *o, ServiceDone done, void *done_userdata) {
+        manager_reload(userdata, o, done, done_userdata);
+}
+
+static void control_promote(void *userdata, const char *by, ServiceDone done, void *done_userdata) {
+        Manager *m = userdata;
+
+        service_promote(m->service, by, done, done_userdata);
+        manager_changed(m);
+}
+
+static void control_rollback(void *userdata, const char *by, ServiceDone done, void *done_userdata) {
+        Manager *m = userdata;
+
+        service_rollback(m->service, by, done, done_userdata);
+        manager_changed(m);
 }
 
 static void control_scale(void *userdata, unsigned n, ServiceDone done, void *done_userdata) {
@@ -154,6 +187,8 @@ static const ControlHandlers control_handlers = {
         .view = control_view,
         .reload = control_reload,
         .scale = control_scale,
+        .promote = control_promote,
+        .rollback = control_rollback,
 };
 
 /* ---- publishing state ---- */
@@ -162,8 +197,8 @@ static void publish_now(Manager *m) {
         _cleanup_free_ char *line = NULL, *msg = NULL, *state_path = NULL;
         int r;
 
-        if (m->reloading && m->service->state != SERVICE_RELOADING) {
-                /* The reload is over (new generation live, or rolled back). */
+        if (m->reloading && m->service->state != SERVICE_RELOADING && !m->service->warm) {
+                /* The reload is over (new generation live, or rolled back), its soak too. */
                 (void) systemd_notify("READY=1", -EBADF);
                 m->reloading = false;
         }
@@ -295,7 +330,7 @@ static int reload_config(Manager *m, Config **ret, char **ret_error) {
         return 0;
 }
 
-static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void *userdata) {
+static void manager_reload(Manager *m, const ReloadOptions *o, ServiceDone done, void *userdata) {
         _cleanup_(config_unrefp) Config *c = NULL;
         _cleanup_free_ char *error = NULL;
         ReloadCall *call;
@@ -330,7 +365,7 @@ static void manager_reload(Manager *m, bool wait_retired, ServiceDone done, void
         (void) systemd_notify(buf, -EBADF);
         m->reloading = true;
 
-        r = service_reload(m->service, c, wait_retired, reload_done, call);
+        r = service_reload(m->service, c, o, reload_done, call);
         if (r >= 0) {
                 config_unref(m->config);
                 m->config = TAKE_PTR(c);
@@ -375,7 +410,7 @@ static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si,
         switch (si->ssi_signo) {
         case SIGHUP:
                 log_info("SIGHUP: reloading.");
-                manager_reload(m, false, NULL, NULL); /* every outcome is logged where it is decided */
+                manager_reload(m, &(ReloadOptions) {}, NULL, NULL); /* every outcome is logged where it is decided */
                 break;
         case SIGTERM:
         case SIGINT:
@@ -542,6 +577,15 @@ static int setup_service(Manager *m) {
         if (r < 0)
                 return log_oom();
         m->workers.service = m->service;
+        r = probe_runner_new(&(ProbeHost) {
+                                     .event = m->event,
+                                     .strategy = m->strategy,
+                                     .service_name = m->service_name,
+                                     .done = on_probed,
+                                     .userdata = m,
+                             }, &m->probes);
+        if (r < 0)
+                return log_oom();
         r = queue_watch_new(&(StallWatchHost) {
                                     .event = m->event,
                                     .service = m->service,
@@ -681,6 +725,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         m->queue_watch = queue_watch_free(m->queue_watch);
         m->service = service_free(m->service);
+        m->probes = probe_runner_free(m->probes); /* after the workers (their attempts end with them) */
         m->control = control_server_free(m->control);
         m->notify = notify_server_free(m->notify);
         m->strategy = strategy_free(m->strategy);

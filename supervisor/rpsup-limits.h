@@ -45,3 +45,8 @@
 #define CRASH_LOOP_FAILURES 5u      /* consecutive failures of one slot reported as a crash loop */
 #define READY_EXTEND_FACTOR 4u     /* EXTEND_TIMEOUT_USEC= stretches a start to at most this x ReadyTimeoutSec= */
 #define STALL_AUTO_USEC (5ULL * 1000000ULL) /* StallSec=auto */
+#define PROBE_PATH_MAX 1024u        /* ReadyProbe=http:/PATH */
+#define PROBE_COUNT_MAX 100u        /* ReadyProbePasses=, ReadyProbeFailures= */
+#define PROBE_INTERVAL_MIN_USEC (10ULL * 1000ULL) /* ReadyProbeIntervalSec=: probes are not a busy loop */
+#define PROBE_ANSWER_MAX 4096u      /* bytes of an HTTP probe's answer read for its status line */
+#define SOAK_MAX_USEC (3600ULL * 1000000ULL) /* SoakSec= */

@@ -382,13 +382,11 @@ int service_promote(Service *s, const char *by, ServiceDone done, void *userdata
 
 int service_rollback(Service *s, const char *by, ServiceDone done, void *userdata) {
         SERVICE_STEP(s);
-        _cleanup_free_ char *reason = NULL;
         int r = soak_check(s, "Rollback", done, userdata);
 
         if (r < 0)
                 return r;
-        reason = strdup_printf("rolled back by %s", by);
-        soak_roll_back(s, reason ?: "rolled back", by);
+        soak_roll_back(s, "an operator asked for it", by);
         service_complete(s, done, userdata, 0, NULL);
         return 0;
 }

@@ -34,7 +34,8 @@ void service_queues_busy(Service *s) {
  * came in (new connections steered to it, connections migrated to it), minus what is queued now; a worker
  * that took nothing while its queue was not empty at both samples is stalled since the first of them. */
 static void slot_sample(Slot *slot, const SlotStats *st, usec_t t) {
-        uint64_t in = st->syns + st->migrations[MIGRATION_ACCEPT_QUEUE] + st->migrations[MIGRATION_REQUEST_ACK] +
+        /* What came into the queue: client connections and probes alike. */
+        uint64_t in = st->syns + st->probes + st->migrations[MIGRATION_ACCEPT_QUEUE] + st->migrations[MIGRATION_REQUEST_ACK] +
                       st->migrations[MIGRATION_REQUEST_TIMER];
 
         if (slot->sampled) {

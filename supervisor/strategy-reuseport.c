@@ -2,8 +2,10 @@
 
 /* drain and migrate: one SO_REUSEPORT listener per worker slot and address, held by rpsupd, in one
  * reuseport group per address, steered by rpsup's BPF program (bpf/). steer() writes each group's set:
- * the listeners of the live generation's serving workers (active), and of its workers that are coming
- * back or starting (standby). A slot that retires leaves the set first:
+ * the listeners of the live generation's serving workers (active), of its workers that are coming back
+ * or starting (standby), and during a canary, of the warm generation's serving workers (previous, with
+ * the share the canary leaves them). A readiness probe reaches one worker through the probe map (its
+ * source port names the slot's listener). A slot that retires leaves the set first:
  *   drain    its worker keeps accepting for the drain window (what is queued and what is still in its
  *            handshake reaches it), then is asked to stop; when rpsupd finally closes the listener, anything
  *            left migrates (TCP) instead of being reset.
@@ -13,6 +15,7 @@
  * so whatever it queued while the service was down is served, and when the service stops, the slots'
  * queues migrate into it. */
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -111,7 +114,7 @@ static int group_ensure(Reuseport *rp, const struct steer_group_key *key, uint32
                 *g = (Group) { .key = *key };
         }
         if (steering_get_group(rp->steering, key, &existing) < 0) {
-                r = steering_set_group(rp->steering, key, NULL, 0, &index, 1);
+                r = steering_set_group(rp->steering, key, NULL, 0, &index, 1, NULL, 0, 0);
                 if (r < 0)
                         return r;
         }
@@ -443,8 +446,14 @@ static int reuseport_slot_fds(Strategy *st, Slot *slot, FdList *ret) {
 
 /* ---- steering ---- */
 
+typedef enum SetKind {
+        SET_ACTIVE,
+        SET_STANDBY,
+        SET_PREVIOUS,
+} SetKind;
+
 /* Puts a listener into its group's set (sets[] is parallel to rp->groups[]). */
-static void set_add(Reuseport *rp, struct steer_set *sets, Listener *l, uint32_t index, bool active) {
+static void set_add(Reuseport *rp, struct steer_set *sets, Listener *l, uint32_t index, SetKind kind) {
         struct steer_group_key key;
         struct steer_set *set;
         uint32_t *list, *n;
@@ -453,8 +462,8 @@ static void set_add(Reuseport *rp, struct steer_set *sets, Listener *l, uint32_t
         if (!l || steering_group_key(l->fd, &key) < 0 || !(g = group_find(rp, &key)))
                 return;
         set = &sets[g - rp->groups];
-        list = active ? set->active : set->standby;
-        n = active ? &set->n_active : &set->n_standby;
+        list = kind == SET_ACTIVE ? set->active : kind == SET_STANDBY ? set->standby : set->previous;
+        n = kind == SET_ACTIVE ? &set->n_active : kind == SET_STANDBY ? &set->n_standby : &set->n_previous;
         for (uint32_t i = 0; i < *n; i++)
                 if (list[i] == index)
                         return;
@@ -462,18 +471,26 @@ static void set_add(Reuseport *rp, struct steer_set *sets, Listener *l, uint32_t
                 list[(*n)++] = index;
 }
 
-static void add_slot(Reuseport *rp, struct steer_set *sets, Slot *slot, bool active) {
+static void add_slot(Reuseport *rp, struct steer_set *sets, Slot *slot, SetKind kind) {
         SlotListeners *sl = slot->strategy_data;
 
         for (size_t i = 0; sl && !sl->shut && i < sl->n; i++)
-                set_add(rp, sets, sl->listeners[i], sl->index[i], active);
+                set_add(rp, sets, sl->listeners[i], sl->index[i], kind);
 }
 
-static void add_socket_unit(Reuseport *rp, struct steer_set *sets, Generation *g, bool active) {
+static void add_socket_unit(Reuseport *rp, struct steer_set *sets, Generation *g, SetKind kind) {
         SocketUnitListeners *h = g ? g->strategy_data : NULL;
 
         for (size_t i = 0; h && i < h->n; i++)
-                set_add(rp, sets, h->listeners[i], h->index[i], active);
+                set_add(rp, sets, h->listeners[i], h->index[i], kind);
+}
+
+static bool set_equal(const struct steer_set *a, const struct steer_set *b) {
+        return a->n_active == b->n_active && a->n_standby == b->n_standby && a->n_previous == b->n_previous &&
+               a->previous_percent == b->previous_percent &&
+               memcmp(a->active, b->active, sizeof(uint32_t) * a->n_active) == 0 &&
+               memcmp(a->standby, b->standby, sizeof(uint32_t) * a->n_standby) == 0 &&
+               memcmp(a->previous, b->previous, sizeof(uint32_t) * a->n_previous) == 0;
 }
 
 static int reuseport_steer(Strategy *st, Service *s) {
@@ -481,6 +498,8 @@ static int reuseport_steer(Strategy *st, Service *s) {
         struct steer_set *builds;
         Generation *target = s->live ?: s->pending;
         bool stopping = s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED;
+        /* A canary: the warm generation keeps the share the soaking one does not take. */
+        bool canary = s->warm && s->canary > 0 && s->canary < 100;
         int r = 0;
 
         if (!rp->steering)
@@ -497,9 +516,9 @@ static int reuseport_steer(Strategy *st, Service *s) {
                  * to the socket unit's listener where there is one; else they queue on the listeners that
                  * stay in the fd store for the next rpsupd. */
                 FOREACH_GENERATION(g, s) {
-                        add_socket_unit(rp, builds, g, true);
+                        add_socket_unit(rp, builds, g, SET_ACTIVE);
                         for (size_t i = 0; i < g->n_slots; i++)
-                                add_slot(rp, builds, g->slots[i], false);
+                                add_slot(rp, builds, g->slots[i], SET_STANDBY);
                 }
                 rp->stop_steered = true;
         } else {
@@ -507,11 +526,15 @@ static int reuseport_steer(Strategy *st, Service *s) {
                         for (size_t i = 0; i < g->n_slots; i++) {
                                 Slot *slot = g->slots[i];
                                 if (slot_is_serving(slot))
-                                        add_slot(rp, builds, slot, true);
+                                        add_slot(rp, builds, slot, SET_ACTIVE);
+                                else if (canary && g == s->warm && slot_is_warm(slot))
+                                        add_slot(rp, builds, slot, SET_PREVIOUS);
                                 else if (g == target && !slot->retiring)
-                                        add_slot(rp, builds, slot, false);
+                                        add_slot(rp, builds, slot, SET_STANDBY);
                         }
-                add_socket_unit(rp, builds, target, false);
+                add_socket_unit(rp, builds, target, SET_STANDBY);
+                for (size_t i = 0; i < rp->n_groups; i++)
+                        builds[i].previous_percent = builds[i].n_previous > 0 ? 100 - s->canary : 0;
         }
 
         for (size_t i = 0; i < rp->n_groups; i++) {
@@ -519,12 +542,10 @@ static int reuseport_steer(Strategy *st, Service *s) {
                 struct steer_set *set = &builds[i];
                 int k;
 
-                if (g->written && g->last.n_active == set->n_active && g->last.n_standby == set->n_standby &&
-                    memcmp(g->last.active, set->active, sizeof(uint32_t) * set->n_active) == 0 &&
-                    memcmp(g->last.standby, set->standby, sizeof(uint32_t) * set->n_standby) == 0)
+                if (g->written && set_equal(&g->last, set))
                         continue;
                 k = steering_set_group(rp->steering, &g->key, set->active, set->n_active, set->standby,
-                                       set->n_standby);
+                                       set->n_standby, set->previous, set->n_previous, set->previous_percent);
                 if (k < 0) {
                         r = k;
                         continue;
@@ -613,6 +634,22 @@ static int reuseport_evacuate(Strategy *st, Slot *slot, uint64_t new_id) {
         return 1;
 }
 
+static int reuseport_probe_aim(Strategy *st, Slot *slot, size_t listen_index, uint16_t port, bool on) {
+        Reuseport *rp = st->data;
+        SlotListeners *sl = slot->strategy_data;
+
+        if (!on)
+                return rp->steering ? steering_probe_clear(rp->steering, port) : 0;
+        /* Without the program the kernel picks any listener of the group; a datagram has no handshake to
+         * aim (the program aims SYNs only). */
+        if (!rp->steering || !sl || listen_index >= sl->n ||
+            sl->listeners[listen_index]->address.type != SOCK_STREAM)
+                return -EOPNOTSUPP;
+        if (sl->shut)
+                return -ESHUTDOWN;
+        return steering_probe_aim(rp->steering, port, sl->index[listen_index]);
+}
+
 static int reuseport_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         Reuseport *rp = st->data;
         SlotListeners *sl = slot->strategy_data;
@@ -625,7 +662,8 @@ static int reuseport_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
                 if (!sl->shut && listener_accept_queue(sl->listeners[i], &depth, NULL) >= 0)
                         stats.accept_queue = (stats.accept_queue < 0 ? 0 : stats.accept_queue) + depth;
                 if (rp->steering && steering_counters(rp->steering, sl->index[i], &c) >= 0) {
-                        stats.syns += c.syns;
+                        stats.syns += c.syns; /* probes are not client traffic: counted apart */
+                        stats.probes += c.probes;
                         stats.migrations[MIGRATION_ACCEPT_QUEUE] += c.migrated_queue;
                         stats.migrations[MIGRATION_REQUEST_ACK] += c.migrated_ack;
                         stats.migrations[MIGRATION_REQUEST_TIMER] += c.migrated_timer;
@@ -657,6 +695,7 @@ static const StrategyOps reuseport_ops = {
         .steer = reuseport_steer,
         .retire = reuseport_retire,
         .evacuate = reuseport_evacuate,
+        .probe_aim = reuseport_probe_aim,
         .slot_stats = reuseport_slot_stats,
         .stopped = reuseport_stopped,
         .orphan = reuseport_orphan,
@@ -668,8 +707,8 @@ static const StrategyOps reuseport_ops = {
 
 int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *inherited, bool without_bpf,
                            const char *reason, Strategy **ret, char **ret_error) {
-        int fds[_STEERING_FD_MAX];
-        bool have_all = true;
+        int fds[_STEERING_FD_MAX], old_listeners = -EBADF;
+        bool have_all = true, have_any = false;
         Reuseport *rp;
         Strategy *st;
         _cleanup_free_ char *error = NULL;
@@ -687,26 +726,39 @@ int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *in
         for (int i = 0; i < _STEERING_FD_MAX; i++) {
                 fds[i] = inherited ? inherited_fds_claim(inherited, steering_fd_names[i]) : -EBADF;
                 have_all = have_all && fds[i] >= 0;
+                have_any = have_any || fds[i] >= 0;
         }
         if (without_bpf) {
                 for (int i = 0; i < _STEERING_FD_MAX; i++)
                         safe_close(fds[i]);
                 goto done;
         }
+        /* An older rpsupd's sockarray holds the listeners it steered: kept, to take them out of it. */
+        if (fds[STEERING_LISTENERS] >= 0)
+                old_listeners = fcntl(fds[STEERING_LISTENERS], F_DUPFD_CLOEXEC, 3);
         if (have_all) {
                 r = steering_restore(fds, &rp->steering, &error);
                 if (r < 0)
                         log_warning_errno(r, "Loading the steering program afresh: %s.", error ?: strerror(-r));
-        } else
+        } else {
+                if (old_listeners >= 0)
+                        log_warning("Loading the steering program afresh: the fd store holds an older rpsupd's.");
                 for (int i = 0; i < _STEERING_FD_MAX; i++)
                         safe_close(fds[i]);
+        }
         if (!rp->steering) {
                 r = steering_load(&rp->steering, ret_error);
                 if (r < 0) {
+                        safe_close(old_listeners);
                         free(rp);
                         return r;
                 }
+                if (old_listeners >= 0)
+                        (void) steering_take_over_from(rp->steering, TAKE_FD(old_listeners));
                 for (int i = 0; i < _STEERING_FD_MAX; i++) {
+                        /* An older rpsupd's under the same name would be restored next time. */
+                        if (have_any)
+                                (void) fdstore_remove(steering_fd_names[i]);
                         r = fdstore_add(steering_fd(rp->steering, i), steering_fd_names[i]);
                         if (r < 0)
                                 log_warning_errno(r, "Failed to store the steering program's %s in systemd's fd "
@@ -715,6 +767,7 @@ int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *in
                 }
         } else
                 log_info("Took over the steering program and its maps from the previous rpsupd.");
+        safe_close(old_listeners);
 
 done:
         st = calloc(1, sizeof(Strategy));

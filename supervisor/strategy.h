@@ -32,6 +32,7 @@ typedef struct SlotStats {
         int64_t accept_queue;   /* connections waiting to be accepted; -1: unknown */
         bool queue_shared;      /* the queue is shared by all workers (handoff) */
         uint64_t syns;          /* new connections steered to the slot */
+        uint64_t probes;        /* readiness probe connections aimed at the slot (not client traffic) */
         uint64_t migrations[_MIGRATION_KIND_MAX]; /* connections migrated into the slot's listeners */
 } SlotStats;
 

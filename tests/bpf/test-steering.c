@@ -3,8 +3,10 @@
 /* The steering program (bpf/steer.bpf.c) through its userspace API (bpf/steer.c), on real SO_REUSEPORT
  * listeners and real connections in a network namespace of the test's own: the active set decides where
  * new connections go, a set switch is one update, the standby set serves when no listener is active, an
- * empty set refuses, a socket joining the group from outside gets nothing, a closing listener's queue
- * migrates to the active set, and the counters count all of it. Needs root (BPF, namespaces): exits 77
+ * empty set refuses, a socket joining the group from outside gets nothing, a canary's previous set gets
+ * exactly its share, a probe aimed by its source port reaches the listener it names, a closing listener's
+ * queue migrates to the active set (never to the previous one), a newer program takes the listeners over
+ * from an older one's sockarray, and the counters count all of it. Needs root (BPF, namespaces): exits 77
  * without it, or fails with RPSUP_REQUIRE_PRIVILEGED=1. */
 
 #include <stdarg.h>
@@ -27,13 +29,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "steer.h"
 
-#define N_LISTENERS 3
+#define N_LISTENERS 5
+#define CANARY_CONNECTIONS 20000
 
 static Steering *steering;
 static int listeners[N_LISTENERS];
-static uint32_t indices[N_LISTENERS] = { 11, 12, 13 };
+static bool shut[N_LISTENERS]; /* shut down: no longer listening */
+static uint32_t indices[N_LISTENERS] = { 11, 12, 13, 14, 15 };
+static int n_cpus;
 static struct steer_group_key key;
 static uint16_t port;
 
@@ -46,6 +54,34 @@ static int listener(uint16_t p) {
         assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
         assert_int_equal(listen(fd, 128), 0);
         return fd;
+}
+
+/* A client socket bound to loopback and an ephemeral port, which it returns. */
+static int client(uint16_t local_port, uint16_t *ret_port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(local_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &l), 0);
+        *ret_port = ntohs(sa.sin_port);
+        return fd;
+}
+
+static int connect_one(int fd) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+        return connect(fd, (struct sockaddr *) &sa, sizeof(sa));
+}
+
+/* Closes with a reset: nothing is left in TIME_WAIT, so tens of thousands of connections do not run out of
+ * ports. */
+static void close_reset(int fd) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+        close(fd);
 }
 
 /* Opens n connections; returns how many the kernel refused. The others are left in accept queues. */
@@ -79,15 +115,41 @@ static int drain(int lfd) {
         int n = 0, fd;
 
         while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-                close(fd);
+                close_reset(fd);
                 n++;
         }
         assert_int_equal(errno, EAGAIN);
         return n;
 }
 
+/* n connections, in batches that never fill an accept queue; adds what each listener got to counts[]. */
+static void connect_many(int n, int counts[N_LISTENERS]) {
+        int batch[64];
+
+        for (int done = 0; done < n;) {
+                int k = MIN(64, n - done);
+                assert_int_equal(connect_n(k, batch), 0);
+                for (int i = 0; i < N_LISTENERS; i++)
+                        if (!shut[i])
+                                counts[i] += drain(listeners[i]);
+                for (int i = 0; i < k; i++)
+                        close_reset(batch[i]);
+                done += k;
+        }
+}
+
 static void set(const uint32_t *active, size_t n_active, const uint32_t *standby, size_t n_standby) {
-        assert_int_equal(steering_set_group(steering, &key, active, n_active, standby, n_standby), 0);
+        assert_int_equal(steering_set_group(steering, &key, active, n_active, standby, n_standby, NULL, 0, 0), 0);
+}
+
+static void set_canary(const uint32_t *active, size_t n_active, const uint32_t *previous, size_t n_previous,
+                       unsigned percent) {
+        assert_int_equal(steering_set_group(steering, &key, active, n_active, NULL, 0, previous, n_previous, percent), 0);
+}
+
+/* A listener's counters on each CPU (n_cpus of them). */
+static void per_cpu(uint32_t index, struct steer_counters *ret) {
+        assert_int_equal(bpf_map_lookup_elem(steering_fd(steering, STEERING_COUNTERS), &index, ret), 0);
 }
 
 static uint64_t syns(int i) {
@@ -98,6 +160,8 @@ static uint64_t syns(int i) {
 }
 
 static int setup(void **state) {
+        n_cpus = libbpf_num_possible_cpus();
+        assert_true(n_cpus > 0);
         assert_int_equal(steering_load(&steering, NULL), 0);
         listeners[0] = listener(0);
         {
@@ -198,6 +262,206 @@ static void test_outsider_gets_nothing(void **state) {
         close(intruder);
 }
 
+/* A canary: 10 % of new connections to the previous set, exactly, per CPU: of the CPU's turns in
+ * [first, last), those whose (turn % 100) * 10 % 100 < 10. The active set shares the rest evenly. */
+static void test_canary_share(void **state) {
+        struct steer_counters turns_before[n_cpus], turns_after[n_cpus], before[n_cpus], after[n_cpus];
+        int counts[N_LISTENERS] = {}, steered = 0;
+        uint64_t expected_total = 0;
+        const unsigned percent = 10;
+
+        set_canary(&indices[1], 2, &indices[0], 1, percent);
+        per_cpu(0, turns_before);
+        per_cpu(indices[0], before);
+        connect_many(CANARY_CONNECTIONS, counts);
+        per_cpu(0, turns_after);
+        per_cpu(indices[0], after);
+
+        for (int c = 0; c < n_cpus; c++) {
+                uint64_t expected = 0;
+                for (uint64_t t = turns_before[c].share; t < turns_after[c].share; t++)
+                        expected += (t % 100) * percent % 100 < percent;
+                assert_int_equal(after[c].syns - before[c].syns, expected);
+                expected_total += expected;
+                steered += (int) (turns_after[c].share - turns_before[c].share);
+        }
+        fprintf(stderr, "canary %u %%: previous %d, active %d + %d of %d\n", percent, counts[0], counts[1],
+                counts[2], CANARY_CONNECTIONS);
+        assert_int_equal(steered, CANARY_CONNECTIONS); /* every SYN once: none was retransmitted */
+        assert_int_equal(counts[0] + counts[1] + counts[2], CANARY_CONNECTIONS);
+        assert_int_equal((uint64_t) counts[0], expected_total);
+        /* 10 % ± 1 %; in fact off by less than one connection per CPU. */
+        assert_true(counts[0] >= CANARY_CONNECTIONS * 9 / 100 && counts[0] <= CANARY_CONNECTIONS * 11 / 100);
+        assert_true(abs(counts[0] - CANARY_CONNECTIONS / 10) <= n_cpus);
+        assert_true(abs(counts[1] - counts[2]) <= n_cpus);
+        assert_int_equal(counts[3] + counts[4], 0);
+
+        /* 0 %: none; 100 %: all. */
+        memset(counts, 0, sizeof(counts));
+        set_canary(&indices[1], 1, &indices[0], 1, 0);
+        connect_many(50, counts);
+        assert_int_equal(counts[1], 50);
+        set_canary(&indices[1], 1, &indices[0], 1, 100);
+        connect_many(50, counts);
+        assert_int_equal(counts[0], 50);
+        /* Nothing active or standby: the previous set takes everything rather than refusing it. */
+        set_canary(NULL, 0, &indices[0], 1, 30);
+        connect_many(50, counts);
+        assert_int_equal(counts[0], 100);
+        assert_int_equal(steering_set_group(steering, &key, indices, 1, NULL, 0, NULL, 0, 101), -EINVAL);
+}
+
+static uint64_t probes(int i) {
+        struct steer_counters c;
+
+        assert_int_equal(steering_counters(steering, indices[i], &c), 0);
+        return c.probes;
+}
+
+/* A probe aimed by its source port reaches the listener named, though it is in no set, every time, and
+ * counts as a probe, not as a connection; other ports are steered as usual. */
+static void test_probe_aimed_by_source_port(void **state) {
+        uint64_t syns_before[N_LISTENERS], probes_before = probes(3);
+        int counts[N_LISTENERS] = {};
+        uint16_t p;
+        int fd;
+
+        set_canary(&indices[1], 2, &indices[0], 1, 50);
+        for (int i = 0; i < N_LISTENERS; i++)
+                syns_before[i] = syns(i);
+        for (int k = 0; k < 100; k++) {
+                fd = client(0, &p);
+                assert_int_equal(steering_probe_aim(steering, p, indices[3]), 0);
+                assert_int_equal(connect_one(fd), 0);
+                assert_int_equal(drain(listeners[3]), 1);
+                assert_int_equal(steering_probe_clear(steering, p), 0);
+                close_reset(fd);
+        }
+        for (int i = 0; i < N_LISTENERS; i++)
+                assert_int_equal(drain(listeners[i]), 0);
+        assert_int_equal(probes(3) - probes_before, 100);
+        for (int i = 0; i < N_LISTENERS; i++)
+                assert_int_equal(syns(i), syns_before[i]);
+
+        /* An aim on another port changes nothing for these. */
+        fd = client(0, &p);
+        assert_int_equal(steering_probe_aim(steering, (uint16_t) (p + 1), indices[3]), 0);
+        close_reset(fd);
+        connect_many(40, counts);
+        assert_int_equal(counts[0] + counts[1] + counts[2], 40);
+        assert_int_equal(counts[3], 0);
+
+        /* A cleared aim's port is steered as usual again. */
+        assert_int_equal(steering_probe_clear(steering, (uint16_t) (p + 1)), 0);
+        assert_int_equal(steering_probe_clear(steering, (uint16_t) (p + 1)), 0); /* not there: fine */
+        fd = client(0, &p);
+        assert_int_equal(steering_probe_aim(steering, p, indices[3]), 0);
+        assert_int_equal(steering_probe_clear(steering, p), 0);
+        assert_int_equal(connect_one(fd), 0);
+        assert_int_equal(drain(listeners[3]), 0);
+        assert_int_equal(drain(listeners[0]) + drain(listeners[1]) + drain(listeners[2]), 1);
+        close_reset(fd);
+
+        /* Aimed at an index that holds no listener: steered as usual, not refused. */
+        fd = client(0, &p);
+        assert_int_equal(steering_probe_aim(steering, p, 99), 0);
+        assert_int_equal(connect_one(fd), 0);
+        assert_int_equal(drain(listeners[0]) + drain(listeners[1]) + drain(listeners[2]), 1);
+        assert_int_equal(steering_probe_clear(steering, p), 0);
+        close_reset(fd);
+        assert_int_equal(probes(3) - probes_before, 100);
+        assert_int_equal(steering_probe_aim(steering, p, 0), -EINVAL);
+}
+
+/* A probe connects from a loopback address: the same source port from another address (a remote client's,
+ * here an address of the namespace's own) is steered as usual. IPv6 probes come from ::1. */
+static void test_probe_only_from_loopback(void **state) {
+        struct sockaddr_in other = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a090909) };
+        struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+        socklen_t l = sizeof(other);
+        uint32_t indices6[2] = { 31, 32 };
+        struct steer_group_key key6;
+        int fd, lfd6[2], one = 1;
+        uint64_t before = probes(3);
+        uint16_t p;
+
+        set(&indices[0], 1, NULL, 0);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &other, sizeof(other)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &other, &l), 0);
+        p = ntohs(other.sin_port);
+        assert_int_equal(steering_probe_aim(steering, p, indices[3]), 0);
+        assert_int_equal(connect_one(fd), 0);
+        assert_int_equal(drain(listeners[3]), 0);
+        assert_int_equal(drain(listeners[0]), 1);
+        assert_int_equal(steering_probe_clear(steering, p), 0);
+        assert_int_equal(probes(3), before);
+        close_reset(fd);
+
+        /* IPv6: a group of its own. */
+        for (int i = 0; i < 2; i++) {
+                lfd6[i] = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                assert_true(lfd6[i] >= 0);
+                assert_int_equal(setsockopt(lfd6[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+                assert_int_equal(bind(lfd6[i], (struct sockaddr *) &sa6, sizeof(sa6)), 0);
+                l = sizeof(sa6);
+                assert_int_equal(getsockname(lfd6[i], (struct sockaddr *) &sa6, &l), 0);
+                assert_int_equal(listen(lfd6[i], 16), 0);
+                assert_int_equal(steering_insert(steering, indices6[i], lfd6[i]), 0);
+        }
+        assert_int_equal(steering_group_key(lfd6[0], &key6), 0);
+        assert_int_equal(steering_set_group(steering, &key6, indices6, 1, NULL, 0, NULL, 0, 0), 0);
+        assert_int_equal(steering_attach(steering, lfd6[0]), 0);
+        for (int k = 0; k < 10; k++) {
+                struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+                fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                assert_true(fd >= 0);
+                assert_int_equal(bind(fd, (struct sockaddr *) &local, sizeof(local)), 0);
+                l = sizeof(local);
+                assert_int_equal(getsockname(fd, (struct sockaddr *) &local, &l), 0);
+                p = ntohs(local.sin6_port);
+                /* Every other one aimed. */
+                if (k % 2 == 0)
+                        assert_int_equal(steering_probe_aim(steering, p, indices6[1]), 0);
+                assert_int_equal(connect(fd, (struct sockaddr *) &sa6, sizeof(sa6)), 0);
+                assert_int_equal(drain(lfd6[1]), k % 2 == 0);
+                assert_int_equal(drain(lfd6[0]), k % 2 != 0);
+                assert_int_equal(steering_probe_clear(steering, p), 0);
+                close_reset(fd);
+        }
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(steering_remove(steering, indices6[i]), 0);
+                close(lfd6[i]);
+        }
+}
+
+/* During a canary, a closing listener's queue goes to the active set, whatever share the previous one has. */
+static void test_migration_ignores_previous(void **state) {
+        struct steer_counters before, after;
+        int c[15], counts[N_LISTENERS] = {}, fd, n = 0;
+
+        set(&indices[3], 1, NULL, 0);
+        assert_int_equal(connect_n(15, c), 0); /* queued on listener 3, not accepted */
+        assert_int_equal(steering_counters(steering, indices[4], &before), 0);
+        set_canary(&indices[4], 1, &indices[0], 1, 100);
+        assert_int_equal(shutdown(listeners[3], SHUT_RD), 0);
+        shut[3] = true;
+        while ((fd = accept4(listeners[4], NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+                close_reset(fd);
+                n++;
+        }
+        assert_int_equal(n, 15);
+        assert_int_equal(drain(listeners[0]), 0);
+        assert_int_equal(steering_counters(steering, indices[4], &after), 0);
+        assert_int_equal(after.migrated_queue - before.migrated_queue, 15);
+        for (int i = 0; i < 15; i++)
+                close_reset(c[i]);
+        /* New connections meanwhile: all to the previous set (100 %). */
+        connect_many(20, counts);
+        assert_int_equal(counts[0], 20);
+}
+
 static void test_closing_listener_migrates(void **state) {
         struct steer_counters before, after;
         int c[15], fd, n = 0;
@@ -208,6 +472,7 @@ static void test_closing_listener_migrates(void **state) {
         /* Listener 1 retires: out of the set, then shut down; its queue goes to listener 2. */
         set(&indices[2], 1, NULL, 0);
         assert_int_equal(shutdown(listeners[1], SHUT_RD), 0);
+        shut[1] = true;
         while ((fd = accept4(listeners[2], NULL, NULL, SOCK_CLOEXEC)) >= 0) {
                 close(fd);
                 n++;
@@ -226,10 +491,16 @@ static void test_restore_checks_layout(void **state) {
         Steering *copy = NULL;
         _cleanup_free_ char *error = NULL;
 
+        /* An aim of a probe that ran when the older rpsupd went away is gone after the restore. */
+        assert_int_equal(steering_probe_aim(steering, 4242, indices[0]), 0);
         for (int i = 0; i < _STEERING_FD_MAX; i++)
                 fds[i] = fcntl(steering_fd(steering, i), F_DUPFD_CLOEXEC, 3);
         assert_int_equal(steering_restore(fds, &copy, &error), 0);
         assert_null(error);
+        steer_probe_port aimed_port = 4242;
+        steer_probe_index aimed_index;
+        assert_true(bpf_map_lookup_elem(steering_fd(steering, STEERING_PROBES), &aimed_port, &aimed_index) < 0);
+        assert_int_equal(errno, ENOENT);
         /* The restored copy sees the same maps: the listener found at the index it was put at. */
         uint32_t index;
         assert_int_equal(steering_find(copy, listeners[0], &index), 0);
@@ -242,6 +513,37 @@ static void test_restore_checks_layout(void **state) {
         assert_true(steering_restore(fds, &copy, &error) < 0);
         assert_non_null(error);
         assert_non_null(strstr(error, "bpf.groups"));
+        error = mfree(error);
+
+        /* An older rpsupd stored no probe map: refused, so that the program is loaded afresh. */
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                fds[i] = i == STEERING_PROBES ? -EBADF : fcntl(steering_fd(steering, i), F_DUPFD_CLOEXEC, 3);
+        assert_true(steering_restore(fds, &copy, &error) < 0);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "bpf.probes"));
+}
+
+/* Loaded afresh after a refused restore: the older sockarray still holds the listeners, and a socket is in
+ * one sockarray only. Taking it over moves each listener as it is inserted. */
+static void test_take_over_from_older_sockarray(void **state) {
+        _cleanup_(steering_freep) Steering *fresh = NULL;
+        int counts[N_LISTENERS] = {};
+        uint32_t index;
+
+        assert_int_equal(steering_load(&fresh, NULL), 0);
+        assert_int_equal(steering_insert(fresh, 21, listeners[0]), -EBUSY);
+        assert_int_equal(steering_take_over_from(fresh, fcntl(steering_fd(steering, STEERING_LISTENERS), F_DUPFD_CLOEXEC, 3)), 0);
+        assert_int_equal(steering_insert(fresh, 21, listeners[0]), 0);
+        assert_int_equal(steering_find(steering, listeners[0], &index), -ENOENT);
+        assert_int_equal(steering_find(fresh, listeners[0], &index), 0);
+        assert_int_equal(index, 21);
+        /* The newer program steers the group from now on. */
+        assert_int_equal(steering_set_group(fresh, &key, (uint32_t[]) { 21 }, 1, NULL, 0, NULL, 0, 0), 0);
+        assert_int_equal(steering_attach(fresh, listeners[0]), 0);
+        connect_many(20, counts);
+        assert_int_equal(counts[0], 20);
+        /* Not a sockarray: refused. */
+        assert_true(steering_take_over_from(fresh, fcntl(steering_fd(steering, STEERING_GROUPS), F_DUPFD_CLOEXEC, 3)) < 0);
 }
 
 static int enter_netns(void) {
@@ -258,6 +560,15 @@ static int enter_netns(void) {
                 close(fd);
                 return -errno;
         }
+        /* An address that is not loopback, for a client that is not rpsupd's probe. */
+        struct sockaddr_in *a = (struct sockaddr_in *) &ifr.ifr_addr;
+        strcpy(ifr.ifr_name, "lo:1");
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(0x0a090909); /* 10.9.9.9 */
+        if (ioctl(fd, SIOCSIFADDR, &ifr) < 0) {
+                close(fd);
+                return -errno;
+        }
         close(fd);
         return 0;
 }
@@ -269,8 +580,13 @@ int main(void) {
                 cmocka_unit_test(test_standby_when_nothing_active),
                 cmocka_unit_test(test_empty_set_refuses),
                 cmocka_unit_test(test_outsider_gets_nothing),
+                cmocka_unit_test(test_canary_share),
+                cmocka_unit_test(test_probe_aimed_by_source_port),
+                cmocka_unit_test(test_probe_only_from_loopback),
+                cmocka_unit_test(test_migration_ignores_previous),
                 cmocka_unit_test(test_closing_listener_migrates),
                 cmocka_unit_test(test_restore_checks_layout),
+                cmocka_unit_test(test_take_over_from_older_sockarray), /* last: the group leaves `steering` */
         };
         const char *required = getenv("RPSUP_REQUIRE_PRIVILEGED");
         int r;

@@ -74,6 +74,39 @@ static void check_accepted(const Config *c) {
                    strv_length(c->environment));
         STRV_FOREACH(e, c->environment)
                 fuzz_check(strchr(*e, '='), "environment entry \"%s\" without '='", *e);
+
+        /* Health gates: what the probe runner sends and runs as it is. */
+        fuzz_check(probe_kind_to_string(c->probe), "ReadyProbe= kind %d", (int) c->probe);
+        fuzz_check((c->probe == PROBE_NONE) == !c->probe_text, "ReadyProbe= kind %d, text %s", (int) c->probe,
+                   c->probe_text ?: "(null)");
+        fuzz_check((c->probe == PROBE_HTTP) == !!c->probe_path, "ReadyProbe= kind %d with a path", (int) c->probe);
+        if (c->probe_path) {
+                fuzz_check(c->probe_path[0] == '/' && strlen(c->probe_path) <= PROBE_PATH_MAX, "http path \"%s\"",
+                           c->probe_path);
+                for (const char *p = c->probe_path; *p; p++)
+                        fuzz_check(*p > ' ' && *p <= '~', "http path \"%s\" has byte 0x%02x", c->probe_path,
+                                   (unsigned char) *p);
+        }
+        fuzz_check((c->probe == PROBE_EXEC) == !!c->probe_argv && !!c->probe_argv == !!c->probe_exec_path,
+                   "ReadyProbe= kind %d with a command", (int) c->probe);
+        if (c->probe_argv)
+                fuzz_check(c->probe_argv[0] && c->probe_exec_path[0] == '/' && utf8_is_valid(c->probe_exec_path),
+                           "probe command \"%s\"", c->probe_exec_path);
+        if (c->probe == PROBE_TCP || c->probe == PROBE_HTTP) {
+                bool stream = false;
+                for (size_t i = 0; i < c->n_listen; i++)
+                        stream = stream || c->listen[i].address.type == SOCK_STREAM;
+                fuzz_check(stream, "a %s probe without a ListenStream=", probe_kind_to_string(c->probe));
+        }
+        fuzz_check(c->probe_timeout > 0 && c->probe_timeout <= CONFIG_TIME_MAX_USEC, "ReadyProbeTimeoutSec= %" PRIu64,
+                   c->probe_timeout);
+        fuzz_check(c->probe_interval >= PROBE_INTERVAL_MIN_USEC && c->probe_interval <= CONFIG_TIME_MAX_USEC,
+                   "ReadyProbeIntervalSec= %" PRIu64, c->probe_interval);
+        fuzz_check(c->probe_passes >= 1 && c->probe_passes <= PROBE_COUNT_MAX, "ReadyProbePasses=%u", c->probe_passes);
+        fuzz_check(c->probe_failures >= 1 && c->probe_failures <= PROBE_COUNT_MAX, "ReadyProbeFailures=%u",
+                   c->probe_failures);
+        fuzz_check(c->soak <= SOAK_MAX_USEC, "SoakSec= %" PRIu64, c->soak);
+        fuzz_check(c->canary <= 100, "Canary=%u", c->canary);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -12,8 +12,11 @@
  * Input, in order: service name \0, FileDescriptorName= \0, a byte with the number of addresses, then
  * each address \0 (ListenStream=, or ListenDatagram= when it starts with 'u'); bytes for the strategy and
  * its retire delay; the kernel's statistics for four slots; generations and their slots (a byte each);
- * counters; a byte for the retired listeners and the last retirement; then events until the input is used
- * up: a byte choosing the worker and the kind of event, then the event's bytes or datagram. */
+ * counters; a byte for the retired listeners and the last retirement; the health gates (reload outcome
+ * counters, the last reload's record with its reason and who decided, a soak and its canary, probe
+ * failures of the workers); then events until the input is used up: a byte choosing the worker and the
+ * kind of event, then the event's bytes or datagram. The soak and the probe results are set after the
+ * events, as a snapshot: the state machine makes them itself. */
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -107,6 +110,72 @@ static const StrategyOps fake_ops = {
 };
 
 static void op_done(Service *s, int r, const char *message, void *userdata) {
+}
+
+/* ---- health gates ---- */
+
+typedef struct GatesInput {
+        uint8_t soak;          /* bit 0: a soak runs; the rest: the canary */
+        uint8_t deadline;      /* seconds from now */
+        uint64_t steered;      /* what the fake strategy counts for the two generations' slots */
+        char *probe_failures[FUZZ_SLOTS_MAX];
+} GatesInput;
+
+static void read_gates(FuzzFields *f, Service *s, GatesInput *ret) {
+        ReloadRecord *last = &s->last_reload;
+
+        s->counters.reloads_rolled_back = fuzz_byte(f);
+        s->counters.reloads_rolled_back_by_operator = fuzz_byte(f);
+        s->counters.probe_failures = fuzz_byte(f) & 1 ? fuzz_u64(f) : 0;
+        s->counters.last_rollback_usec = fuzz_byte(f) * USEC_PER_MSEC;
+        last->outcome = (ReloadOutcome) (fuzz_byte(f) % _RELOAD_OUTCOME_MAX);
+        last->generation = fuzz_byte(f);
+        last->previous = fuzz_byte(f);
+        last->at = fake.now;
+        /* Text from a worker's failure and an operator's name: anything at all. (service_resume() may
+         * have recorded one: a soak it could not resume.) */
+        free(last->reason);
+        free(last->by);
+        last->reason = fuzz_next(f);
+        last->by = fuzz_next(f);
+        ret->soak = fuzz_byte(f);
+        ret->deadline = fuzz_byte(f);
+        ret->steered = fuzz_byte(f) & 1 ? fuzz_u64(f) : 0;
+        for (size_t i = 0; i < FUZZ_SLOTS_MAX; i++)
+                ret->probe_failures[i] = fuzz_next(f);
+}
+
+/* A soak of the live generation against the oldest other generation that has workers, and what the probes
+ * of the live workers said last. */
+static void apply_gates(Service *s, GatesInput *in) {
+        Generation *warm = NULL;
+
+        for (size_t i = 0; s->live && i < s->live->n_slots && i < FUZZ_SLOTS_MAX; i++) {
+                Worker *w = s->live->slots[i]->worker;
+                if (!w)
+                        continue;
+                free(w->probe_failure);
+                w->probe_failure = TAKE_PTR(in->probe_failures[i]);
+                w->probe_failures = w->probe_failure ? (unsigned) strlen(w->probe_failure) % 4 : 0;
+                w->probe_passes = w->probe_failure ? 0 : 1;
+        }
+        FOREACH_GENERATION(g, s)
+                if (!warm && g != s->live && g->state != GENERATION_FAILED)
+                        warm = g;
+        if (!(in->soak & 1) || !s->live || !warm)
+                return;
+        s->live->state = GENERATION_SOAKING;
+        warm->state = GENERATION_WARM;
+        s->warm = warm;
+        s->canary = (in->soak >> 1) % 101;
+        s->soak_started_at = fake.now;
+        s->soak_deadline = fake.now + in->deadline * USEC_PER_SEC;
+        fake.stats[0].syns += in->steered;
+}
+
+static void gates_done(GatesInput *in) {
+        for (size_t i = 0; i < FUZZ_SLOTS_MAX; i++)
+                free(in->probe_failures[i]);
 }
 
 /* ---- what stays across runs ---- */
@@ -393,6 +462,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Config *c;
         uint8_t retired;
         Retirements retirements = {};
+        GatesInput gates = {};
         StatusView v;
 
         if (size > 8192)
@@ -450,7 +520,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         s->counters.last_reload_usec = fuzz_u64(&f);
         s->counters.last_reload_own_usec = fuzz_byte(&f) * USEC_PER_MSEC;
         retired = fuzz_byte(&f);
+        read_gates(&f, s, &gates);
         run_events(&f, s);
+        apply_gates(s, &gates);
+        gates_done(&gates);
 
         listeners_build(&set, c, s, strategy.kind, retired);
         if (asprintf(&runtime_dir, "/run/rpsup/%s", name) < 0)

@@ -65,10 +65,16 @@ def agree(r, starts, scales=0):
     check(generations.get("live", 0) == 1 and sum(generations.values()) == svc["generations"],
           f"rpsup_generations {generations}, status {svc['generations']}")
     reloads = per_label(m, "rpsup_reloads_total", "result")
-    check(reloads == {"ok": svc["reloads_ok"], "rolled_back": svc["reloads_failed"],
+    check(reloads == {"promoted": svc["reloads_ok"], "failed": svc["reloads_failed"],
+                      "rolled_back": svc["reloads_rolled_back"],
+                      "rolled_back_by_operator": svc["reloads_rolled_back_by_operator"],
                       "refused": svc["reloads_refused"]},
           f"rpsup_reloads_total {reloads}, status ok {svc['reloads_ok']} failed {svc['reloads_failed']} "
+          f"rolled back {svc['reloads_rolled_back']} + {svc['reloads_rolled_back_by_operator']} "
           f"refused {svc['reloads_refused']}")
+    for name, key in (("rpsup_probe_failures_total", "probe_failures"),
+                      ("rpsup_canary_percent", "canary_percent")):
+        check(value(m, name) == svc[key], f"{name} {value(m, name)}, status {key} {svc[key]}")
     check(abs(value(m, "rpsup_last_reload_seconds") * 1e6 - svc["last_reload_usec"]) <= 1,
           f"rpsup_last_reload_seconds {value(m, 'rpsup_last_reload_seconds')}, status {svc['last_reload_usec']} µs")
     scaled = per_label(m, "rpsup_scales_total", "result")

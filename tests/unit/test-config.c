@@ -29,6 +29,7 @@
 
 #define WORKERS_LIMIT 512u
 #define LINE_LIMIT (64u * 1024u)
+#define PROBE_LINE_LEN 1100
 #define PATH_LEN 256
 
 static char tmpdir[] = "/tmp/rpsup-test-config-XXXXXX";
@@ -240,6 +241,18 @@ static void test_defaults(void **state) {
         assert_int_equal(c->n_listen, 1);
         assert_int_equal(c->backlog, 4096);
         assert_string_equal(c->fdname, "web");
+        /* Health gates: no probe, a 5 s soak, no canary. */
+        assert_int_equal(c->probe, PROBE_NONE);
+        assert_null(c->probe_text);
+        assert_null(c->probe_path);
+        assert_null(c->probe_argv);
+        assert_null(c->probe_exec_path);
+        assert_true(c->probe_timeout == 2 * USEC_PER_SEC);
+        assert_true(c->probe_interval == USEC_PER_SEC);
+        assert_int_equal(c->probe_passes, 1);
+        assert_int_equal(c->probe_failures, 3);
+        assert_true(c->soak == 5 * USEC_PER_SEC);
+        assert_int_equal(c->canary, 0);
         config_unref(c);
 }
 
@@ -665,6 +678,177 @@ static void test_fdname(void **state) {
         assert_false(fdname_is_valid("tab\there"));
         assert_false(fdname_is_valid("\x7f"));
         assert_false(fdname_is_valid("\xc3\xa9"));
+}
+
+static void test_ready_probe(void **state) {
+        Config *c;
+
+        c = load_service_key("ReadyProbe=tcp");
+        assert_int_equal(c->probe, PROBE_TCP);
+        assert_string_equal(c->probe_text, "tcp");
+        assert_string_equal(probe_kind_to_string(c->probe), "tcp");
+        config_unref(c);
+
+        c = load_service_key("ReadyProbe=http:/healthz?full=1&x=%41");
+        assert_int_equal(c->probe, PROBE_HTTP);
+        assert_string_equal(c->probe_path, "/healthz?full=1&x=%41");
+        assert_string_equal(c->probe_text, "http:/healthz?full=1&x=%41");
+        assert_string_equal(probe_kind_to_string(c->probe), "http");
+        config_unref(c);
+
+        c = load_service_key("ReadyProbe=http:/");
+        assert_string_equal(c->probe_path, "/");
+        config_unref(c);
+
+        /* A command line as in ExecStart=: quotes, escapes and %i now, $VARS when it runs. */
+        c = load_service_key("ReadyProbe=exec:@W@ --service=%i \"a b\" $RPSUP_PROBE_ADDRESS");
+        assert_int_equal(c->probe, PROBE_EXEC);
+        assert_string_equal(probe_kind_to_string(c->probe), "exec");
+        assert_int_equal(strv_length(c->probe_argv), 4);
+        assert_string_equal(c->probe_argv[0], worker);
+        assert_string_equal(c->probe_argv[1], "--service=web");
+        assert_string_equal(c->probe_argv[2], "a b");
+        assert_string_equal(c->probe_argv[3], "$RPSUP_PROBE_ADDRESS");
+        assert_string_equal(c->probe_exec_path, worker);
+        assert_null(c->probe_path);
+        config_unref(c);
+
+        /* The last assignment counts; an empty one means no probe. */
+        c = load_service_key("ReadyProbe=exec:@W@\nReadyProbe=http:/x\nReadyProbe=tcp");
+        assert_int_equal(c->probe, PROBE_TCP);
+        assert_null(c->probe_argv);
+        assert_null(c->probe_path);
+        config_unref(c);
+        c = load_service_key("ReadyProbe=http:/x\nReadyProbe=");
+        assert_int_equal(c->probe, PROBE_NONE);
+        assert_null(c->probe_text);
+        assert_null(c->probe_path);
+        config_unref(c);
+
+        /* A connection probe needs a stream listener (the first is used); exec does not. */
+        c = load("[Service]\nExecStart=@W@\nReadyProbe=tcp\n[Socket]\nListenDatagram=5353\nListenStream=/@D@/s\n");
+        assert_int_equal(c->probe, PROBE_TCP);
+        config_unref(c);
+        c = load("[Service]\nExecStart=@W@\nReadyProbe=exec:@W@\n[Socket]\nListenDatagram=5353\n");
+        assert_int_equal(c->probe, PROBE_EXEC);
+        config_unref(c);
+
+        assert_null(probe_kind_to_string(_PROBE_KIND_MAX));
+        assert_string_equal(probe_kind_to_string(PROBE_NONE), "none");
+}
+
+static void test_probe_soak_canary_keys(void **state) {
+        Config *c;
+
+        c = load_service_key("ReadyProbeTimeoutSec=500ms\nReadyProbeIntervalSec=250ms\nReadyProbePasses=3\n"
+                             "ReadyProbeFailures=5\nSoakSec=1min\nCanary=10%");
+        assert_true(c->probe_timeout == 500 * USEC_PER_MSEC);
+        assert_true(c->probe_interval == 250 * USEC_PER_MSEC);
+        assert_int_equal(c->probe_passes, 3);
+        assert_int_equal(c->probe_failures, 5);
+        assert_true(c->soak == USEC_PER_MINUTE);
+        assert_int_equal(c->canary, 10);
+        config_unref(c);
+
+        /* The bounds; SoakSec=0 is no soak; a canary with or without '%', empty for none. */
+        c = load_service_key("ReadyProbeIntervalSec=10ms\nReadyProbePasses=100\nReadyProbeFailures=1\nSoakSec=0\n"
+                             "Canary=100");
+        assert_true(c->probe_interval == 10 * USEC_PER_MSEC);
+        assert_int_equal(c->probe_passes, 100);
+        assert_int_equal(c->probe_failures, 1);
+        assert_true(c->soak == 0);
+        assert_int_equal(c->canary, 100);
+        config_unref(c);
+
+        c = load_service_key("SoakSec=1h\nCanary=1\nCanary=");
+        assert_true(c->soak == USEC_PER_HOUR);
+        assert_int_equal(c->canary, 0);
+        config_unref(c);
+}
+
+static void test_error_ready_probe(void **state) {
+        char line[PROBE_LINE_LEN];
+
+        check_service_key_error("ReadyProbe=udp", -EINVAL, "ReadyProbe",
+                                "unknown probe \"udp\" (expected tcp, http:/PATH or exec:COMMAND");
+        check_service_key_error("ReadyProbe=TCP", -EINVAL, "ReadyProbe", "unknown probe \"TCP\"");
+        check_service_key_error("ReadyProbe=http:", -EINVAL, "ReadyProbe", "\"\" is not a path starting with '/'");
+        check_service_key_error("ReadyProbe=http:healthz", -EINVAL, "ReadyProbe",
+                                "\"healthz\" is not a path starting with '/'");
+        check_service_key_error("ReadyProbe=http://localhost/", -EINVAL, "ReadyProbe",
+                                "\"http://localhost/\" is a URL, not a path");
+        check_service_key_error("ReadyProbe=http:/a b", -EINVAL, "ReadyProbe",
+                                "may only hold printable ASCII without spaces");
+        check_service_key_error("ReadyProbe=http:/caf\xc3\xa9", -EINVAL, "ReadyProbe", "printable ASCII");
+        check_service_key_error("ReadyProbe=http:/a\x01b", -EINVAL, "ReadyProbe", "printable ASCII");
+        check_service_key_error("ReadyProbe=http:/a#frag", -EINVAL, "ReadyProbe", "printable ASCII");
+        snprintf(line, sizeof(line), "ReadyProbe=http:/%01024d", 0);
+        check_service_key_error(line, -E2BIG, "ReadyProbe", "longer than 1024 bytes");
+        snprintf(line, sizeof(line), "ReadyProbe=http:/%01023d", 0);
+        config_unref(load_service_key(line));
+
+        check_service_key_error("ReadyProbe=exec:", -EINVAL, "ReadyProbe", "empty command line");
+        check_service_key_error("ReadyProbe=exec:@W@ \"x", -EINVAL, "ReadyProbe", "unterminated double quote");
+        check_service_key_error("ReadyProbe=exec:-@W@", -EINVAL, "ReadyProbe", "command prefix \"-\"");
+        check_service_key_error("ReadyProbe=exec:@W@ %z", -EINVAL, "ReadyProbe", "unknown specifier");
+        /* Resolved as ExecStart= is, reported at the ReadyProbe= line. */
+        check_service_key_error("ReadyProbe=exec:/nonexistent/probe", -ENOENT, "ReadyProbe",
+                                "cannot execute \"/nonexistent/probe\"");
+        check_service_key_error("ReadyProbe=exec:rel/probe", -EINVAL, "ReadyProbe",
+                                "\"rel/probe\" must be an absolute path or a name found in $PATH");
+        check_service_key_error("ReadyProbe=exec:@D@/noexec", -EACCES, "ReadyProbe", "cannot execute");
+        check_service_key_error("ReadyProbe=exec:@D@/subdir", -EISDIR, "ReadyProbe", "cannot execute");
+
+        /* tcp and http connect to the first ListenStream=: without one, it is an error of the probe's line. */
+        check_error("[Service]\nExecStart=@W@\nReadyProbe=tcp\n[Socket]\nListenDatagram=5353\n", -EINVAL, 3,
+                    "ReadyProbe", "a tcp probe connects to the first ListenStream=, and there is none");
+        check_error("[Service]\nExecStart=@W@\nReadyProbe=http:/\nWorkers=1\n[Socket]\nListenDatagram=@d\n", -EINVAL,
+                    3, "ReadyProbe", "a http probe connects to the first ListenStream=");
+}
+
+static void test_error_probe_soak_canary_keys(void **state) {
+        static const char *const bad_counts[] = { "0", "101", "-1", "abc", "", "1.5" };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_counts); i++) {
+                char line[64], needle[64];
+
+                snprintf(needle, sizeof(needle), "\"%s\" is not a count between 1 and 100", bad_counts[i]);
+                snprintf(line, sizeof(line), "ReadyProbePasses=%s", bad_counts[i]);
+                check_service_key_error(line, -EINVAL, "ReadyProbePasses", needle);
+                snprintf(line, sizeof(line), "ReadyProbeFailures=%s", bad_counts[i]);
+                check_service_key_error(line, -EINVAL, "ReadyProbeFailures", needle);
+        }
+
+        check_service_key_error("ReadyProbeTimeoutSec=0", -EINVAL, "ReadyProbeTimeoutSec", "must be greater than 0");
+        check_service_key_error("ReadyProbeTimeoutSec=soon", -EINVAL, "ReadyProbeTimeoutSec", "is not a time span");
+        check_service_key_error("ReadyProbeTimeoutSec=8d", -ERANGE, "ReadyProbeTimeoutSec", "7 day maximum");
+        check_service_key_error("ReadyProbeIntervalSec=0", -EINVAL, "ReadyProbeIntervalSec", "must be greater than 0");
+        check_service_key_error("ReadyProbeIntervalSec=9ms", -ERANGE, "ReadyProbeIntervalSec",
+                                "\"9ms\" is shorter than the 10 ms minimum");
+        check_service_key_error("ReadyProbeIntervalSec=infinity", -EINVAL, "ReadyProbeIntervalSec",
+                                "is not a time span");
+
+        check_service_key_error("SoakSec=61min", -ERANGE, "SoakSec", "\"61min\" is longer than the 1 hour maximum");
+        check_service_key_error("SoakSec=-1", -EINVAL, "SoakSec", "is not a time span");
+        check_service_key_error("SoakSec=auto", -EINVAL, "SoakSec", "is not a time span");
+
+        static const char *const bad_canaries[] = { "0", "101", "0%", "%", "10%%", "10 %", "-5", "ten", "1.5%" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_canaries); i++) {
+                char line[64], needle[96];
+
+                snprintf(line, sizeof(line), "Canary=%s", bad_canaries[i]);
+                snprintf(needle, sizeof(needle), "\"%s\" is not a percentage between 1 and 100", bad_canaries[i]);
+                check_service_key_error(line, -EINVAL, "Canary", needle);
+        }
+
+        /* A canary needs listeners per worker. */
+        check_error("[Service]\nExecStart=@W@\nCanary=10\nStrategy=handoff\n[Socket]\nListenStream=8080\n", -EINVAL, 3,
+                    "Canary", "needs listeners per worker (Strategy=drain or migrate)");
+        config_unref(load_service_key("Strategy=handoff\nCanary=10\nCanary="));
+
+        /* They belong in [Service]. */
+        check_socket_key_error("SoakSec=5", -EINVAL, "SoakSec", "belongs in [Service], not [Socket]");
+        check_socket_key_error("ReadyProbe=tcp", -EINVAL, "ReadyProbe", "belongs in [Service], not [Socket]");
 }
 
 static void test_comments_and_blank_lines(void **state) {
@@ -1347,6 +1531,10 @@ int main(void) {
                 cmocka_unit_test(test_listen_reset),
                 cmocka_unit_test(test_backlog),
                 cmocka_unit_test(test_fdname),
+                cmocka_unit_test(test_ready_probe),
+                cmocka_unit_test(test_probe_soak_canary_keys),
+                cmocka_unit_test(test_error_ready_probe),
+                cmocka_unit_test(test_error_probe_soak_canary_keys),
                 cmocka_unit_test(test_comments_and_blank_lines),
                 cmocka_unit_test(test_continuation),
                 cmocka_unit_test(test_whitespace),

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config-exec.h"
+#include "fd-util.h"
+#include "readiness-probe-exec.h"
+#include "string-util.h"
+#include "strv.h"
+
+extern char **environ;
+
+/* What rpsupd's own environment says about its relation to systemd, or what is set here per worker. */
+static const char *const env_not_inherited[] = {
+        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+        "MAINPID", "RPSUP_SERVICE", "RPSUP_GENERATION", "RPSUP_WORKER", "RPSUP_LOG_LEVEL", "RPSUP_PROBE_ADDRESS",
+};
+
+static bool env_inherited(const char *e) {
+        for (size_t i = 0; i < ELEMENTSOF(env_not_inherited); i++) {
+                size_t n = strlen(env_not_inherited[i]);
+                if (strncmp(e, env_not_inherited[i], n) == 0 && e[n] == '=')
+                        return false;
+        }
+        return true;
+}
+
+static int env_set_consume(char ***env, char *assignment) {
+        int r;
+
+        if (!assignment)
+                return -ENOMEM;
+        r = strv_env_set(env, assignment);
+        free(assignment);
+        return r;
+}
+
+int probe_exec_environment(Worker *w, const char *service_name, const char *address, char ***ret) {
+        Config *c = w->slot->generation->config;
+        _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
+        int r;
+
+        if (!env)
+                return -ENOMEM;
+        for (char **e = environ; e && *e; e++)
+                if (env_inherited(*e) && strchr(*e, '=')) {
+                        r = strv_extend(&env, *e);
+                        if (r < 0)
+                                return r;
+                }
+        STRV_FOREACH(e, c->environment) {
+                r = strv_env_set(&env, *e);
+                if (r < 0)
+                        return r;
+        }
+        if ((r = env_set_consume(&env, strdup_printf("RPSUP_SERVICE=%s", service_name))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("RPSUP_GENERATION=%" PRIu64, w->slot->generation->id))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("RPSUP_WORKER=%u", w->slot->index))) < 0 ||
+            (r = env_set_consume(&env, strdup_printf("MAINPID=%d", (int) w->pid))) < 0)
+                return r;
+        if (address && (r = env_set_consume(&env, strdup_printf("RPSUP_PROBE_ADDRESS=%s", address))) < 0)
+                return r;
+        if (c->user) {
+                const char *name = c->user_name ?: c->user;
+                if ((r = env_set_consume(&env, strdup_printf("USER=%s", name))) < 0 ||
+                    (r = env_set_consume(&env, strdup_printf("LOGNAME=%s", name))) < 0 ||
+                    (c->home && (r = env_set_consume(&env, strdup_printf("HOME=%s", c->home))) < 0) ||
+                    (c->shell && (r = env_set_consume(&env, strdup_printf("SHELL=%s", c->shell))) < 0))
+                        return r;
+        }
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+_noreturn_ static void child_fail(int error_fd, int error) {
+        (void) !write(error_fd, &error, sizeof(error));
+        _exit(127);
+}
+
+/* After fork(): only async-signal-safe calls (and initgroups(), as for workers). */
+_noreturn_ static void child(const Config *c, char **argv, char **env, int null_fd, int error_fd, pid_t parent) {
+        sigset_t all;
+
+        /* Undo what rpsupd set up for itself: blocked signals, handlers. A process group of its own (the
+         * parent sets it too, so that it is there before either goes on): a timeout kills all of it. */
+        if (setpgid(0, 0) < 0)
+                child_fail(error_fd, errno);
+        sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) signal(sig, SIG_DFL);
+
+        if (dup2(null_fd, STDIN_FILENO) < 0)
+                child_fail(error_fd, errno);
+        /* Nothing else crosses exec: not even fds rpsupd inherited without O_CLOEXEC. */
+        (void) close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+        if (c->user || c->group) {
+                if (c->user && getuid() == 0) {
+                        if (initgroups(c->user_name ?: c->user, c->gid) < 0)
+                                child_fail(error_fd, errno);
+                } else if (getuid() == 0 && setgroups(0, NULL) < 0)
+                        child_fail(error_fd, errno);
+                if (setresgid(c->gid, c->gid, c->gid) < 0)
+                        child_fail(error_fd, errno);
+                if (setresuid(c->uid, c->uid, c->uid) < 0)
+                        child_fail(error_fd, errno);
+        }
+        /* A probe does not outlive rpsupd, which bounds its time (set after the ids change, which clear it). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                child_fail(error_fd, errno);
+        if (getppid() != parent)
+                child_fail(error_fd, ESRCH);
+        if (c->working_directory && chdir(c->working_directory) < 0 &&
+            (!c->working_directory_missing_ok || errno != ENOENT))
+                child_fail(error_fd, errno);
+
+        execve(c->probe_exec_path, argv, env);
+        child_fail(error_fd, errno);
+}
+
+int probe_exec_spawn(const Config *c, char **env, pid_t *ret_pid, int *ret_pidfd, int *ret_error_fd) {
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_close_ int null_fd = -EBADF, error_read = -EBADF, error_write = -EBADF, pidfd = -EBADF;
+        int pipefd[2];
+        pid_t pid, parent = getpid();
+        int r;
+
+        /* Everything the child needs, before fork(). */
+        r = exec_argv_expand(c->probe_argv, env, &argv);
+        if (r < 0)
+                return r;
+        if (strv_length(argv) == 0)
+                return -EINVAL; /* validated: the first word is the executable, never a $VAR */
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0)
+                return -errno;
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        error_read = pipefd[0];
+        error_write = pipefd[1];
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                error_read = safe_close(error_read);
+                child(c, argv, env, null_fd, error_write, parent);
+        }
+        /* Fails only if the child did it and exec'd already (EACCES). */
+        (void) setpgid(pid, pid);
+        /* Our child: its pid is not reused before we reap it, so the pidfd names it. */
+        pidfd = pidfd_open(pid, 0);
+        if (pidfd < 0) {
+                r = -errno;
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                return r;
+        }
+        (void) fd_set_nonblock(error_read, true);
+        *ret_pid = pid;
+        *ret_pidfd = TAKE_FD(pidfd);
+        *ret_error_fd = TAKE_FD(error_read);
+        return 0;
+}
