@@ -667,13 +667,14 @@ static void slot_eof(Load *l, Slot *s) {
                 return;
         }
 
+        /* An HTTP answer other than 2xx fails as such, whatever its body (an error page need not end in "\n"). */
+        if (arg_http && s->n >= 12 && !http_status_ok(s->buf, s->n)) {
+                slot_finish(l, s, OUTCOME_OTHER, EPROTO, false);
+                return;
+        }
         line = s->replied > 0 ? reply_line(s->buf, s->n, &len) : NULL;
         if (!line) {
                 slot_finish(l, s, OUTCOME_EOF, 0, false);
-                return;
-        }
-        if (arg_http && !http_status_ok(s->buf, s->n)) {
-                slot_finish(l, s, OUTCOME_OTHER, EPROTO, false);
                 return;
         }
         record_reply(l, line, len);
@@ -1219,6 +1220,7 @@ static void help(void) {
                "                         line for each; EOF after at least one reply ends it normally\n"
                "     --request STR       The request, C escapes allowed (default: \"hello\\n\"; with\n"
                "                         --keepalive: \"ping\\n\"). \"GET ...\" expects an HTTP/1.0 reply\n"
+               "                         with a 2xx status: any other fails (counted as \"other\")\n"
                "     --stop-file PATH    Stop gracefully once PATH exists\n"
                "     --interval MS       Every MS milliseconds print that interval's ok and failed counts\n"
                "                         and ok rate to stderr (JSON lines with --json)\n"
