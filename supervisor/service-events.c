@@ -442,9 +442,8 @@ void service_worker_exited(Service *s, Worker *w, int code, int status) {
                    g->state == GENERATION_FAILED || s->state == SERVICE_STOPPING;
         failure = !exit_is_clean(code, status) || state == WORKER_STARTING ||
                   (reason != STOP_NONE && reason != STOP_RETIRED);
-        /* One that never ran (exec failed), or never got ready in a start or scale-out that failed, was
-         * reported with that failure. */
-        /* ... and so was one of a generation rolled back for failing (g->failure): it is that failure. */
+        /* One that never ran (exec failed), never got ready in a start or scale-out that failed, or belongs to
+         * a generation rolled back for failing (g->failure), was reported with that failure. */
         orderly = w->exec_error || (ready_at == 0 && (g->state == GENERATION_FAILED || slot->scale_failed)) ||
                   (g->state == GENERATION_RETIRING && g->failure) ||
                   exit_is_orderly(code, status, state, reason, g->config->kill_signal);
