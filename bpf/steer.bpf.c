@@ -103,22 +103,25 @@ static __always_inline int pick(struct sk_reuseport_md *md, __u32 *list, __u32 n
         return -1;
 }
 
-/* The SYN comes from a loopback address (127.0.0.0/8, ::1): from this host, as rpsupd's probes do; a
- * remote client cannot send one. */
-static __always_inline int from_loopback(struct sk_reuseport_md *md) {
-        __u32 a[4];
+/* The SYN comes from this host, as rpsupd's probes do: from a loopback address (127.0.0.0/8, ::1), or from
+ * the very address it is sent to (a probe of a listener on a specific address binds to that address). A
+ * remote client cannot complete a handshake from either. */
+static __always_inline int from_this_host(struct sk_reuseport_md *md) {
+        __u32 a[8];
 
         if (md->eth_protocol == bpf_htons(ETH_P_IP))
-                return bpf_skb_load_bytes_relative(md, 12, a, 4, BPF_HDR_START_NET) == 0 &&
-                       (bpf_ntohl(a[0]) >> 24) == 127;
+                return bpf_skb_load_bytes_relative(md, 12, a, 8, BPF_HDR_START_NET) == 0 &&
+                       ((bpf_ntohl(a[0]) >> 24) == 127 || a[0] == a[1]);
         if (md->eth_protocol == bpf_htons(ETH_P_IPV6))
-                return bpf_skb_load_bytes_relative(md, 8, a, 16, BPF_HDR_START_NET) == 0 &&
-                       (a[0] | a[1] | a[2]) == 0 && a[3] == bpf_htonl(1);
+                return bpf_skb_load_bytes_relative(md, 8, a, 32, BPF_HDR_START_NET) == 0 &&
+                       (((a[0] | a[1] | a[2]) == 0 && a[3] == bpf_htonl(1)) ||
+                        (a[0] == a[4] && a[1] == a[5] && a[2] == a[6] && a[3] == a[7]));
         return 0;
 }
 
 /* A SYN from a port in the probe map: to the listener it names. The TCP header is at md->data. The probe
- * connects from a loopback address: a SYN from elsewhere with the same port is steered as any other. */
+ * connects from this host (from_this_host()): a SYN from elsewhere with the same port is steered as any
+ * other. */
 static __always_inline int aimed(struct sk_reuseport_md *md) {
         __u8 *data = md->data, *data_end = md->data_end;
         __u32 port, index, *aim;
@@ -130,7 +133,7 @@ static __always_inline int aimed(struct sk_reuseport_md *md) {
         if (!aim)
                 return -1;
         index = *aim;
-        if (!from_loopback(md))
+        if (!from_this_host(md))
                 return -1;
         if (bpf_sk_select_reuseport(md, &listeners, &index, 0) != 0)
                 return -1; /* gone, or of another group: steered like any other */

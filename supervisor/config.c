@@ -807,6 +807,9 @@ static int validate(Config *c, ParseContext *ctx) {
                 return fail_at(ctx, ctx->canary_line, "Canary", -EINVAL,
                                "needs listeners per worker (Strategy=drain or migrate); with Strategy=handoff all "
                                "workers accept from one queue");
+        if (c->canary > 0 && c->canary < 100 && c->soak == 0)
+                return fail_at(ctx, ctx->canary_line, "Canary", -EINVAL,
+                               "is a share of new connections during a soak, and SoakSec= is 0");
 
         if (c->user) {
                 struct passwd *pw;

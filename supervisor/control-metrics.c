@@ -112,7 +112,7 @@ static void write_counters(FILE *f, const ServiceCounters *c, const char *svc) {
                 fprintf(f, "rpsup_reloads_total{service=\"%s\",result=\"%s\"} %" PRIu64 "\n", svc,
                         reloads[i].result, reloads[i].n);
         metric_header(f, "rpsup_last_reload_seconds", "gauge",
-                      "Time from the reload request until the new generation took all new connections.");
+                      "Time from the reload request until the new generation took all new connections (its soak included).");
         fprintf(f, "rpsup_last_reload_seconds{service=\"%s\"} %.6f\n", svc, (double) c->last_reload_usec / 1e6);
         metric_header(f, "rpsup_last_reload_own_seconds", "gauge",
                       "The part of the last reload that was rpsupd's own work (not the workers' start-up).");
@@ -160,7 +160,7 @@ static void write_soak(FILE *f, const StatusView *v, const char *svc) {
         metric_header(f, "rpsup_probe_failures_total", "counter", "Readiness probe attempts (ReadyProbe=) that failed.");
         fprintf(f, "rpsup_probe_failures_total{service=\"%s\"} %" PRIu64 "\n", svc, s->counters.probe_failures);
         metric_header(f, "rpsup_last_rollback_seconds", "gauge",
-                      "The last automatic rollback: from the failure seen to new connections steered back.");
+                      "The last automatic rollback, rpsupd's part: from the failure's event to new connections steered back.");
         fprintf(f, "rpsup_last_rollback_seconds{service=\"%s\"} %.6f\n", svc,
                 (double) s->counters.last_rollback_usec / 1e6);
 }

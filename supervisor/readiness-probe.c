@@ -311,16 +311,21 @@ static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userda
 
 /* The local address of a probe connection: loopback for a loopback target (the port is then aimed), else
  * the family's wildcard (the kernel picks the address). Port 0: the kernel picks one now. */
+/* Where the probe connects from: loopback for a loopback target, else the target's own address (port 0).
+ * The steering program honours an aim only from this host (a loopback source, or source = destination),
+ * so that a remote client with the same port is never aimed. */
 static void local_address(const SocketAddress *target, SocketAddress *ret) {
         *ret = (SocketAddress) { .type = SOCK_STREAM };
         if (target->sa.sa_family == AF_INET) {
                 ret->in.sin_family = AF_INET;
                 ret->in.sin_addr.s_addr = (ntohl(target->in.sin_addr.s_addr) >> 24) == 127 ? htonl(INADDR_LOOPBACK)
-                                                                                           : htonl(INADDR_ANY);
+                                                                                           : target->in.sin_addr.s_addr;
                 ret->size = sizeof(ret->in);
         } else {
                 ret->in6.sin6_family = AF_INET6;
-                ret->in6.sin6_addr = IN6_IS_ADDR_LOOPBACK(&target->in6.sin6_addr) ? in6addr_loopback : in6addr_any;
+                ret->in6.sin6_addr = IN6_IS_ADDR_LOOPBACK(&target->in6.sin6_addr) ? in6addr_loopback
+                                                                                 : target->in6.sin6_addr;
+                ret->in6.sin6_scope_id = target->in6.sin6_scope_id;
                 ret->size = sizeof(ret->in6);
         }
 }

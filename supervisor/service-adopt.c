@@ -81,6 +81,13 @@ Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState stat
         return w;
 }
 
+void service_adopt_ready_claim(Service *s, Worker *w) {
+        if (w->state != WORKER_STARTING || w->slot->generation->config->probe == PROBE_NONE)
+                return;
+        w->claimed_ready = true;
+        w->probe_at = now(s);
+}
+
 /* The slots of the live (or starting) generation carry on: retired ones stop, empty ones respawn. */
 static void generation_resume_slots(Service *s, Generation *g) {
         for (size_t i = 0; i < g->n_slots; i++) {
@@ -99,8 +106,9 @@ static void generation_resume_slots(Service *s, Generation *g) {
 }
 
 /* A soak that an earlier rpsupd left running is rolled back: the soaking generation was not proven, and its
- * reload was never answered. The warm generation serves again; the soaking one retires. */
-static void soak_resume(Service *s) {
+ * reload was never answered. The warm generation serves again; returns the soaking one, for the caller to
+ * retire as replaced (drained) once the steering names the warm one. */
+static Generation *soak_resume(Service *s) {
         Generation *soaking = NULL, *warm = NULL;
 
         FOREACH_GENERATION(g, s) {
@@ -110,12 +118,12 @@ static void soak_resume(Service *s) {
                         warm = g;
         }
         if (!soaking && !warm)
-                return;
+                return NULL;
         if (!warm) {
                 /* Nothing to roll back to: it carries on as the live generation. */
                 soaking->state = GENERATION_LIVE;
                 s->live = soaking;
-                return;
+                return NULL;
         }
         warm->state = GENERATION_LIVE;
         s->live = warm;
@@ -126,19 +134,18 @@ static void soak_resume(Service *s) {
                 soaking->failure = strdup("rpsupd restarted during its soak: rolled back");
                 reload_record(s, RELOAD_ROLLED_BACK, soaking->id, warm->id, "rpsupd restarted during the soak",
                               "rpsupd");
-                soaking->state = GENERATION_RETIRING;
-                soaking->retired_at = now(s);
         }
+        return soaking;
 }
 
 int service_resume(Service *s, ServiceDone done, void *userdata) {
         SERVICE_STEP(s);
-        Generation *g;
+        Generation *g, *rolled_back;
 
         /* Whatever a crashed rpsupd left half-done is finished here: a generation that was still starting
          * is rolled back (its reload was never answered), retiring ones keep retiring, and slots of the
          * live generation without a worker are respawned. */
-        soak_resume(s);
+        rolled_back = soak_resume(s);
         TAILQ_FOREACH(g, &s->generations, link)
                 if (g->state == GENERATION_STARTING) {
                         if (s->live)
@@ -149,7 +156,7 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                 }
 
         TAILQ_FOREACH(g, &s->generations, link)
-                if (g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED)
+                if (g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED && g != rolled_back)
                         generation_resume_slots(s, g);
         if (s->pending) {
                 /* The first start was interrupted: it completes as a start. */
@@ -172,9 +179,11 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
         FOREACH_GENERATION_SAFE(x, next, s) {
                 if (x->state == GENERATION_RETIRING || x->state == GENERATION_FAILED)
                         generation_retire(s, x, RETIRE_RESUME); /* may free x */
-                else
+                else if (x != rolled_back)
                         generation_free_idle(s, x);
         }
+        if (rolled_back)
+                generation_retire(s, rolled_back, RETIRE_REPLACED); /* may free it */
         changed(s);
         if (done) {
                 service_complete(s, done, userdata, 0, NULL);

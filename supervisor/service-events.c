@@ -92,7 +92,8 @@ static void worker_is_ready(Service *s, Worker *w) {
                         s->op->ready_at = t;
                 generation_check_ready(s, g);
         }
-        else if (g == s->live) {
+        else if (g == s->live || g == s->warm) {
+                /* A replacement in a serving slot (or in a warm one, which takes a canary's rest). */
                 if (slot->restarts > 0)
                         log_info("Worker %u of generation %" PRIu64 " is back (pid %d).", slot->index, g->id,
                                  (int) w->pid);

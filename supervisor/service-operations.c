@@ -140,8 +140,9 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
         SERVICE_STEP(s);
         _cleanup_free_ char *error = NULL;
         Generation *g = NULL;
-        unsigned canary = o->canary ?: c->canary;
+        bool weigh = s->strategy->ops->can_weigh && s->strategy->ops->can_weigh(s->strategy);
         usec_t soak = o->no_soak ? 0 : c->soak;
+        unsigned canary = o->canary;
         int r;
 
         r = check_idle(s, "Reload", done, userdata);
@@ -160,6 +161,17 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
                               "one has finished", service_count_generations(s) - 1, GENERATIONS_MAX);
         }
 
+        /* Canary= is a default: it applies when the reload soaks and the strategy can share connections out
+         * (with handoff, or without the steering program, both generations take from what the kernel
+         * gives them); --canary is a request, refused where it cannot be met. */
+        if (canary == 0 && c->canary > 0 && c->canary < 100 && soak > 0) {
+                if (weigh)
+                        canary = c->canary;
+                else
+                        log_warning("Canary=%u%% is ignored: %s cannot share new connections out between two "
+                                    "generations.", c->canary, s->strategy->kind == STRATEGY_HANDOFF
+                                    ? "handoff (one shared queue)" : "this strategy without its steering program");
+        }
         if (canary > 100) {
                 s->counters.reloads_refused++;
                 return refuse(s, "Reload", done, userdata, -EINVAL, "a canary of %u%% is not a share between 1%% "
@@ -170,10 +182,14 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
                 return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs a soak (%s)",
                               o->no_soak ? "--no-soak was given" : "SoakSec= is 0");
         }
-        if (canary > 0 && canary < 100 && s->strategy->kind == STRATEGY_HANDOFF) {
+        if (canary > 0 && canary < 100 && !weigh) {
                 s->counters.reloads_refused++;
-                return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs per-worker listeners "
-                              "(Strategy=drain or migrate): with handoff every worker takes from one shared queue");
+                if (s->strategy->kind == STRATEGY_HANDOFF)
+                        return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs per-worker listeners "
+                                      "(Strategy=drain or migrate): with handoff every worker takes from one "
+                                      "shared queue");
+                return refuse(s, "Reload", done, userdata, -EOPNOTSUPP, "a canary needs the steering program, "
+                              "which this kernel or these privileges do not allow (see rpsupctl probe)");
         }
 
         r = operation_begin(s, OPERATION_RELOAD, done, userdata);

@@ -318,6 +318,8 @@ Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState stat
 void service_adopt_counters(Service *s, uint64_t next_generation_id, uint64_t next_slot_id, unsigned scaled_workers,
                             unsigned scaled_base);
 void service_adopt_slot_history(Slot *slot, unsigned restarts, unsigned consecutive_failures);
+/* The starting worker had said it is ready and was being probed (ReadyProbe=): probing goes on. */
+void service_adopt_ready_claim(Service *s, Worker *w);
 /* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.
  * `done` is called like service_start()'s: at once if a generation is live, else when the first one
  * (which was still starting) is ready or failed. Returns 0 (and never calls `done`) when nothing was live or

@@ -634,6 +634,13 @@ static int reuseport_evacuate(Strategy *st, Slot *slot, uint64_t new_id) {
         return 1;
 }
 
+static bool reuseport_can_weigh(Strategy *st) {
+        Reuseport *rp = st->data;
+
+        /* A share per generation is the steering program's: without it the kernel picks by hash. */
+        return rp->steering != NULL;
+}
+
 static int reuseport_probe_aim(Strategy *st, Slot *slot, size_t listen_index, uint16_t port, bool on) {
         Reuseport *rp = st->data;
         SlotListeners *sl = slot->strategy_data;
@@ -696,6 +703,7 @@ static const StrategyOps reuseport_ops = {
         .retire = reuseport_retire,
         .evacuate = reuseport_evacuate,
         .probe_aim = reuseport_probe_aim,
+        .can_weigh = reuseport_can_weigh,
         .slot_stats = reuseport_slot_stats,
         .stopped = reuseport_stopped,
         .orphan = reuseport_orphan,

@@ -64,6 +64,9 @@ typedef struct StrategyOps {
          * whichever slots take new connections. -EOPNOTSUPP: connections cannot be aimed at one worker
          * (handoff: any worker may take it). */
         int (*probe_aim)(Strategy *st, Slot *slot, size_t listen_index, uint16_t port, bool on);
+        /* Whether new connections can be shared out between two generations by a percentage (a canary;
+         * optional: without it, they cannot). */
+        bool (*can_weigh)(Strategy *st);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
         /* rpsupd is about to exit after a stop (optional): leave the listeners as the next rpsupd (or

@@ -49,6 +49,8 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
                                 fprintf(f, "worker %" PRIu64 " %d %" PRIu64 " %s %" PRIu64 "\n", slot->id,
                                         (int) w->pid, start_time(w), worker_state_to_string(w->state),
                                         w->started_at);
+                        if (w && w->state == WORKER_STARTING && w->claimed_ready)
+                                fprintf(f, "claimed-ready %" PRIu64 "\n", slot->id);
                 }
         }
         r = fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
@@ -155,6 +157,14 @@ int state_load(const char *path, SavedState *ret) {
                         }
                         last_s->has_worker = true;
                         last_s->worker = (SavedWorker) { .pid = pid, .start_time = b, .state = ws, .started_at = c };
+                        continue;
+                }
+                if (sscanf(line, "claimed-ready %" SCNu64, &a) == 1) {
+                        if (!last_s || last_s->id != a || !last_s->has_worker || last_s->worker.state != WORKER_STARTING) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        last_s->worker.claimed_ready = true;
                         continue;
                 }
                 r = -EBADMSG;

@@ -13,6 +13,7 @@ typedef struct SavedWorker {
         uint64_t start_time; /* /proc/PID/stat starttime */
         WorkerState state;
         usec_t started_at;   /* CLOCK_MONOTONIC: valid across rpsupd restarts within one boot */
+        bool claimed_ready;  /* starting, said READY=1, being probed (ReadyProbe=) */
 } SavedWorker;
 
 typedef struct SavedSlot {

@@ -63,6 +63,8 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
                                 worker_process_close(wp);
                                 return log_oom();
                         }
+                        if (ss->worker.claimed_ready)
+                                service_adopt_ready_claim(s, w);
                         r = worker_process_attach(wp, w);
                         if (r < 0)
                                 return log_error_errno(r, "Failed to watch worker pid %d: %m", (int) w->pid);

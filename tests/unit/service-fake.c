@@ -115,6 +115,10 @@ static int fake_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         return 0;
 }
 
+static bool fake_can_weigh(Strategy *st) {
+        return st->kind != STRATEGY_HANDOFF;
+}
+
 static const StrategyOps fake_ops = {
         .generation_open = fake_generation_open,
         .generation_close = fake_generation_close,
@@ -124,6 +128,7 @@ static const StrategyOps fake_ops = {
         .steer = fake_steer,
         .retire = fake_retire,
         .slot_stats = fake_slot_stats,
+        .can_weigh = fake_can_weigh,
 };
 
 Strategy fake_strategy = { .kind = STRATEGY_DRAIN, .ops = &fake_ops };

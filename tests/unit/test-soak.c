@@ -261,6 +261,50 @@ static void test_reload_options_refused(void **state) {
         teardown(s);
 }
 
+static void test_warm_worker_back_in_canary(void **state) {
+        Service *s = soaking(2, &(ReloadOptions) { .canary = 10 });
+        Generation *g1 = s->warm;
+        Worker *w;
+
+        assert_int_equal(fake.n_warm, 2);
+        /* A warm worker crashes: out of the canary's rest, respawned, and back in it once ready. */
+        exit_worker(s, g1->slots[0]->worker, CLD_KILLED, SIGSEGV);
+        assert_int_equal(fake.n_warm, 1);
+        assert_int_equal(s->live->state, GENERATION_SOAKING); /* the warm generation's trouble is not the canary's */
+        advance(s, USEC_PER_SEC);
+        w = g1->slots[0]->worker;
+        assert_non_null(w);
+        service_worker_ready(s, w);
+        assert_int_equal(fake.n_warm, 2);
+        assert_true(in_warm_set(w->pid));
+        teardown(s);
+}
+
+static void test_canary_default_and_no_soak(void **state) {
+        Service *s = start_running(1);
+        Config *c = soak_config(1);
+
+        c->canary = 10;
+        /* --no-soak: no soak, so no canary either (Canary= is a default, not a demand). */
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) { .no_soak = true }, op_done, NULL), 0);
+        ready_all(s, s->pending);
+        assert_int_equal(s->live->state, GENERATION_LIVE);
+        assert_int_equal(fake.done_r, 0);
+        /* A strategy that cannot share connections out ignores the default (logged) but refuses --canary. */
+        exit_signalled(s);
+        fake_strategy.kind = STRATEGY_HANDOFF;
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), 0);
+        ready_all(s, s->pending);
+        assert_int_equal(s->live->state, GENERATION_SOAKING);
+        assert_int_equal(s->canary, 0);
+        assert_int_equal(service_promote(s, "uid 0", NULL, NULL), 0);
+        exit_signalled(s);
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) { .canary = 20 }, op_done, NULL), -EINVAL);
+        fake_strategy.kind = STRATEGY_DRAIN;
+        config_unref(c);
+        teardown(s);
+}
+
 /* ---- readiness probes ---- */
 
 static Config *probe_config(unsigned workers) {
@@ -376,7 +420,6 @@ static void test_probe_failure_during_soak_rolls_back(void **state) {
         service_worker_probed(s, probed_worker(s, w->pid), -ETIMEDOUT, "no answer within 2s");
         assert_int_equal(g2->state, GENERATION_SOAKING);
         advance(s, USEC_PER_SEC);
-        /* A probe that cannot even be started counts as failed. */
         service_worker_probed(s, probed_worker(s, w->pid), -ETIMEDOUT, "no answer within 2s");
         assert_int_equal(fake.done_r, -ECANCELED);
         assert_non_null(strstr(fake.done_message, "failed its readiness probe 2 times in a row: no answer"));
@@ -428,6 +471,30 @@ static void test_resume_rolls_back_a_soak(void **state) {
         teardown(s);
 }
 
+static void test_resume_keeps_probing_a_claimed_worker(void **state) {
+        Service *s = setup_service_with(&fake_host_probing);
+        Config *c = probe_config(1);
+        Generation *g;
+        Slot *slot;
+        Worker *w;
+
+        /* The earlier rpsupd was probing a worker that had said READY=1: probing goes on. */
+        g = service_adopt_generation(s, 1, GENERATION_STARTING, c);
+        slot = service_adopt_slot(s, g, 0, 1, false);
+        w = service_adopt_worker(s, slot, 300, WORKER_STARTING, fake.now);
+        service_adopt_ready_claim(s, w);
+        config_unref(c);
+        assert_int_equal(service_resume(s, op_done, NULL), 0);
+        advance(s, 0);
+        assert_int_equal(fake.probes, 1);
+        service_worker_probed(s, probed_worker(s, 300), 0, NULL);
+        advance(s, USEC_PER_SEC);
+        service_worker_probed(s, probed_worker(s, 300), 0, NULL);
+        assert_int_equal(w->state, WORKER_READY);
+        assert_ptr_equal(s->live, g);
+        teardown(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_soak_keeps_previous_warm_then_promotes),
@@ -438,11 +505,14 @@ int main(void) {
                 cmocka_unit_test(test_operator_rollback),
                 cmocka_unit_test(test_reload_scale_stop_during_soak),
                 cmocka_unit_test(test_reload_options_refused),
+                cmocka_unit_test(test_warm_worker_back_in_canary),
+                cmocka_unit_test(test_canary_default_and_no_soak),
                 cmocka_unit_test(test_probe_gates_readiness),
                 cmocka_unit_test(test_probe_failures_fail_the_reload),
                 cmocka_unit_test(test_probe_failure_during_soak_rolls_back),
                 cmocka_unit_test(test_probe_that_cannot_start_fails),
                 cmocka_unit_test(test_resume_rolls_back_a_soak),
+                cmocka_unit_test(test_resume_keeps_probing_a_claimed_worker),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
