@@ -109,6 +109,8 @@ static void print_summary(json_object *status) {
                " watchdog kills, %" PRIi64 " stall replacements", record_int(status, "worker_failures"),
                record_int(status, "retiring_failures"), record_int(status, "watchdog_kills"),
                record_int(status, "stall_replacements"));
+        if (record_int(status, "stop_timeouts") > 0)
+                printf(", %" PRIi64 " did not stop within StopTimeoutSec=", record_int(status, "stop_timeouts"));
         if (!isempty(record_str(status, "ready_probe")))
                 printf(", %" PRIi64 " failed probes", record_int(status, "probe_failures"));
         printf("\n");
@@ -153,6 +155,24 @@ static void print_generations(json_object *status, json_object *generations) {
 
 }
 
+/* Why a retiring worker is still there: "4 connections open, queue 0, stopped at the latest in 12s". */
+static const char *format_drain(char *buf, size_t l, json_object *w) {
+        char open[64], queue[64], deadline[FORMAT_TIMESPAN_MAX + 16];
+        int64_t n = record_int(w, "drain_open_connections");
+
+        if (n >= 0)
+                snprintf(open, sizeof(open), "%" PRIi64 " connection%s open", n, n == 1 ? "" : "s");
+        else
+                snprintf(open, sizeof(open), "connections unknown");
+        if (record_int(w, "drain_queue") >= 0)
+                snprintf(queue, sizeof(queue), "queue %" PRIi64, record_int(w, "drain_queue"));
+        else
+                snprintf(queue, sizeof(queue), "queue unknown");
+        format_relative(deadline, sizeof(deadline), (uint64_t) record_int(w, "drain_deadline_usec"));
+        snprintf(buf, l, "%s, %s, stopped at the latest %s", open, queue, deadline);
+        return buf;
+}
+
 static void print_workers(json_object *status, json_object *workers) {
         bool shared = false, steered;
         Table *t;
@@ -187,6 +207,8 @@ static void print_workers(json_object *status, json_object *workers) {
                                  record_str(w, "probe_failure"));
                         st = probe;
                 }
+                if (streq(record_str(w, "state"), "draining") && record_int(w, "drain_deadline_usec") > 0)
+                        st = format_drain(probe, sizeof(probe), w);
                 if (steered)
                         table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, syns, st);
                 else

@@ -13,7 +13,10 @@
  * --reply-delay MS, --ignore-sigterm, --no-watchdog (never send WATCHDOG=1), --http-status CODE (says
  * READY=1, but answers every GET with that status: an application that is up and broken), --exit-after MS
  * (says READY=1, then exits with status 3 at the first moment after MS without a connection open: a crash
- * between requests). */
+ * between requests), --slow-request MS (a request line starting with "SLOW" is answered in full after MS
+ * milliseconds, during which the worker is busy with it alone: it accepts and serves nothing else, as a
+ * single-threaded daemon busy with one long request would), --exit-on-term (on SIGTERM or SIGINT exit 0 at
+ * once, dropping the connections it has: a daemon without a graceful stop). */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +53,8 @@ static bool arg_ignore_sigterm;
 static bool arg_no_watchdog;
 static int arg_http_status = 200;
 static int arg_exit_after_ms = -1;
+static int arg_slow_request_ms;
+static bool arg_exit_on_term;
 
 static int epfd = -1;
 static unsigned n_connections;
@@ -64,6 +69,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-watchdog", no_argument, NULL, 'w' },
                 { "http-status", required_argument, NULL, 's' },
                 { "exit-after", required_argument, NULL, 'x' },
+                { "slow-request", required_argument, NULL, 'S' },
+                { "exit-on-term", no_argument, NULL, 'e' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -94,10 +101,16 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'x':
                         arg_exit_after_ms = atoi(optarg);
                         break;
+                case 'S':
+                        arg_slow_request_ms = atoi(optarg);
+                        break;
+                case 'e':
+                        arg_exit_on_term = true;
+                        break;
                 case 'h':
                         printf("rpsup-example-worker [--fail-start] [--ready-delay MS] [--reply-delay MS]\n"
                                "                     [--ignore-sigterm] [--no-watchdog] [--http-status CODE]\n"
-                               "                     [--exit-after MS]\n"
+                               "                     [--exit-after MS] [--slow-request MS] [--exit-on-term]\n"
                                "Run it under rpsupd (or any socket activation); see rpsupd(8).\n");
                         exit(0);
                 default:
@@ -165,6 +178,10 @@ static void connection_readable(Connection *c) {
                 if (k == 0 || memchr(c->buf, '\n', c->n) || c->n >= sizeof(c->buf) - 1) {
                         if (arg_reply_delay_ms > 0)
                                 sleep_ms(arg_reply_delay_ms);
+                        /* Busy with this request alone: the event loop waits, nothing else is accepted or
+                         * served, and a stop request waits until the answer is out. */
+                        if (arg_slow_request_ms > 0 && c->n >= 4 && memcmp(c->buf, "SLOW", 4) == 0)
+                                sleep_ms(arg_slow_request_ms);
                         connection_answer(c);
                         if (k == 0) {
                                 connection_close(c);
@@ -322,6 +339,8 @@ int main(int argc, char *argv[]) {
                                 struct signalfd_siginfo si;
                                 if (read(sfd, &si, sizeof(si)) != sizeof(si) || arg_ignore_sigterm)
                                         continue;
+                                if (arg_exit_on_term)
+                                        return 0; /* no graceful stop: what is open is dropped */
                                 /* Stop accepting; what is queued stays with the supervisor's listener. */
                                 stopping = true;
                                 sd_notify(false, "STOPPING=1");

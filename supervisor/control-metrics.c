@@ -132,6 +132,9 @@ static void write_counters(FILE *f, const ServiceCounters *c, const char *svc) {
         fprintf(f, "rpsup_worker_retiring_failures_total{service=\"%s\"} %" PRIu64 "\n", svc, c->retiring_failures);
         metric_header(f, "rpsup_watchdog_kills_total", "counter", "Workers replaced for missing WatchdogSec=.");
         fprintf(f, "rpsup_watchdog_kills_total{service=\"%s\"} %" PRIu64 "\n", svc, c->watchdog_kills);
+        metric_header(f, "rpsup_stop_timeouts_total", "counter",
+                      "Workers that did not exit within StopTimeoutSec= of KillSignal and were sent SIGKILL.");
+        fprintf(f, "rpsup_stop_timeouts_total{service=\"%s\"} %" PRIu64 "\n", svc, c->stop_timeouts);
         metric_header(f, "rpsup_stall_replacements_total", "counter",
                       "Workers replaced because their accept queue stopped moving.");
         fprintf(f, "rpsup_stall_replacements_total{service=\"%s\"} %" PRIu64 "\n", svc, c->stall_replacements);

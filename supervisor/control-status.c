@@ -233,6 +233,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_u64(m, "worker_failures", s->counters.worker_failures));
         TRY(entry_u64(m, "retiring_failures", s->counters.retiring_failures));
         TRY(entry_u64(m, "watchdog_kills", s->counters.watchdog_kills));
+        TRY(entry_u64(m, "stop_timeouts", s->counters.stop_timeouts));
         TRY(entry_u64(m, "stall_replacements", s->counters.stall_replacements));
         {
                 const Retirement *r = retirements_last_finished(v->retirements);
@@ -306,8 +307,14 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
                         Slot *slot = g->slots[i];
                         Worker *w = slot->worker;
                         SlotStats stats = { .accept_queue = -1 };
+                        SlotDrainState ds = { .accept_queue = -1, .open_connections = -1 };
+                        bool draining = w && w->state == WORKER_DRAINING && slot->retiring;
 
                         (void) st->ops->slot_stats(st, slot, &stats);
+                        /* What a draining worker still has to serve before it is asked to stop. */
+                        if (draining && st->ops->slot_drain_state &&
+                            st->ops->slot_drain_state(st, slot, w->pid, &ds) < 0)
+                                ds = (SlotDrainState) { .accept_queue = -1, .open_connections = -1 };
                         TRY(sd_bus_message_open_container(m, 'a', "{sv}"));
                         TRY(entry_u64(m, "generation", g->id));
                         TRY(entry_u32(m, "slot", slot->index));
@@ -330,6 +337,10 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
                         TRY(entry_u64(m, "migrated_accept_queue", stats.migrations[MIGRATION_ACCEPT_QUEUE]));
                         TRY(entry_u64(m, "migrated_request_ack", stats.migrations[MIGRATION_REQUEST_ACK]));
                         TRY(entry_u64(m, "migrated_request_timer", stats.migrations[MIGRATION_REQUEST_TIMER]));
+                        TRY(entry_i64(m, "drain_queue", ds.accept_queue));
+                        TRY(entry_i64(m, "drain_open_connections", ds.open_connections));
+                        TRY(entry_u64(m, "drain_deadline_usec", draining && slot->drain_deadline != USEC_INFINITY
+                                                                        ? to_realtime(slot->drain_deadline) : 0));
                         TRY(sd_bus_message_close_container(m));
                 }
         return sd_bus_message_close_container(m);

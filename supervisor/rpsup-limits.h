@@ -44,7 +44,16 @@
 #define RESTART_HEALTHY_USEC (10ULL * 1000000ULL) /* a worker up this long resets its slot's backoff */
 #define CRASH_LOOP_FAILURES 5u      /* consecutive failures of one slot reported as a crash loop */
 #define READY_EXTEND_FACTOR 4u     /* EXTEND_TIMEOUT_USEC= stretches a start to at most this x ReadyTimeoutSec= */
-#define STALL_AUTO_USEC (5ULL * 1000000ULL) /* StallSec=auto */
+/* StallSec=auto: connections queued for a stalled worker move to the others within about 0.6 s (this plus
+ * a sampling period), before clients that give up after 1 s do; a worker busy that long with one request
+ * is replaced gently (KillSignal), so a false alarm costs a process start, not a request. */
+#define STALL_AUTO_USEC (500ULL * 1000ULL)
+#define DRAIN_CHECK_USEC (100ULL * 1000ULL) /* how often a retiring worker is looked at: has it drained? */
+/* Counting a retiring worker's open connections (worker-connections.c): beyond these its count is unknown
+ * (and it is stopped at its drain deadline, not when idle). */
+#define DRAIN_PROCESSES_MAX 256u    /* the worker and its descendants */
+#define DRAIN_FDS_MAX 4096u         /* their open fds and threads, all together */
+#define DRAIN_SOCKETS_MAX 65536u    /* connections on the listeners' ports, of every process */
 #define PROBE_PATH_MAX 1024u        /* ReadyProbe=http:/PATH */
 #define PROBE_COUNT_MAX 100u        /* ReadyProbePasses=, ReadyProbeFailures= */
 #define PROBE_INTERVAL_MIN_USEC (10ULL * 1000ULL) /* ReadyProbeIntervalSec=: probes are not a busy loop */

@@ -107,7 +107,7 @@ static void generation_resume_slots(Service *s, Generation *g) {
 
 /* A soak that an earlier rpsupd left running is rolled back: the soaking generation was not proven, and its
  * reload was never answered. The warm generation serves again; returns the soaking one, for the caller to
- * retire as replaced (drained) once the steering names the warm one. */
+ * retire (rolled back) once the steering names the warm one. */
 static Generation *soak_resume(Service *s) {
         Generation *soaking = NULL, *warm = NULL;
 
@@ -183,7 +183,7 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                         generation_free_idle(s, x);
         }
         if (rolled_back)
-                generation_retire(s, rolled_back, RETIRE_REPLACED); /* may free it */
+                generation_retire(s, rolled_back, RETIRE_ROLLBACK); /* may free it */
         changed(s);
         if (done) {
                 service_complete(s, done, userdata, 0, NULL);

@@ -429,8 +429,25 @@ static void retired_worker_exited(Service *s, Slot *slot, const char *what, bool
         changed(s);
 }
 
+/* A worker replaced while it hung is gone: its replacement has the slot. */
+static void departing_worker_exited(Service *s, Worker *w, int code, int status) {
+        Slot *slot = w->slot;
+        Generation *g = slot->generation;
+        _cleanup_free_ char *what = worker_describe_exit(w, code, status);
+
+        log_info("Worker %u of generation %" PRIu64 " %s; its replacement serves the slot.", slot->index, g->id,
+                 what ?: "exited");
+        worker_free(s, w);
+        slot_maybe_free(s, slot); /* may free the slot and its generation, if they were only waiting for it */
+        changed(s);
+}
+
 void service_worker_exited(Service *s, Worker *w, int code, int status) {
         SERVICE_STEP(s);
+        if (w->departing) {
+                departing_worker_exited(s, w, code, status);
+                return;
+        }
         Slot *slot = w->slot;
         Generation *g = slot->generation;
         _cleanup_free_ char *what = worker_describe_exit(w, code, status), *m = NULL;
@@ -501,6 +518,20 @@ void worker_replace_hung(Service *s, Worker *w, StopReason reason) {
         }
         slot->stall_since = 0;
         slot->sampled = false;
+
+        /* Its replacement starts now, beside it: the hung one leaves the slot and ends on its own time
+         * (KillSignal, then SIGKILL after StopTimeoutSec=), finishing what it can. */
+        slot->worker = NULL;
+        w->departing = true;
+        LIST_INSERT_HEAD(&s->departing, w, departing_link);
+        slot->n_departing++;
+        slot->restarts++;
+        r = slot_spawn(s, slot);
+        if (r < 0) {
+                _cleanup_free_ char *m = strdup_printf("could not be replaced: %s", strerror(-r));
+                log_error_errno(r, "Failed to start a replacement for worker %u: %m", slot->index);
+                slot_schedule_respawn(s, slot, true, m ?: "could not be replaced");
+        }
         changed(s);
 }
 
@@ -552,12 +583,16 @@ usec_t service_next_deadline(Service *s) {
         if (s->strategy->ops->next_deadline)
                 next = MIN(next, s->strategy->ops->next_deadline(s->strategy));
 
+        Worker *w;
+        LIST_FOREACH(w, &s->departing, departing_link)
+                next = MIN(next, worker_deadline(w));
         FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
 
                         next = MIN(next, slot->respawn_at);
                         next = MIN(next, slot->drain_deadline);
+                        next = MIN(next, slot->drain_check_at);
                         if (slot->worker)
                                 next = MIN(next, worker_deadline(slot->worker));
                 }
@@ -585,6 +620,53 @@ static void slot_drain_over(Service *s, Slot *slot) {
                 log_debug("Drain window of worker %u of generation %" PRIu64 " is over.", slot->index, g->id);
                 worker_stop(s, w, STOP_RETIRED);
         }
+}
+
+/* A retiring slot's worker drains: once nothing waits in its listeners and it has no connection open, it
+ * is asked to stop (KillSignal) without waiting for the drain window to end. */
+static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
+        Worker *w = slot->worker;
+        SlotDrainState ds = { .accept_queue = -1, .open_connections = -1 };
+        int r;
+
+        slot->drain_check_at = USEC_INFINITY;
+        if (!w || w->state != WORKER_DRAINING || !slot->retiring || !s->strategy->ops->slot_drain_state)
+                return;
+        r = s->strategy->ops->slot_drain_state(s->strategy, slot, w->pid, &ds);
+        if (r == -EOPNOTSUPP)
+                return; /* the drain window decides */
+        if (r >= 0 && ds.accept_queue == 0 && ds.open_connections == 0) {
+                log_debug("Worker %u of generation %" PRIu64 " (pid %d) has drained: asking it to stop.", slot->index,
+                          slot->generation->id, (int) w->pid);
+                slot->drain_deadline = USEC_INFINITY;
+                worker_stop(s, w, STOP_RETIRED);
+                changed(s);
+                return;
+        }
+        /* Nothing new reaches a retiring slot: a queue that does not go down is one its worker does not
+         * take from (stopped, hung). After StallSec= what waits there moves to the serving workers. */
+        if (r >= 0 && ds.accept_queue > 0 && slot->drain_queue >= 0 && ds.accept_queue >= slot->drain_queue) {
+                usec_t timeout = stall_timeout(slot->generation->config);
+
+                if (slot->drain_stuck_since == 0)
+                        slot->drain_stuck_since = t;
+                else if (timeout > 0 && t - slot->drain_stuck_since >= timeout && s->strategy->ops->abandon) {
+                        char buf[FORMAT_TIMESPAN_MAX];
+
+                        format_timespan(buf, sizeof(buf), timeout, USEC_PER_MSEC);
+                        log_warning("Worker %u of generation %" PRIu64 " (pid %d) took nothing from its queue for %s "
+                                    "while retiring; moving what waits for it to the serving workers.", slot->index,
+                                    slot->generation->id, (int) w->pid, buf);
+                        s->strategy->ops->abandon(s->strategy, slot);
+                        slot->drain_deadline = USEC_INFINITY;
+                        worker_stop(s, w, STOP_STALLED);
+                        changed(s);
+                        return;
+                }
+        } else
+                slot->drain_stuck_since = 0;
+        slot->drain_queue = r >= 0 ? ds.accept_queue : -1;
+        slot->drain_check_at = usec_add(t, DRAIN_CHECK_USEC);
 }
 
 static void slot_respawn(Service *s, Slot *slot) {
@@ -638,6 +720,7 @@ static void worker_deadline_passed(Service *s, Worker *w, usec_t t) {
                 log_warning("Worker %u of generation %" PRIu64 " (pid %d) did not exit within %s of %s; sending "
                             "SIGKILL.", slot->index, g->id, (int) w->pid, buf,
                             signal_name(w->stop_reason == STOP_WATCHDOG ? SIGABRT : g->config->kill_signal));
+                s->counters.stop_timeouts++;
                 w->state = WORKER_KILLED;
                 w->stop_deadline = USEC_INFINITY;
                 worker_kill(s, w, SIGKILL);
@@ -653,16 +736,27 @@ static void worker_deadline_passed(Service *s, Worker *w, usec_t t) {
 /* Handles one expired deadline; returns false when there was none. One at a time, because handling one
  * may free slots and generations. */
 static bool tick_one(Service *s, usec_t t) {
+        Worker *w;
+
         if (s->soak_deadline <= t) {
                 soak_promote(s, "soak");
                 return true;
         }
+        LIST_FOREACH(w, &s->departing, departing_link)
+                if (worker_deadline(w) <= t) {
+                        worker_deadline_passed(s, w, t);
+                        return true;
+                }
         FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Slot *slot = g->slots[i];
 
                         if (slot->drain_deadline <= t) {
                                 slot_drain_over(s, slot);
+                                return true;
+                        }
+                        if (slot->drain_check_at <= t) {
+                                slot_drain_check(s, slot, t);
                                 return true;
                         }
                         if (slot->respawn_at <= t) {

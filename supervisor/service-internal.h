@@ -56,12 +56,16 @@ typedef struct Operation {
  *  FAILED    a starting generation did not become ready: it never took connections, so the steering is
  *            left alone; its workers are stopped now. Counted as a failure by the caller.
  *  RESUME    after adoption, what the previous rpsupd was retiring: its workers are stopped now; the
- *            steering is set once, when resuming is done. */
+ *            steering is set once, when resuming is done.
+ *  ROLLBACK  a soaking generation failed (or an operator rolled it back): out of the steering, what is
+ *            queued for its workers moves to the generation that serves again (the strategy's abandon()),
+ *            and its workers are stopped now: a generation that failed is not trusted to drain. */
 typedef enum RetireMode {
         RETIRE_REPLACED,
         RETIRE_STOP,
         RETIRE_FAILED,
         RETIRE_RESUME,
+        RETIRE_ROLLBACK,
         _RETIRE_MODE_MAX,
 } RetireMode;
 

@@ -159,7 +159,10 @@ Worker *worker_free(Service *s, Worker *w) {
                 return NULL;
         if (s->host->forget)
                 s->host->forget(s->host_userdata, w);
-        if (w->slot && w->slot->worker == w)
+        if (w->departing) {
+                LIST_REMOVE(w, departing_link);
+                w->slot->n_departing--;
+        } else if (w->slot && w->slot->worker == w)
                 w->slot->worker = NULL;
         free(w->status_text);
         free(w->probe_failure);
@@ -224,7 +227,7 @@ static void generation_maybe_free(Service *s, Generation *g) {
         if (g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED)
                 return;
         for (size_t i = 0; i < g->n_slots; i++)
-                if (g->slots[i]->worker)
+                if (g->slots[i]->worker || g->slots[i]->n_departing > 0)
                         return;
         id = g->id;
         STAILQ_CONCAT(&waiters, &g->waiters);
@@ -242,7 +245,7 @@ static void generation_maybe_free(Service *s, Generation *g) {
 void slot_maybe_free(Service *s, Slot *slot) {
         Generation *g = slot->generation;
 
-        if (slot->worker)
+        if (slot->worker || slot->n_departing > 0)
                 return;
         if (!slot->retiring && g->state != GENERATION_RETIRING && g->state != GENERATION_FAILED)
                 return;
@@ -267,6 +270,7 @@ int slot_new(Service *s, Generation *g, unsigned index, uint64_t id, Slot **ret,
                 .id = id,
                 .respawn_at = USEC_INFINITY,
                 .drain_deadline = USEC_INFINITY,
+                .drain_check_at = USEC_INFINITY,
         };
         if (id >= s->next_slot_id)
                 s->next_slot_id = id + 1;
@@ -342,6 +346,7 @@ int slot_spawn(Service *s, Slot *slot) {
         slot->worker = w;
         slot->respawn_at = USEC_INFINITY;
         slot->drain_deadline = USEC_INFINITY; /* a deadline of the previous worker's is not this one's */
+        slot->drain_check_at = USEC_INFINITY;
 
         r = s->host->spawn(s->host_userdata, w);
         if (r < 0) {
@@ -383,8 +388,8 @@ void worker_stop(Service *s, Worker *w, StopReason reason) {
 void generation_free_idle(Service *s, Generation *g) {
         for (size_t i = g->n_slots; i > 0; i--) {
                 Slot *slot = g->slots[i - 1];
-                if (!slot->worker && (slot->retiring || g->state == GENERATION_RETIRING ||
-                                      g->state == GENERATION_FAILED)) {
+                if (!slot->worker && slot->n_departing == 0 &&
+                    (slot->retiring || g->state == GENERATION_RETIRING || g->state == GENERATION_FAILED)) {
                         slot_free(s, slot);
                 }
         }
@@ -406,16 +411,21 @@ static void slots_retire_list(Service *s, Slot **slots, size_t n, RetireMode mod
                 slots[i]->retiring = true;
                 slots[i]->respawn_at = USEC_INFINITY;
         }
-        if (mode == RETIRE_REPLACED || mode == RETIRE_STOP)
+        if (mode == RETIRE_REPLACED || mode == RETIRE_STOP || mode == RETIRE_ROLLBACK)
                 steering_update(s);
+        if (mode == RETIRE_ROLLBACK && s->strategy->ops->abandon)
+                for (size_t i = 0; i < n; i++)
+                        s->strategy->ops->abandon(s->strategy, slots[i]);
 
         for (size_t i = 0; i < n; i++) {
                 Slot *slot = slots[i];
                 Worker *w = slot->worker;
                 usec_t delay = drain ? s->strategy->ops->retire(s->strategy, slot) : 0;
 
-                if (!drain)
+                if (!drain) {
                         slot->drain_deadline = USEC_INFINITY; /* draining workers are stopped now too */
+                        slot->drain_check_at = USEC_INFINITY;
+                }
                 if (!w)
                         continue;
                 if (delay == 0 || w->state == WORKER_STARTING) {
@@ -425,11 +435,19 @@ static void slots_retire_list(Service *s, Slot **slots, size_t n, RetireMode mod
                 if (w->state == WORKER_READY)
                         w->state = WORKER_DRAINING;
                 slot->drain_deadline = usec_add(now(s), delay);
+                /* It is asked to stop as soon as it has nothing left to serve (the strategy tells). */
+                if (s->strategy->ops->slot_drain_state) {
+                        slot->drain_check_at = now(s);
+                        slot->drain_queue = -1;
+                        slot->drain_stuck_since = 0;
+                }
         }
         /* Slots without a process have nothing to drain; they are freed (generation_free_idle()). */
         for (size_t i = 0; i < n; i++)
-                if (!slots[i]->worker)
+                if (!slots[i]->worker) {
                         slots[i]->drain_deadline = USEC_INFINITY;
+                        slots[i]->drain_check_at = USEC_INFINITY;
+                }
 }
 
 void slots_retire(Service *s, Generation *g, unsigned from, RetireMode mode) {
@@ -463,6 +481,7 @@ void slots_retire(Service *s, Generation *g, unsigned from, RetireMode mode) {
 void generation_retire(Service *s, Generation *g, RetireMode mode) {
         switch (mode) {
         case RETIRE_REPLACED:
+        case RETIRE_ROLLBACK:
                 g->state = GENERATION_RETIRING;
                 g->retired_at = now(s);
                 if (s->host->generation_retiring)
@@ -656,7 +675,7 @@ void soak_roll_back(Service *s, const char *reason, const char *by) {
                 log_error("%s", m ?: reason);
         reload_record(s, RELOAD_ROLLED_BACK, g->id, previous->id, reason, by);
 
-        generation_retire(s, g, RETIRE_REPLACED); /* may free g */
+        generation_retire(s, g, RETIRE_ROLLBACK); /* may free g */
         if (s->op && s->op->kind == OPERATION_RELOAD)
                 operation_finish(s, -ECANCELED, m ?: reason);
         changed(s);
@@ -716,6 +735,11 @@ void generation_fail(Service *s, Generation *g, const char *reason) {
 /* ---- queries ---- */
 
 Worker *service_find_worker(Service *s, pid_t pid) {
+        Worker *w;
+
+        LIST_FOREACH(w, &s->departing, departing_link)
+                if (w->pid == pid)
+                        return w;
         FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->worker && g->slots[i]->worker->pid == pid)
@@ -773,6 +797,7 @@ int service_new(const char *name, const ServiceHost *host, void *userdata, Strat
                 return -ENOMEM;
         }
         TAILQ_INIT(&s->generations);
+        LIST_INIT(&s->departing);
         s->host = host;
         s->host_userdata = userdata;
         s->strategy = strategy;
@@ -789,6 +814,8 @@ int service_new(const char *name, const ServiceHost *host, void *userdata, Strat
 Service *service_free(Service *s) {
         if (!s)
                 return NULL;
+        while (!LIST_EMPTY(&s->departing))
+                worker_free(s, LIST_FIRST(&s->departing));
         while (!TAILQ_EMPTY(&s->generations))
                 generation_free(s, TAILQ_FIRST(&s->generations));
         if (s->op) {

@@ -97,6 +97,10 @@ struct Worker {
         unsigned probe_passes;  /* consecutive */
         unsigned probe_failures;/* consecutive */
         char *probe_failure;    /* what the last failed attempt said */
+        /* Replaced while it hung (stall): no longer its slot's worker, ending in Service.departing while a
+         * replacement serves the slot. Its slot (and generation) stay until it is gone. */
+        bool departing;
+        LIST_ENTRY(Worker) departing_link;
         char *status_text; /* the worker's last STATUS= */
         void *host_data;   /* owned by the ServiceHost: process tracking */
 };
@@ -113,6 +117,10 @@ struct Slot {
         unsigned consecutive_failures; /* backoff, crash-loop report */
         usec_t respawn_at;     /* USEC_INFINITY: no respawn pending */
         usec_t drain_deadline; /* USEC_INFINITY: none; else KillSignal then */
+        usec_t drain_check_at; /* retiring, draining: when to look again whether its worker is idle */
+        int64_t drain_queue;   /* what waited in its listeners at the last look */
+        usec_t drain_stuck_since; /* 0: its queue went down (or was empty) at the last look */
+        unsigned n_departing;  /* workers replaced while they hung, not gone yet */
         char *last_failure;    /* what the last failure was, for status */
         /* Stall detection: the last sample of the slot's accept queue and of what came into it. */
         bool sampled;
@@ -198,6 +206,7 @@ typedef struct ServiceCounters {
         uint64_t worker_failures;
         uint64_t retiring_failures; /* workers that crashed (not ended as asked) while retiring or stopping */
         uint64_t watchdog_kills;
+        uint64_t stop_timeouts;    /* workers that did not exit within StopTimeoutSec= of KillSignal: SIGKILLed */
         uint64_t stall_replacements;
         usec_t last_reload_usec; /* duration of the last successful reload, request to live */
         usec_t last_reload_own_usec; /* ...of which rpsupd's own: before the last fork, after the last READY=1 */
@@ -234,6 +243,9 @@ struct Service {
         usec_t soak_deadline;    /* USEC_INFINITY: no soak */
         unsigned canary;         /* percent of new connections for the soaking generation; 0: all */
         ReloadRecord last_reload;
+
+        /* Workers replaced while they hung, on their way out (Worker.departing). */
+        LIST_HEAD(, Worker) departing;
 
         /* Stall detection: sampling the live generation's accept queues. */
         bool sampling;

@@ -103,6 +103,12 @@ static int handoff_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         return 0;
 }
 
+static int handoff_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret) {
+        /* One shared queue: nothing in it is this worker's more than another's, and a worker cannot be
+         * steered away from it. Its stop waits for nothing (retire() says 0). */
+        return -EOPNOTSUPP;
+}
+
 static void handoff_free(Strategy *st) {
 }
 
@@ -116,6 +122,7 @@ static const StrategyOps handoff_ops = {
         .retire = handoff_retire,
         .evacuate = handoff_evacuate,
         .slot_stats = handoff_slot_stats,
+        .slot_drain_state = handoff_slot_drain_state,
         .free = handoff_free,
 };
 

@@ -5,12 +5,16 @@
  * the listeners of the live generation's serving workers (active), of its workers that are coming back
  * or starting (standby), and during a canary, of the warm generation's serving workers (previous, with
  * the share the canary leaves them). A readiness probe reaches one worker through the probe map (its
- * source port names the slot's listener). A slot that retires leaves the set first:
- *   drain    its worker keeps accepting for the drain window (what is queued and what is still in its
- *            handshake reaches it), then is asked to stop; when rpsupd finally closes the listener, anything
- *            left migrates (TCP) instead of being reset.
- *   migrate  rpsupd shuts its copy of the listener down at once: the kernel moves the accept queue and the
- *            handshakes in flight to the live generation (as the program picks), whatever the worker does.
+ * source port names the slot's listener).
+ * A slot that retires (reload, scale-in, rollback) leaves the set first, so nothing new reaches it; its
+ * worker keeps accepting what is queued for it and finishes its open connections, for at most the drain
+ * window (DrainSec=). slot_drain_state() tells the service when it has nothing left (queue empty, no
+ * connection open: worker-connections.c), and the service asks it to stop then. rpsupd never shuts a
+ * listener down under a running worker (its accept() would fail with EINVAL): only once the worker is gone
+ * (slot_close()) are the listeners shut down, so that whatever is still queued, and the handshakes still in
+ * flight, migrate to the serving workers, and they linger for those handshakes. drain and migrate retire
+ * alike; they differ when a worker hangs (evacuate(): migrate moves its queue to the serving workers at
+ * once, drain leaves it for the replacement) and in what auto picks them for (drain: datagrams).
  * A listener handed over by a socket unit (ReusePort=yes) joins the group too: every worker gets it as well,
  * so whatever it queued while the service was down is served, and when the service stops, the slots'
  * queues migrate into it. */
@@ -30,6 +34,7 @@
 #include "steer.h"
 #include "strategy-reuseport.h"
 #include "systemd-notify.h"
+#include "worker-connections.h"
 
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68
@@ -64,7 +69,12 @@ typedef struct Lingering {
         usec_t until;
 } Lingering;
 
-#define LINGER_DRAIN_USEC (5ULL * USEC_PER_SEC)
+/* DrainSec=auto for TCP: a retiring worker is asked to stop as soon as it is idle, so the window only
+ * bounds what stays open: long requests, and keep-alive connections that the daemon itself closes when
+ * asked to stop. 30 s is a request timeout common servers use by default (gunicorn's --timeout) and the
+ * default StopTimeoutSec=; bounded by StopTimeoutSec= (a service that wants its workers gone quickly says so
+ * there). */
+#define DRAIN_AUTO_USEC (30ULL * USEC_PER_SEC)
 
 typedef struct Reuseport {
         ListenerSet *set;
@@ -326,7 +336,6 @@ static void slot_listeners_linger(Reuseport *rp, SlotListeners *sl, usec_t linge
 static void reuseport_slot_close(Strategy *st, Slot *slot) {
         Reuseport *rp = st->data;
         SlotListeners *sl = slot->strategy_data;
-        Config *c = slot->generation->config;
 
         if (!sl)
                 return;
@@ -336,7 +345,9 @@ static void reuseport_slot_close(Strategy *st, Slot *slot) {
                 for (size_t i = 0; i < sl->n; i++)
                         listener_unref(sl->listeners[i]);
         } else if (sl->n > 0 && sl->listeners[0]->address.type == SOCK_STREAM)
-                slot_listeners_linger(rp, sl, rp->migrate ? reuseport_drain_window(c) : LINGER_DRAIN_USEC);
+                /* The worker is gone: what is still queued migrates now, the handshakes in flight when they
+                 * complete (drain and migrate alike: nothing is left to be reset). */
+                slot_listeners_linger(rp, sl, reuseport_handshake_window());
         else
                 slot_listeners_release(rp, sl);
         free(sl);
@@ -396,7 +407,7 @@ static int reuseport_orphan(Strategy *st, int fd) {
         (void) shutdown(fd, SHUT_RD);
         rp->lingering[rp->n_lingering++] = (Lingering) {
                 .listener = l,
-                .until = usec_add(now_usec(CLOCK_MONOTONIC), LINGER_DRAIN_USEC),
+                .until = usec_add(now_usec(CLOCK_MONOTONIC), reuseport_handshake_window()),
         };
         return 1;
 }
@@ -561,19 +572,12 @@ static int reuseport_steer(Strategy *st, Service *s) {
  * answered. With net.ipv4.tcp_synack_retries = r the retransmissions go out until 1 + 2 + ... + 2^(r-1)
  * seconds (31 s for the default 5), and the request lives until 2^(r+1) - 1 seconds (63 s): an ACK to the
  * last retransmission still completes the handshake, so the window is the latter. (A listener's own
- * TCP_SYNCNT cannot be told apart from the default through getsockopt(); rpsupd never sets it.) */
-usec_t reuseport_drain_window(const Config *c) {
+ * TCP_SYNCNT cannot be told apart from the default through getsockopt(); rpsupd never sets it.) A shut
+ * down listener lingers this long, so that they migrate instead of being reset. */
+usec_t reuseport_handshake_window(void) {
         FILE *f;
         int retries = 5;
 
-        bool stream = false;
-
-        if (c->drain != USEC_INFINITY)
-                return c->drain;
-        for (size_t i = 0; i < c->n_listen; i++)
-                stream = stream || c->listen[i].address.type == SOCK_STREAM;
-        if (!stream)
-                return USEC_PER_SEC; /* datagrams only: what is already in the socket buffers */
         f = fopen("/proc/sys/net/ipv4/tcp_synack_retries", "re");
         if (f) {
                 if (fscanf(f, "%d", &retries) != 1)
@@ -584,26 +588,111 @@ usec_t reuseport_drain_window(const Config *c) {
         return ((1ULL << (retries + 1)) - 1) * USEC_PER_SEC;
 }
 
+usec_t reuseport_drain_window(const Config *c) {
+        bool stream = false;
+
+        if (c->drain != USEC_INFINITY)
+                return c->drain;
+        for (size_t i = 0; i < c->n_listen; i++)
+                stream = stream || c->listen[i].address.type == SOCK_STREAM;
+        if (!stream)
+                return USEC_PER_SEC; /* datagrams only: what is already in the socket buffers */
+        return MAX(MIN(DRAIN_AUTO_USEC, c->stop_timeout), USEC_PER_SEC);
+}
+
 static void shut_down(SlotListeners *sl) {
         for (size_t i = 0; i < sl->n; i++)
                 if (sl->listeners[i]->address.type == SOCK_STREAM)
                         /* Stops listening on the socket itself (not just our fd): it leaves the sockarray and
-                         * the kernel migrates its queue through the program. */
+                         * the kernel migrates its queue through the program. Only ever once no worker holds
+                         * it: a worker's accept() on it would fail with EINVAL. */
                         (void) shutdown(sl->listeners[i]->fd, SHUT_RD);
         sl->shut = true;
 }
 
+/* steer() took the slot out already: nothing new reaches it. Its worker keeps its listeners, serving what
+ * is queued and what is open, until it is idle (slot_drain_state()) or the window ends. */
 static usec_t reuseport_retire(Strategy *st, Slot *slot) {
-        Reuseport *rp = st->data;
-        SlotListeners *sl = slot->strategy_data;
-
-        if (!sl)
+        if (!slot->strategy_data)
                 return 0;
-        if (rp->migrate) {
-                shut_down(sl);
+        return reuseport_drain_window(slot->generation->config);
+}
+
+static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret) {
+        SlotListeners *sl = slot->strategy_data;
+        SlotDrainState ds = { .accept_queue = 0, .open_connections = 0 };
+        int fds[LISTEN_MAX];
+        size_t n = 0;
+        uint64_t open;
+        int r;
+
+        if (!sl || sl->shut) {
+                *ret = ds; /* its listeners are gone or evacuated: nothing waits for it there */
                 return 0;
         }
-        return reuseport_drain_window(slot->generation->config);
+        for (size_t i = 0; i < sl->n; i++) {
+                uint32_t depth;
+
+                if (sl->listeners[i]->address.type != SOCK_STREAM) {
+                        /* Datagrams have no connections to count, and a request being answered cannot be
+                         * seen: the drain window decides. */
+                        ds.accept_queue = -1;
+                        continue;
+                }
+                fds[n++] = sl->listeners[i]->fd;
+                if (ds.accept_queue >= 0) {
+                        if (listener_accept_queue(sl->listeners[i], &depth, NULL) >= 0)
+                                ds.accept_queue += depth;
+                        else
+                                ds.accept_queue = -1;
+                }
+        }
+        r = n > 0 ? worker_connections_count(pid, fds, n, &open) : 0;
+        if (r < 0) {
+                if (r != -ESRCH && r != -E2BIG)
+                        log_debug_errno(r, "Cannot count the open connections of pid %d: %m", (int) pid);
+                ds.open_connections = -1; /* unknown: the drain window decides */
+        } else
+                ds.open_connections = n > 0 ? (int64_t) open : 0;
+        *ret = ds;
+        return 0;
+}
+
+static void set_remove(uint32_t *list, uint32_t *n, uint32_t index) {
+        for (uint32_t i = 0; i < *n;)
+                if (list[i] == index)
+                        list[i] = list[--*n];
+                else
+                        i++;
+}
+
+/* Before a hung worker's listeners are shut down, its replacement's take their place in the sets (as
+ * standby: the replacement is starting), so that what migrates out of them has somewhere to go even when
+ * no other worker serves (one worker, or all of them hung); the next steer() recomputes every set. */
+static void sets_swap(Reuseport *rp, const SlotListeners *old, const SlotListeners *fresh) {
+        for (size_t i = 0; rp->steering && i < fresh->n && i < old->n; i++) {
+                struct steer_group_key key;
+                struct steer_set set;
+                Group *g;
+
+                if (steering_group_key(fresh->listeners[i]->fd, &key) < 0 || !(g = group_find(rp, &key)))
+                        continue;
+                if (g->written)
+                        set = g->last;
+                else if (steering_get_group(rp->steering, &key, &set) < 0)
+                        continue;
+                set_remove(set.active, &set.n_active, old->index[i]);
+                set_remove(set.standby, &set.n_standby, old->index[i]);
+                set_remove(set.previous, &set.n_previous, old->index[i]);
+                set_remove(set.standby, &set.n_standby, fresh->index[i]);
+                if (set.n_standby < STEER_SET_MAX)
+                        set.standby[set.n_standby++] = fresh->index[i];
+                if (steering_set_group(rp->steering, &key, set.active, set.n_active, set.standby, set.n_standby,
+                                       set.previous, set.n_previous, set.previous_percent) < 0)
+                        continue;
+                g->last = set;
+                g->written = true;
+        }
 }
 
 static int reuseport_evacuate(Strategy *st, Slot *slot, uint64_t new_id) {
@@ -627,11 +716,22 @@ static int reuseport_evacuate(Strategy *st, Slot *slot, uint64_t new_id) {
                 free(fresh);
                 return r;
         }
-        /* The queue moves to the serving workers now; handshakes in flight follow when they complete. */
-        slot_listeners_linger(rp, sl, reuseport_drain_window(slot->generation->config));
+        /* The queue moves to the serving workers now (or, with none, to the replacement's listeners);
+         * handshakes in flight follow when they complete. */
+        sets_swap(rp, sl, fresh);
+        slot_listeners_linger(rp, sl, reuseport_handshake_window());
         free(sl);
         slot->strategy_data = fresh;
         return 1;
+}
+
+/* A rolled-back generation's worker, or a retiring one that takes nothing: what is queued for it moves to
+ * the serving workers now (its accept() fails with EINVAL from here on: it is being stopped). */
+static void reuseport_abandon(Strategy *st, Slot *slot) {
+        SlotListeners *sl = slot->strategy_data;
+
+        if (sl && !sl->shut)
+                shut_down(sl);
 }
 
 static bool reuseport_can_weigh(Strategy *st) {
@@ -692,7 +792,7 @@ static void reuseport_free(Strategy *st) {
         free(rp);
 }
 
-/* drain and migrate differ only in retire() and evacuate(), which look at Reuseport.migrate. */
+/* drain and migrate differ only in evacuate(), which looks at Reuseport.migrate. */
 static const StrategyOps reuseport_ops = {
         .generation_open = reuseport_generation_open,
         .generation_close = reuseport_generation_close,
@@ -704,7 +804,9 @@ static const StrategyOps reuseport_ops = {
         .evacuate = reuseport_evacuate,
         .probe_aim = reuseport_probe_aim,
         .can_weigh = reuseport_can_weigh,
+        .abandon = reuseport_abandon,
         .slot_stats = reuseport_slot_stats,
+        .slot_drain_state = reuseport_slot_drain_state,
         .stopped = reuseport_stopped,
         .orphan = reuseport_orphan,
         .next_deadline = reuseport_next_deadline,

@@ -10,5 +10,9 @@
  * at random (net.ipv4.tcp_migrate_req=1). */
 int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *inherited, bool without_bpf,
                            const char *reason, Strategy **ret, char **ret_error);
-/* DrainSec=, or with auto, how long a handshake in flight may take on this namespace's settings. */
+/* DrainSec=: how long a retiring worker may take to finish what is queued and open before it is asked to
+ * stop (it is asked as soon as it is idle). auto: 30 s, at most StopTimeoutSec=, for TCP; 1 s for datagrams
+ * only. */
 usec_t reuseport_drain_window(const Config *c);
+/* How long a handshake in flight may take on this namespace's settings (tcp_synack_retries). */
+usec_t reuseport_handshake_window(void);

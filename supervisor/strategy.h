@@ -6,9 +6,11 @@
  *
  *  handoff  one listener per address, held by rpsupd, inherited by every worker of every generation.
  *  drain    one SO_REUSEPORT listener per worker slot, steered by BPF; retiring = out of the active set,
- *           then the worker keeps accepting for the drain window.
- *  migrate  like drain, but retiring = out of the active set, then shutdown() of rpsupd's copy: the
- *           kernel moves the queue and the handshakes in flight to the live generation at once. */
+ *           then the worker keeps accepting what is queued and finishes what is open, until it is idle
+ *           (slot_drain_state()) or the drain window ends; once it is gone, rpsupd shuts its copy down and
+ *           whatever is left migrates to the serving workers.
+ *  migrate  retires the same way; a hung worker's (evacuate()) queue moves to the serving workers at once,
+ *           where drain leaves it for the replacement. */
 
 #include "config.h"
 #include "service.h"
@@ -36,6 +38,12 @@ typedef struct SlotStats {
         uint64_t migrations[_MIGRATION_KIND_MAX]; /* connections migrated into the slot's listeners */
 } SlotStats;
 
+typedef struct SlotDrainState {
+        int64_t accept_queue;     /* connections waiting in the slot's listeners; -1: unknown */
+        int64_t open_connections; /* connections the worker (and its children) still have open on them; -1:
+                                   * unknown */
+} SlotDrainState;
+
 typedef struct StrategyOps {
         /* A generation is created from a config: acquire what it needs (listeners for its addresses).
          * On failure sets *ret_error to what went wrong (caller frees). */
@@ -52,8 +60,14 @@ typedef struct StrategyOps {
          * Migrated connections go to the serving slots. Called after anything changed which slots serve. */
         int (*steer)(Strategy *st, Service *s);
         /* The slot takes no new connections from now on (steer() already ran). Returns how long its
-         * worker may keep accepting before it is asked to stop: 0 for at once. */
+         * worker may keep accepting and serving before it is asked to stop (the drain deadline; with
+         * slot_drain_state(), it is asked as soon as it is idle): 0 for at once. A listener a worker still
+         * holds is never shut down under it (its accept() would fail): that waits for slot_close(). */
         usec_t (*retire)(Strategy *st, Slot *slot);
+        /* The slot's generation is rolled back (optional): its worker is not to be trusted with what is
+         * queued for it: move that to the serving workers now where the strategy can (migrate); the worker
+         * is stopped now. Called after steer() took the slot out. */
+        void (*abandon)(Strategy *st, Slot *slot);
         /* The slot's worker is replaced because it hangs (stall, watchdog): move what is queued for it to
          * the serving workers where the strategy can (migrate), and give the slot fresh listeners, named
          * by new_id (the service makes it the slot's id then). Returns > 0 if that happened. Called after
@@ -67,6 +81,9 @@ typedef struct StrategyOps {
         /* Whether new connections can be shared out between two generations by a percentage (a canary;
          * optional: without it, they cannot). */
         bool (*can_weigh)(Strategy *st);
+        /* A retiring slot's worker drains (optional): what it still has to serve, so that it is asked to stop
+         * as soon as it is idle. -EOPNOTSUPP: the strategy cannot tell per worker (handoff). */
+        int (*slot_drain_state)(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
         /* rpsupd is about to exit after a stop (optional): leave the listeners as the next rpsupd (or

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Connections queued for a stopped (SIGSTOP) worker are answered when a scale-in retires that worker:
-migrate moves its queue to the remaining worker at once, drain lets the listener migrate what is left when
-it closes after the drain window, handoff shares one queue anyway."""
+with drain and migrate it cannot drain its queue, so it is stopped at its drain deadline, and once it is
+gone rpsupd shuts its listener down and the queue migrates to the remaining worker; handoff shares one
+queue anyway."""
 
 import sys
 

@@ -27,7 +27,10 @@ def queue_on_stopped_worker(r, n):
 def test(strategy):
     # drain: the stopped worker keeps its queue for the drain window; when rpsupd then closes the
     # listener, what is left migrates to the live generation.
-    r = Rpsup(workers=1, strategy=strategy, extra_service="DrainSec=2" if strategy == "drain" else "")
+    # StallSec=0: what is under test is retirement and a crash, not stall detection (test-stall.py), which
+    # would replace the stopped worker first.
+    r = Rpsup(workers=1, strategy=strategy,
+              extra_service="StallSec=0\n" + ("DrainSec=2" if strategy == "drain" else ""))
     try:
         r.start()
 

@@ -115,6 +115,18 @@ static int fake_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         return 0;
 }
 
+static int fake_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret) {
+        if (!fake.drain_known || slot->index >= WORKERS_MAX)
+                return -EOPNOTSUPP;
+        fake.drain_checks++;
+        *ret = fake.drain[slot->index];
+        return 0;
+}
+
+static void fake_abandon(Strategy *st, Slot *slot) {
+        fake.abandoned++;
+}
+
 static bool fake_can_weigh(Strategy *st) {
         return st->kind != STRATEGY_HANDOFF;
 }
@@ -129,6 +141,8 @@ static const StrategyOps fake_ops = {
         .retire = fake_retire,
         .slot_stats = fake_slot_stats,
         .can_weigh = fake_can_weigh,
+        .slot_drain_state = fake_slot_drain_state,
+        .abandon = fake_abandon,
 };
 
 Strategy fake_strategy = { .kind = STRATEGY_DRAIN, .ops = &fake_ops };
@@ -230,6 +244,11 @@ void exit_worker(Service *s, Worker *w, int code, int status) {
 }
 
 Worker *find_signalled(Service *s) {
+        Worker *d;
+
+        LIST_FOREACH(d, &s->departing, departing_link)
+                if (d->state == WORKER_STOPPING || d->state == WORKER_KILLED)
+                        return d;
         FOREACH_GENERATION(g, s)
                 for (size_t i = 0; i < g->n_slots; i++) {
                         Worker *w = g->slots[i]->worker;

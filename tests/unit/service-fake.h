@@ -42,6 +42,11 @@ typedef struct Fake {
         bool stats_known;
         unsigned watch_queues;  /* calls of ServiceHost.watch_queues(): sampling stopped, all queues empty */
         SlotStats stats[WORKERS_MAX];
+        /* what the fake strategy's slot_drain_state() reports, by slot index (drain_known: else -EOPNOTSUPP) */
+        bool drain_known;
+        SlotDrainState drain[WORKERS_MAX];
+        unsigned drain_checks;
+        unsigned abandoned;     /* slots whose queue the fake strategy was asked to move away (rollback) */
         /* the last completed operation */
         unsigned done_calls;
         int done_r;

@@ -823,10 +823,16 @@ static void test_watchdog_replaces_hung_worker(void **state) {
         assert_true(killed(pid, SIGABRT));
         assert_int_equal(fake.n_serving, 1);
         assert_int_equal(s->counters.watchdog_kills, 1);
-        exit_worker(s, slot->worker, CLD_DUMPED, SIGABRT);
-        advance(s, USEC_PER_SEC);
+        /* Its replacement starts at once, beside it. */
         assert_non_null(slot->worker);
         assert_true(slot->worker->pid != pid);
+        assert_int_equal(slot->worker->state, WORKER_STARTING);
+        assert_true(service_find_worker(s, pid)->departing);
+        exit_worker(s, service_find_worker(s, pid), CLD_DUMPED, SIGABRT);
+        assert_null(service_find_worker(s, pid));
+        assert_int_equal(slot->n_departing, 0);
+        service_worker_ready(s, slot->worker);
+        assert_int_equal(fake.n_serving, 2);
         teardown(s);
 }
 

@@ -114,9 +114,11 @@ static void test_worker_exit_during_soak_rolls_back(void **state) {
         assert_string_equal(s->last_reload.by, "rpsupd");
         assert_int_equal(s->state, SERVICE_RUNNING);
         assert_int_equal(s->soak_deadline, USEC_INFINITY);
-        /* g1 was never asked to stop; g2's remaining worker drains away as a replaced one. */
+        /* g1 was never asked to stop; g2 is not trusted to drain: its queues move to g1, its worker stops. */
         assert_false(killed(old0, SIGTERM));
         assert_false(killed(old1, SIGTERM));
+        assert_int_equal(fake.abandoned, 2);
+        assert_true(killed(new0, SIGTERM));
         advance(s, 60 * USEC_PER_SEC);
         exit_signalled(s);
         assert_null(generation_by_id(s, 2));

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Which connections a worker still serves. A connection accepted from a listener keeps the listener's local
+ * address and port, so the kernel's socket list filtered by that port holds them all (with those of every
+ * other worker of the address, and the ones still waiting in accept queues, which no process holds yet:
+ * inode 0). The worker's own fds, and those of its children (forking daemons serve in a child), name the
+ * inodes that are its. One netlink dump per address family and a walk of a few /proc directories: cheap
+ * enough to run every DRAIN_CHECK_USEC while a worker retires, and bounded. */
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "rpsup-limits.h"
+#include "worker-connections.h"
+
+typedef struct Endpoint {
+        int family;
+        uint8_t addr[16]; /* network byte order; all zero: any address */
+        uint16_t port;    /* host byte order */
+} Endpoint;
+
+/* The sockets on the listeners' ports that some process holds: sorted inodes, and whether the worker's
+ * walk met each already (a socket shared by a parent and its child counts once). */
+typedef struct Candidates {
+        uint32_t *inodes;
+        bool *seen;
+        size_t n, allocated;
+} Candidates;
+
+/* ---- the filter ---- */
+
+int worker_connections_filter(const uint16_t *ports, size_t n_ports, void *buf, size_t size) {
+        uint16_t unique[LISTEN_MAX];
+        size_t n = 0, len, off = 0;
+        uint8_t *p = buf;
+
+        for (size_t i = 0; i < n_ports; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < n; k++)
+                        dup = dup || unique[k] == ports[i];
+                if (dup)
+                        continue;
+                if (n >= ELEMENTSOF(unique))
+                        return -E2BIG;
+                unique[n++] = ports[i];
+        }
+        /* port >= p and port <= p, and, but for the last alternative, a jump to the end (accept) when both
+         * held; a failed comparison goes on to the next alternative, or past the end (reject). */
+        len = n == 0 ? 0 : n * 20 - 4;
+        if (len > size)
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++) {
+                bool last = i + 1 == n;
+                size_t rest = len - off; /* from this alternative's first op to the end */
+                struct inet_diag_bc_op ops[5] = {
+                        { .code = INET_DIAG_BC_S_GE, .yes = 8, .no = last ? rest + 4 : 20 },
+                        { .no = unique[i] },
+                        { .code = INET_DIAG_BC_S_LE, .yes = 8, .no = last ? rest - 8 + 4 : 12 },
+                        { .no = unique[i] },
+                        { .code = INET_DIAG_BC_JMP, .yes = 4, .no = rest - 16 },
+                };
+                size_t sz = last ? 16 : 20;
+
+                memcpy(p + off, ops, sz);
+                off += sz;
+        }
+        return (int) len;
+}
+
+int socket_inode_from_link(const char *target, uint32_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        if (strncmp(target, "socket:[", 8) != 0)
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(target + 8, &end, 10);
+        if (errno != 0 || end == target + 8 || strcmp(end, "]") != 0 || v == 0 || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+/* ---- the listeners ---- */
+
+static int endpoints_from_fds(const int *fds, size_t n_fds, Endpoint *ret, size_t *ret_n) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < n_fds && n < LISTEN_MAX; i++) {
+                struct sockaddr_storage sa;
+                socklen_t len = sizeof(sa);
+                int type = 0;
+                socklen_t tl = sizeof(type);
+                Endpoint *e = &ret[n];
+
+                if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+                    getsockname(fds[i], (struct sockaddr *) &sa, &len) < 0)
+                        continue;
+                *e = (Endpoint) { .family = sa.ss_family };
+                if (sa.ss_family == AF_INET) {
+                        const struct sockaddr_in *in = (const struct sockaddr_in *) &sa;
+                        memcpy(e->addr, &in->sin_addr, 4);
+                        e->port = ntohs(in->sin_port);
+                } else if (sa.ss_family == AF_INET6) {
+                        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &sa;
+                        memcpy(e->addr, &in6->sin6_addr, 16);
+                        e->port = ntohs(in6->sin6_port);
+                } else
+                        continue;
+                n++;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+static bool endpoint_matches(const Endpoint *e, const struct inet_diag_msg *m) {
+        static const uint8_t any[16] = {};
+        size_t alen = e->family == AF_INET ? 4 : 16;
+
+        if (m->idiag_family != e->family || ntohs(m->id.idiag_sport) != e->port)
+                return false;
+        /* A wildcard listener's connections have whatever local address the client reached (on an IPv6
+         * wildcard, IPv4 ones too, as v4-mapped addresses). */
+        return memcmp(e->addr, any, alen) == 0 || memcmp(e->addr, m->id.idiag_src, alen) == 0;
+}
+
+/* ---- the kernel's socket list ---- */
+
+static int candidates_add(Candidates *c, uint32_t inode) {
+        if (c->n >= c->allocated) {
+                size_t a = MAX(c->allocated * 2, (size_t) 64);
+                uint32_t *p;
+
+                if (c->allocated >= DRAIN_SOCKETS_MAX)
+                        return -E2BIG;
+                a = MIN(a, (size_t) DRAIN_SOCKETS_MAX);
+                p = realloc(c->inodes, a * sizeof(uint32_t));
+                if (!p)
+                        return -ENOMEM;
+                c->inodes = p;
+                c->allocated = a;
+        }
+        c->inodes[c->n++] = inode;
+        return 0;
+}
+
+static int dump_family(int family, const Endpoint *endpoints, size_t n_endpoints, Candidates *c) {
+        struct {
+                struct nlmsghdr nlh;
+                struct inet_diag_req_v2 req;
+                struct nlattr attr;
+                uint8_t bytecode[LISTEN_MAX * 20];
+        } msg = {};
+        uint16_t ports[LISTEN_MAX];
+        size_t n_ports = 0;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ void *buf = NULL;
+        const size_t buf_size = 32 * 1024;
+        int len;
+
+        for (size_t i = 0; i < n_endpoints; i++)
+                if (endpoints[i].family == family)
+                        ports[n_ports++] = endpoints[i].port;
+        if (n_ports == 0)
+                return 0;
+        len = worker_connections_filter(ports, n_ports, msg.bytecode, sizeof(msg.bytecode));
+        if (len < 0)
+                return len;
+
+        msg.req = (struct inet_diag_req_v2) {
+                .sdiag_family = family,
+                .sdiag_protocol = IPPROTO_TCP,
+                /* Connections: not listeners, not the ones past their close, not handshakes in flight. */
+                .idiag_states = ((1U << 12) - 1) & ~((1U << TCP_LISTEN) | (1U << TCP_TIME_WAIT) |
+                                                     (1U << TCP_CLOSE) | (1U << TCP_SYN_RECV)),
+        };
+        msg.attr = (struct nlattr) { .nla_type = INET_DIAG_REQ_BYTECODE, .nla_len = NLA_HDRLEN + len };
+        msg.nlh = (struct nlmsghdr) {
+                .nlmsg_len = NLMSG_LENGTH(sizeof(msg.req)) + NLA_ALIGN(NLA_HDRLEN + len),
+                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+        };
+
+        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (fd < 0)
+                return -errno;
+        if (send(fd, &msg, msg.nlh.nlmsg_len, 0) < 0)
+                return -errno;
+        buf = malloc(buf_size);
+        if (!buf)
+                return -ENOMEM;
+        /* The kernel makes the dump's next part as each one is read: there is always one to read, and a
+         * read never waits (were there none, the count is unknown this time: EAGAIN). */
+        for (;;) {
+                ssize_t k = recv(fd, buf, buf_size, MSG_DONTWAIT);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                for (struct nlmsghdr *h = buf; NLMSG_OK(h, (size_t) k); h = NLMSG_NEXT(h, k)) {
+                        const struct inet_diag_msg *m;
+                        int r;
+
+                        if (h->nlmsg_type == NLMSG_DONE)
+                                return 0;
+                        if (h->nlmsg_type == NLMSG_ERROR) {
+                                const struct nlmsgerr *e = NLMSG_DATA(h);
+                                return h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? e->error : -EIO;
+                        }
+                        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+                                continue;
+                        m = NLMSG_DATA(h);
+                        if (m->idiag_inode == 0) /* queued, not accepted yet: no process holds it */
+                                continue;
+                        for (size_t i = 0; i < n_endpoints; i++)
+                                if (endpoint_matches(&endpoints[i], m)) {
+                                        r = candidates_add(c, m->idiag_inode);
+                                        if (r < 0)
+                                                return r;
+                                        break;
+                                }
+                }
+        }
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static int compare_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+/* ---- the worker's fds ---- */
+
+typedef struct Walk {
+        Candidates *candidates;
+        uint64_t count;
+        size_t fds;
+} Walk;
+
+static int walk_fds(Walk *w, pid_t pid) {
+        char path[64], target[64];
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        d = opendir(path);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                uint32_t inode, *hit;
+                ssize_t k;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (++w->fds > DRAIN_FDS_MAX)
+                        return -E2BIG;
+                k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                if (k < 0)
+                        continue; /* closed meanwhile */
+                target[k] = 0;
+                if (socket_inode_from_link(target, &inode) < 0)
+                        continue;
+                hit = bsearch(&inode, w->candidates->inodes, w->candidates->n, sizeof(uint32_t), compare_u32);
+                if (hit && !w->candidates->seen[hit - w->candidates->inodes]) {
+                        w->candidates->seen[hit - w->candidates->inodes] = true;
+                        w->count++;
+                }
+        }
+        return 0;
+}
+
+/* Appends pid's children (of every thread) to the queue. Threads count as fds do: one read each. */
+static int add_children(Walk *w, pid_t pid, pid_t *queue, size_t *n) {
+        char path[64];
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno; /* gone meanwhile */
+        while ((de = readdir(d))) {
+                _cleanup_fclose_ FILE *f = NULL;
+                int child;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (++w->fds > DRAIN_FDS_MAX)
+                        return -E2BIG;
+                snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", (int) pid, de->d_name);
+                f = fopen(path, "re");
+                if (!f) {
+                        /* The task is gone, or the kernel has no children files (CONFIG_PROC_CHILDREN):
+                         * then the descendants cannot be told. */
+                        if (errno == ENOENT && access("/proc/thread-self/children", F_OK) < 0)
+                                return -EOPNOTSUPP;
+                        continue;
+                }
+                while (fscanf(f, "%d", &child) == 1) {
+                        if (*n >= DRAIN_PROCESSES_MAX)
+                                return -E2BIG;
+                        queue[(*n)++] = child;
+                }
+        }
+        return 0;
+}
+
+int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, uint64_t *ret) {
+        Endpoint endpoints[LISTEN_MAX];
+        size_t n_endpoints = 0, n_queue = 0;
+        Candidates c = {};
+        Walk w = { .candidates = &c };
+        _cleanup_free_ pid_t *queue = NULL;
+        int r;
+
+        if (pid <= 0)
+                return -ESRCH;
+        r = endpoints_from_fds(listener_fds, n_fds, endpoints, &n_endpoints);
+        if (r < 0)
+                return r;
+        r = dump_family(AF_INET, endpoints, n_endpoints, &c);
+        if (r >= 0)
+                r = dump_family(AF_INET6, endpoints, n_endpoints, &c);
+        if (r < 0)
+                goto finish;
+        if (c.n == 0) {
+                *ret = 0; /* no process holds a connection on these ports: nothing to walk */
+                goto finish;
+        }
+        qsort(c.inodes, c.n, sizeof(uint32_t), compare_u32);
+        c.seen = calloc(c.n, sizeof(bool));
+        queue = calloc(DRAIN_PROCESSES_MAX, sizeof(pid_t));
+        if (!c.seen || !queue) {
+                r = -ENOMEM;
+                goto finish;
+        }
+
+        queue[n_queue++] = pid;
+        for (size_t i = 0; i < n_queue; i++) {
+                r = walk_fds(&w, queue[i]);
+                if (r == -ENOENT) {
+                        if (i == 0) {
+                                r = -ESRCH;
+                                goto finish;
+                        }
+                        continue; /* a child that exited meanwhile */
+                }
+                if (r < 0)
+                        goto finish;
+                r = add_children(&w, queue[i], queue, &n_queue);
+                if (r < 0)
+                        goto finish;
+        }
+        *ret = w.count;
+        r = 0;
+finish:
+        free(c.inodes);
+        free(c.seen);
+        return r;
+}

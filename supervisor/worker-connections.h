@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The TCP connections a worker still has open on a slot's listeners: what a retiring worker is still
+ * serving. The kernel lists the sockets by local port (NETLINK_SOCK_DIAG, one dump per address family),
+ * and /proc/PID/fd says which of them the worker or one of its descendants holds. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Counts the connections (TCP sockets in any state but LISTEN, TIME_WAIT and CLOSE) whose local address and
+ * port are those of one of the listeners, and that pid or one of its descendants holds. Returns 0 and the
+ * count; -E2BIG if the walk went beyond its bounds (too many processes, fds or sockets on the port: the
+ * count is unknown, not 0); -ESRCH if pid is gone; another negative errno if the kernel could not tell. */
+int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, uint64_t *ret);
+
+/* The pure parts, for tests. */
+
+/* An inet_diag filter (INET_DIAG_REQ_BYTECODE) that accepts a socket whose local port is one of ports[]
+ * (host byte order). Returns its length in bytes, or -E2BIG if it does not fit in size. */
+int worker_connections_filter(const uint16_t *ports, size_t n_ports, void *buf, size_t size);
+
+/* The inode of an fd's /proc/PID/fd link target "socket:[INODE]"; -EINVAL if it is not a socket. */
+int socket_inode_from_link(const char *target, uint32_t *ret);

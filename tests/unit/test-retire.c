@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Retiring workers by their connections, and replacing a hung worker beside it, on a fake clock: a retiring
+ * worker is asked to stop once the strategy says it has drained (nothing queued, no connection open), or at
+ * its drain window's end; a stalled worker's replacement starts at once, and the stalled one ends on its
+ * own time (KillSignal, then SIGKILL after StopTimeoutSec=, counted). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "service-fake.h"
+
+#define WINDOW (30 * USEC_PER_SEC)
+
+/* A running service of two workers, reloaded: generation 1's workers drain for WINDOW at most. */
+static Service *reloaded(void) {
+        Service *s = start_running(2);
+        Config *c = config_new(2);
+
+        fake.retire_delay = WINDOW;
+        fake.drain_known = true;
+        fake.drain[0] = (SlotDrainState) { .accept_queue = 0, .open_connections = 3 };
+        fake.drain[1] = (SlotDrainState) { .accept_queue = 0, .open_connections = 1 };
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), 0);
+        config_unref(c);
+        ready_all(s, s->pending);
+        assert_int_equal(s->live->id, 2);
+        return s;
+}
+
+static void test_retiring_worker_stopped_once_drained(void **state) {
+        Service *s = reloaded();
+        Generation *g1 = generation_by_id(s, 1);
+        pid_t p0 = g1->slots[0]->worker->pid, p1 = g1->slots[1]->worker->pid;
+
+        /* Both still have something to serve: they drain, nobody is signalled. */
+        advance(s, USEC_PER_SEC);
+        assert_int_equal(g1->slots[0]->worker->state, WORKER_DRAINING);
+        assert_false(killed(p0, SIGTERM) || killed(p1, SIGTERM));
+        assert_true(fake.drain_checks >= 2 * 10); /* looked at every 100 ms */
+
+        /* Worker 0 finished its connections: asked to stop at the next look, long before the window's end. */
+        fake.drain[0].open_connections = 0;
+        advance(s, DRAIN_CHECK_USEC);
+        assert_true(killed(p0, SIGTERM));
+        assert_false(killed(p1, SIGTERM));
+        /* What is unknown is not idle. */
+        fake.drain[1] = (SlotDrainState) { .accept_queue = -1, .open_connections = -1 };
+        advance(s, 5 * USEC_PER_SEC);
+        assert_false(killed(p1, SIGTERM));
+        /* Worker 1 never drains: stopped at the window's end. */
+        fake.drain[1] = (SlotDrainState) { .accept_queue = 0, .open_connections = 1 };
+        advance(s, WINDOW);
+        assert_true(killed(p1, SIGTERM));
+        exit_signalled(s);
+        assert_null(generation_by_id(s, 1));
+        teardown(s);
+}
+
+static void test_retiring_worker_that_takes_nothing(void **state) {
+        Service *s = reloaded();
+        Generation *g1 = generation_by_id(s, 1);
+        pid_t p0 = g1->slots[0]->worker->pid, p1 = g1->slots[1]->worker->pid;
+
+        /* Worker 0's queue goes down (it accepts), worker 1's does not (stopped, hung): after StallSec= (auto:
+         * 500 ms) what waits for worker 1 moves to the serving workers and it is stopped; worker 0 drains on. */
+        fake.drain[0] = (SlotDrainState) { .accept_queue = 50, .open_connections = 1 };
+        fake.drain[1] = (SlotDrainState) { .accept_queue = 3, .open_connections = 0 };
+        for (int i = 0; i < 4; i++) {
+                advance(s, DRAIN_CHECK_USEC);
+                fake.drain[0].accept_queue -= 10;
+        }
+        assert_int_equal(fake.abandoned, 0);
+        assert_false(killed(p1, SIGTERM));
+        advance(s, 2 * DRAIN_CHECK_USEC);
+        assert_int_equal(fake.abandoned, 1);
+        assert_true(killed(p1, SIGTERM));
+        assert_int_equal(service_find_worker(s, p1)->stop_reason, STOP_STALLED);
+        assert_false(killed(p0, SIGTERM));
+        teardown(s);
+}
+
+static void test_strategy_that_cannot_tell_uses_the_window(void **state) {
+        Service *s = reloaded();
+        Generation *g1 = generation_by_id(s, 1);
+        pid_t p0 = g1->slots[0]->worker->pid;
+
+        fake.drain_known = false; /* handoff: one shared queue */
+        fake.drain_checks = 0;
+        fake.drain[0] = (SlotDrainState) {};
+        advance(s, WINDOW - 1);
+        assert_false(killed(p0, SIGTERM));
+        advance(s, 1);
+        assert_true(killed(p0, SIGTERM));
+        teardown(s);
+}
+
+static void test_stop_does_not_wait_for_connections(void **state) {
+        Service *s = reloaded();
+
+        /* A stop ends every worker now, draining ones too. */
+        assert_int_equal(service_stop(s, NULL, NULL), 0);
+        assert_int_equal(kills_with(SIGTERM), 4);
+        exit_signalled(s);
+        assert_int_equal(s->state, SERVICE_STOPPED);
+        teardown(s);
+}
+
+static void test_hung_worker_replaced_beside_it(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(2);
+        Slot *slot;
+        Worker *hung;
+        pid_t pid;
+        unsigned spawns;
+
+        c->stall = USEC_PER_SEC;
+        assert_int_equal(service_start(s, c, op_done, NULL), 0);
+        config_unref(c);
+        ready_all(s, s->pending);
+        slot = s->live->slots[0];
+        hung = slot->worker;
+        pid = hung->pid;
+        spawns = fake.spawns;
+
+        service_slot_stalled(s, slot);
+        /* Gently: KillSignal (not SIGABRT: only the watchdog asks for a core); the replacement starts now. */
+        assert_true(killed(pid, SIGTERM));
+        assert_false(killed(pid, SIGABRT));
+        assert_int_equal(fake.spawns, spawns + 1);
+        assert_ptr_not_equal(slot->worker, hung);
+        assert_true(hung->departing);
+        assert_int_equal(slot->n_departing, 1);
+        assert_ptr_equal(service_find_worker(s, pid), hung);
+        service_worker_ready(s, slot->worker);
+        assert_int_equal(fake.n_serving, 2);
+
+        /* A merely busy worker finishes and exits on its own; a truly hung one is killed at the bound. */
+        advance(s, 5 * USEC_PER_SEC); /* StopTimeoutSec= */
+        assert_true(killed(pid, SIGKILL));
+        assert_int_equal(s->counters.stop_timeouts, 1);
+        exit_worker(s, hung, CLD_KILLED, SIGKILL);
+        assert_null(service_find_worker(s, pid));
+        assert_int_equal(slot->n_departing, 0);
+        assert_int_equal(fake.n_serving, 2);
+        teardown(s);
+}
+
+static void test_departing_worker_keeps_its_generation(void **state) {
+        Service *s = setup_service();
+        Config *c = config_new(1);
+        Generation *g1;
+        Worker *hung;
+
+        assert_int_equal(service_start(s, c, op_done, NULL), 0);
+        ready_all(s, s->pending);
+        g1 = s->live;
+        hung = g1->slots[0]->worker;
+        service_slot_stalled(s, g1->slots[0]);
+        service_worker_ready(s, g1->slots[0]->worker);
+        /* Reloaded while the hung one is still on its way out: generation 1 is gone only when it is. */
+        assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), 0);
+        config_unref(c);
+        ready_all(s, s->pending);
+        exit_worker(s, g1->slots[0]->worker, CLD_EXITED, 0);
+        assert_non_null(generation_by_id(s, 1));
+        exit_worker(s, hung, CLD_EXITED, 0);
+        assert_null(generation_by_id(s, 1));
+        teardown(s);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_retiring_worker_stopped_once_drained),
+                cmocka_unit_test(test_retiring_worker_that_takes_nothing),
+                cmocka_unit_test(test_strategy_that_cannot_tell_uses_the_window),
+                cmocka_unit_test(test_stop_does_not_wait_for_connections),
+                cmocka_unit_test(test_hung_worker_replaced_beside_it),
+                cmocka_unit_test(test_departing_worker_keeps_its_generation),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
