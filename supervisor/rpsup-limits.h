@@ -49,6 +49,7 @@
  * is replaced gently (KillSignal), so a false alarm costs a process start, not a request. */
 #define STALL_AUTO_USEC (500ULL * 1000ULL)
 #define DRAIN_CHECK_USEC (100ULL * 1000ULL) /* how often a retiring worker is looked at: has it drained? */
+#define DRAIN_CHECK_UNKNOWN_USEC (1000ULL * 1000ULL) /* ...when the last look could not tell */
 /* Counting a retiring worker's open connections (worker-connections.c): beyond these its count is unknown
  * (and it is stopped at its drain deadline, not when idle). */
 #define DRAIN_PROCESSES_MAX 256u    /* the worker and its descendants */

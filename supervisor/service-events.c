@@ -435,8 +435,14 @@ static void departing_worker_exited(Service *s, Worker *w, int code, int status)
         Generation *g = slot->generation;
         _cleanup_free_ char *what = worker_describe_exit(w, code, status);
 
-        log_info("Worker %u of generation %" PRIu64 " %s; its replacement serves the slot.", slot->index, g->id,
-                 what ?: "exited");
+        if (exit_is_orderly(code, status, w->state, w->stop_reason, g->config->kill_signal))
+                log_info("Worker %u of generation %" PRIu64 " %s; its replacement serves the slot.", slot->index,
+                         g->id, what ?: "exited");
+        else {
+                s->counters.retiring_failures++;
+                log_warning("Worker %u of generation %" PRIu64 " %s while it was being replaced.", slot->index, g->id,
+                            what ?: "exited");
+        }
         worker_free(s, w);
         slot_maybe_free(s, slot); /* may free the slot and its generation, if they were only waiting for it */
         changed(s);
@@ -519,12 +525,24 @@ void worker_replace_hung(Service *s, Worker *w, StopReason reason) {
         slot->stall_since = 0;
         slot->sampled = false;
 
+        /* It failed: counted as any failure of the slot (backoff, crash-loop report). */
+        s->counters.worker_failures++;
+        free(slot->last_failure);
+        slot->last_failure = strdup(reason == STOP_WATCHDOG ? "missed its watchdog" : "stalled");
+
         /* Its replacement starts now, beside it: the hung one leaves the slot and ends on its own time
-         * (KillSignal, then SIGKILL after StopTimeoutSec=), finishing what it can. */
+         * (KillSignal, then SIGKILL after StopTimeoutSec=), finishing what it can. Only one at a time: a
+         * replacement that hangs too waits for its backoff, so hung processes cannot pile up. */
         slot->worker = NULL;
         w->departing = true;
         LIST_INSERT_HEAD(&s->departing, w, departing_link);
         slot->n_departing++;
+        if (slot->n_departing > 1 || w->slot->generation->config->restart == RESTART_NO) {
+                slot_schedule_respawn(s, slot, true, reason == STOP_WATCHDOG ? "missed its watchdog" : "stalled");
+                changed(s);
+                return;
+        }
+        slot->consecutive_failures++;
         slot->restarts++;
         r = slot_spawn(s, slot);
         if (r < 0) {
@@ -636,16 +654,25 @@ static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
         if (r == -EOPNOTSUPP)
                 return; /* the drain window decides */
         if (r >= 0 && ds.accept_queue == 0 && ds.open_connections == 0) {
-                log_debug("Worker %u of generation %" PRIu64 " (pid %d) has drained: asking it to stop.", slot->index,
-                          slot->generation->id, (int) w->pid);
-                slot->drain_deadline = USEC_INFINITY;
-                worker_stop(s, w, STOP_RETIRED);
-                changed(s);
+                /* Twice in a row: one look may miss a connection that moved while the kernel listed them. */
+                if (slot->drain_idle_seen) {
+                        log_debug("Worker %u of generation %" PRIu64 " (pid %d) has drained: asking it to stop.",
+                                  slot->index, slot->generation->id, (int) w->pid);
+                        slot->drain_deadline = USEC_INFINITY;
+                        worker_stop(s, w, STOP_RETIRED);
+                        changed(s);
+                        return;
+                }
+                slot->drain_idle_seen = true;
+                slot->drain_check_at = usec_add(t, DRAIN_CHECK_USEC);
                 return;
         }
+        slot->drain_idle_seen = false;
         /* Nothing new reaches a retiring slot: a queue that does not go down is one its worker does not
-         * take from (stopped, hung). After StallSec= what waits there moves to the serving workers. */
-        if (r >= 0 && ds.accept_queue > 0 && slot->drain_queue >= 0 && ds.accept_queue >= slot->drain_queue) {
+         * take from (stopped, or busy with one long request). After StallSec= what waits there moves to the
+         * serving workers; the worker itself drains on: what it has open decides when it is asked to stop. */
+        if (r >= 0 && ds.accept_queue > 0 && slot->drain_queue >= 0 && ds.accept_queue >= slot->drain_queue &&
+            !slot->drain_abandoned) {
                 usec_t timeout = stall_timeout(slot->generation->config);
 
                 if (slot->drain_stuck_since == 0)
@@ -658,15 +685,15 @@ static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
                                     "while retiring; moving what waits for it to the serving workers.", slot->index,
                                     slot->generation->id, (int) w->pid, buf);
                         s->strategy->ops->abandon(s->strategy, slot);
-                        slot->drain_deadline = USEC_INFINITY;
-                        worker_stop(s, w, STOP_STALLED);
+                        slot->drain_abandoned = true;
                         changed(s);
-                        return;
                 }
         } else
                 slot->drain_stuck_since = 0;
         slot->drain_queue = r >= 0 ? ds.accept_queue : -1;
-        slot->drain_check_at = usec_add(t, DRAIN_CHECK_USEC);
+        /* What cannot be known now will not be known in 100 ms either: look less often. */
+        slot->drain_check_at = usec_add(t, r >= 0 && ds.accept_queue >= 0 && ds.open_connections >= 0
+                                                   ? DRAIN_CHECK_USEC : DRAIN_CHECK_UNKNOWN_USEC);
 }
 
 static void slot_respawn(Service *s, Slot *slot) {

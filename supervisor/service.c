@@ -440,6 +440,8 @@ static void slots_retire_list(Service *s, Slot **slots, size_t n, RetireMode mod
                         slot->drain_check_at = now(s);
                         slot->drain_queue = -1;
                         slot->drain_stuck_since = 0;
+                        slot->drain_idle_seen = false;
+                        slot->drain_abandoned = false;
                 }
         }
         /* Slots without a process have nothing to drain; they are freed (generation_free_idle()). */

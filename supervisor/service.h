@@ -119,6 +119,8 @@ struct Slot {
         usec_t drain_deadline; /* USEC_INFINITY: none; else KillSignal then */
         usec_t drain_check_at; /* retiring, draining: when to look again whether its worker is idle */
         int64_t drain_queue;   /* what waited in its listeners at the last look */
+        bool drain_idle_seen;  /* the last look found it idle (two in a row stop it) */
+        bool drain_abandoned;  /* its queue was moved to the serving workers (it took nothing) */
         usec_t drain_stuck_since; /* 0: its queue went down (or was empty) at the last look */
         unsigned n_departing;  /* workers replaced while they hung, not gone yet */
         char *last_failure;    /* what the last failure was, for status */

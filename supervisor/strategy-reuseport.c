@@ -626,8 +626,8 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
         uint64_t open;
         int r;
 
-        if (!sl || sl->shut) {
-                *ret = ds; /* its listeners are gone or evacuated: nothing waits for it there */
+        if (!sl) {
+                *ret = ds; /* its listeners are gone: nothing waits for it there */
                 return 0;
         }
         for (size_t i = 0; i < sl->n; i++) {
@@ -640,6 +640,9 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
                         continue;
                 }
                 fds[n++] = sl->listeners[i]->fd;
+                /* Shut down (its queue was moved away): nothing waits there; its connections still count. */
+                if (sl->shut)
+                        continue;
                 if (ds.accept_queue >= 0) {
                         if (listener_accept_queue(sl->listeners[i], &depth, NULL) >= 0)
                                 ds.accept_queue += depth;

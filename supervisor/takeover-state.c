@@ -53,6 +53,11 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
                                 fprintf(f, "claimed-ready %" PRIu64 "\n", slot->id);
                 }
         }
+        {
+                Worker *w;
+                LIST_FOREACH(w, &s->departing, departing_link)
+                        fprintf(f, "departing %d %" PRIu64 "\n", (int) w->pid, start_time(w));
+        }
         r = fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
         if (r < 0) {
                 (void) unlink(tmp);
@@ -159,6 +164,17 @@ int state_load(const char *path, SavedState *ret) {
                         last_s->worker = (SavedWorker) { .pid = pid, .start_time = b, .state = ws, .started_at = c };
                         continue;
                 }
+                if (sscanf(line, "departing %d %" SCNu64, &pid, &b) == 2) {
+                        if (pid <= 0) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        r = grow((void **) &st.departing, &st.n_departing, sizeof(SavedWorker), STATE_SLOTS_MAX);
+                        if (r < 0)
+                                break;
+                        st.departing[st.n_departing - 1] = (SavedWorker) { .pid = pid, .start_time = b };
+                        continue;
+                }
                 if (sscanf(line, "claimed-ready %" SCNu64, &a) == 1) {
                         if (!last_s || last_s->id != a || !last_s->has_worker || last_s->worker.state != WORKER_STARTING) {
                                 r = -EBADMSG;
@@ -183,5 +199,6 @@ int state_load(const char *path, SavedState *ret) {
 void saved_state_done(SavedState *st) {
         free(st->generations);
         free(st->slots);
+        free(st->departing);
         *st = (SavedState) {};
 }

@@ -42,6 +42,8 @@ typedef struct SavedState {
         size_t n_generations;
         SavedSlot *slots;
         size_t n_slots;
+        SavedWorker *departing; /* hung workers that were being replaced: ended by the next rpsupd */
+        size_t n_departing;
 } SavedState;
 
 /* Writes the service's state atomically. `start_time` gives a worker's process start time. */

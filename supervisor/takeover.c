@@ -74,22 +74,6 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
         return 0;
 }
 
-int takeover_restore(const TakeoverHost *h, const SavedState *saved) {
-        unsigned adopted = 0, gone = 0;
-        int r;
-
-        r = restore(h, saved, &adopted, &gone);
-        if (r < 0) {
-                /* This rpsupd does not go on: its predecessor's workers, taken over or not, would be left to
-                 * nobody. */
-                end_saved_workers(saved, h->config, true);
-                return r;
-        }
-        log_info("Took over %u running worker%s from the previous rpsupd%s.", adopted, adopted == 1 ? "" : "s",
-                 gone ? " (some had exited meanwhile and are restarted)" : "");
-        return 0;
-}
-
 /* A process of an earlier rpsupd: the pid and its start time, which together name one process. */
 typedef struct Leftover {
         pid_t pid;
@@ -120,6 +104,40 @@ static int pidfd_signal(int fd, int sig) {
 
 /* Waits until the processes of pfd have exited or the deadline passed, then SIGKILLs what is left. Returns
  * how many were killed. Closes the pidfds. */
+/* Hung workers the previous rpsupd was replacing had been sent KillSignal= already: they are not taken over
+ * (their replacements serve their slots) but ended now, with SIGKILL. */
+static void end_departing(const SavedState *saved) {
+        unsigned ended = 0;
+
+        for (size_t i = 0; i < saved->n_departing; i++) {
+                Leftover l = { saved->departing[i].pid, saved->departing[i].start_time };
+                _cleanup_close_ int fd = leftover_open(&l);
+
+                if (fd >= 0 && pidfd_signal(fd, SIGKILL) >= 0)
+                        ended++;
+        }
+        if (ended > 0)
+                log_warning("Sent SIGKILL to %u hung worker%s that the previous rpsupd was replacing.", ended,
+                            ended == 1 ? "" : "s");
+}
+
+int takeover_restore(const TakeoverHost *h, const SavedState *saved) {
+        unsigned adopted = 0, gone = 0;
+        int r;
+
+        r = restore(h, saved, &adopted, &gone);
+        if (r < 0) {
+                /* This rpsupd does not go on: its predecessor's workers, taken over or not, would be left to
+                 * nobody. */
+                end_saved_workers(saved, h->config, true);
+                return r;
+        }
+        log_info("Took over %u running worker%s from the previous rpsupd%s.", adopted, adopted == 1 ? "" : "s",
+                 gone ? " (some had exited meanwhile and are restarted)" : "");
+        end_departing(saved);
+        return 0;
+}
+
 static unsigned wait_or_kill(struct pollfd *pfd, size_t n, usec_t deadline) {
         unsigned killed = 0;
 
