@@ -9,59 +9,22 @@
 #include "config-exec.h"
 #include "fd-util.h"
 #include "log.h"
+#include "worker-environment.h"
 #include "worker-spawn.h"
 #include "string-util.h"
 #include "strv.h"
 #include "worker-process.h"
 
-extern char **environ;
-
-/* Variables that describe rpsupd's own relation to systemd, or that rpsupd sets per worker. */
-static const char *const env_not_inherited[] = {
-        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-        "MAINPID", "RPSUP_SERVICE", "RPSUP_GENERATION", "RPSUP_WORKER", "RPSUP_LOG_LEVEL",
-};
-
-static bool env_inherited(const char *e) {
-        for (size_t i = 0; i < ELEMENTSOF(env_not_inherited); i++) {
-                size_t n = strlen(env_not_inherited[i]);
-                if (strncmp(e, env_not_inherited[i], n) == 0 && e[n] == '=')
-                        return false;
-        }
-        return true;
-}
-
-/* Sets a formatted KEY=VALUE; takes care of the string. */
-static int env_set_consume(char ***env, char *assignment) {
-        int r;
-
-        if (!assignment)
-                return -ENOMEM;
-        r = strv_env_set(env, assignment);
-        free(assignment);
-        return r;
-}
-
 static int build_environment(const WorkerHost *h, Worker *w, const FdList *fds, char ***ret) {
         Config *c = w->slot->generation->config;
-        _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
+        _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *names = NULL;
         size_t len = 0;
         int r;
 
-        if (!env)
-                return -ENOMEM;
-        for (char **e = environ; e && *e; e++)
-                if (env_inherited(*e) && strchr(*e, '=')) {
-                        r = strv_extend(&env, *e);
-                        if (r < 0)
-                                return r;
-                }
-        STRV_FOREACH(e, c->environment) {
-                r = strv_env_set(&env, *e);
-                if (r < 0)
-                        return r;
-        }
+        r = worker_environment(w, h->service_name, &env);
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; i < fds->n; i++)
                 len += strlen(fds->names[i]) + 1;
@@ -76,22 +39,10 @@ static int build_environment(const WorkerHost *h, Worker *w, const FdList *fds, 
 
         if ((r = env_set_consume(&env, strdup_printf("LISTEN_FDS=%zu", fds->n))) < 0 ||
             (r = env_set_consume(&env, strdup_printf("LISTEN_FDNAMES=%s", names))) < 0 ||
-            (r = env_set_consume(&env, strdup_printf("NOTIFY_SOCKET=%s", h->notify_socket))) < 0 ||
-            (r = env_set_consume(&env, strdup_printf("RPSUP_SERVICE=%s", h->service_name))) < 0 ||
-            (r = env_set_consume(&env, strdup_printf("RPSUP_GENERATION=%" PRIu64, w->slot->generation->id))) < 0 ||
-            (r = env_set_consume(&env, strdup_printf("RPSUP_WORKER=%u", w->slot->index))) < 0)
+            (r = env_set_consume(&env, strdup_printf("NOTIFY_SOCKET=%s", h->notify_socket))) < 0)
                 return r;
         if (c->watchdog > 0 && (r = env_set_consume(&env, strdup_printf("WATCHDOG_USEC=%" PRIu64, c->watchdog))) < 0)
                 return r;
-        /* Who the worker runs as, as systemd tells its services. */
-        if (c->user) {
-                const char *name = c->user_name ?: c->user;
-                if ((r = env_set_consume(&env, strdup_printf("USER=%s", name))) < 0 ||
-                    (r = env_set_consume(&env, strdup_printf("LOGNAME=%s", name))) < 0 ||
-                    (c->home && (r = env_set_consume(&env, strdup_printf("HOME=%s", c->home))) < 0) ||
-                    (c->shell && (r = env_set_consume(&env, strdup_printf("SHELL=%s", c->shell))) < 0))
-                        return r;
-        }
         *ret = TAKE_PTR(env);
         return 0;
 }
