@@ -390,7 +390,8 @@ static void stop_done(Service *s, int r, const char *message, void *userdata) {
 
 static void manager_stop(Manager *m) {
         if (m->stopping) {
-                log_info("Already stopping; %s.", "waiting for the workers to finish");
+                /* Asked again: what still drains is asked to stop now (rpsupd in a terminal, ^C twice). */
+                service_stop_now(m->service);
                 return;
         }
         m->stopping = true;

@@ -182,8 +182,8 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                 else if (x != rolled_back)
                         generation_free_idle(s, x);
         }
-        if (rolled_back)
-                generation_retire(s, rolled_back, RETIRE_ROLLBACK); /* may free it */
+        if (rolled_back) /* its soak cannot go on, but nothing says it failed: it drains */
+                generation_retire(s, rolled_back, RETIRE_REPLACED); /* may free it */
         changed(s);
         if (done) {
                 service_complete(s, done, userdata, 0, NULL);

@@ -52,14 +52,17 @@ typedef struct Operation {
  *
  *  REPLACED  a newer generation (or a scale-in) takes over: out of the steering, the strategy retires the
  *            listener, the worker drains for the strategy's window, then is stopped.
- *  STOP      the service stops: out of the steering, every worker (draining ones too) is stopped now.
+ *  STOP      the service stops: out of the steering; where the strategy can keep new connections away
+ *            from the workers (retire() > 0), each worker drains as when replaced (draining ones keep their
+ *            window), else it is stopped now. A second stop request ends every drain at once.
  *  FAILED    a starting generation did not become ready: it never took connections, so the steering is
  *            left alone; its workers are stopped now. Counted as a failure by the caller.
  *  RESUME    after adoption, what the previous rpsupd was retiring: its workers are stopped now; the
  *            steering is set once, when resuming is done.
- *  ROLLBACK  a soaking generation failed (or an operator rolled it back): out of the steering, what is
- *            queued for its workers moves to the generation that serves again (the strategy's abandon()),
- *            and its workers are stopped now: a generation that failed is not trusted to drain. */
+ *  ROLLBACK  a soaking generation failed: out of the steering, what is queued for its workers moves to
+ *            the generation that serves again (the strategy's abandon()), and each worker finishes what
+ *            it has open, as when replaced. (Rolled back by an operator, or because rpsupd restarted during
+ *            the soak, a generation is retired as REPLACED: nothing says it is bad.) */
 typedef enum RetireMode {
         RETIRE_REPLACED,
         RETIRE_STOP,

@@ -118,6 +118,9 @@ int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
                 return r;
         }
         s->pending = g;
+        /* New connections wait in its listeners until it is ready, whatever an earlier rpsupd left in the
+         * steering (the listener it held them in while it stopped is let go after this: orphan()). */
+        steering_update(s);
         log_info("Starting generation %" PRIu64 " with %zu worker%s (strategy %s).", g->id, g->n_slots,
                  g->n_slots == 1 ? "" : "s", strategy_kind_to_string(s->strategy->kind));
         r = spawn_all(s, g, &error);
@@ -363,7 +366,8 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
                 operation_finish(s, -ESHUTDOWN, "the service is stopping");
                 s->state = SERVICE_STOPPING;
         }
-        /* Every generation retires without a drain window: nothing takes over, and the listeners stay
+        /* Every generation retires: where the strategy keeps new connections away from the workers
+         * (retire() > 0), each drains as when replaced, else it is asked to stop now. The listeners stay
          * open (in the fd store) for the next rpsupd. */
         s->live = NULL;
         s->warm = NULL;
@@ -376,6 +380,25 @@ int service_stop(Service *s, ServiceDone done, void *userdata) {
         return 0;
 }
 
+/* A second stop request: the workers still draining are asked to stop now. */
+void service_stop_now(Service *s) {
+        SERVICE_STEP(s);
+        unsigned n = 0;
+
+        if (s->state != SERVICE_STOPPING)
+                return;
+        FOREACH_GENERATION(g, s)
+                for (size_t i = 0; i < g->n_slots; i++) {
+                        Slot *slot = g->slots[i];
+                        if (slot->worker && slot->retiring && slot->drain_deadline != USEC_INFINITY) {
+                                slot->drain_deadline = now(s); /* the timer stops it */
+                                n++;
+                        }
+                }
+        if (n > 0)
+                log_notice("Stopping at once: %u draining worker%s asked to stop now.", n, n == 1 ? " is" : "s are");
+        changed(s);
+}
 
 /* ---- the soak ---- */
 

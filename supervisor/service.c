@@ -397,22 +397,28 @@ void generation_free_idle(Service *s, Generation *g) {
 }
 
 static bool slot_retire_picks(const Slot *slot, unsigned from, RetireMode mode) {
-        /* A slot already draining keeps its window when its generation is replaced; stopping, failing and
-         * resuming end every slot. */
-        return slot->index >= from && (mode != RETIRE_REPLACED || !slot->retiring);
+        /* A slot already draining keeps its window when its generation is replaced, rolled back or the
+         * service stops; failing and resuming end every slot. */
+        return slot->index >= from &&
+               ((mode != RETIRE_REPLACED && mode != RETIRE_STOP && mode != RETIRE_ROLLBACK) || !slot->retiring);
 }
 
 static void slots_retire_list(Service *s, Slot **slots, size_t n, RetireMode mode) {
-        bool drain = mode == RETIRE_REPLACED;
+        /* Replaced, scaled in, rolled back or stopping: a worker finishes what it has (the strategy says
+         * for how long at most: 0 where it cannot keep new connections away from it). */
+        bool drain = mode == RETIRE_REPLACED || mode == RETIRE_STOP || mode == RETIRE_ROLLBACK;
 
-        /* First take them all out of the steering at once, then let the strategy retire each listener
-         * (migrate shuts them down: the queues move to the slots that now take connections). */
+        /* First take them all out of the steering at once, then let the strategy retire each one (no
+         * listener is shut down under a worker: that waits until it is gone, see slot_close()). */
         for (size_t i = 0; i < n; i++) {
                 slots[i]->retiring = true;
                 slots[i]->respawn_at = USEC_INFINITY;
         }
         if (mode == RETIRE_REPLACED || mode == RETIRE_STOP || mode == RETIRE_ROLLBACK)
                 steering_update(s);
+        /* A generation that failed its soak: what waits for it is served by the one that serves again (its
+         * listeners are shut down under it: the one exception, with hung workers); each worker still
+         * finishes what it has open. */
         if (mode == RETIRE_ROLLBACK && s->strategy->ops->abandon)
                 for (size_t i = 0; i < n; i++)
                         s->strategy->ops->abandon(s->strategy, slots[i]);
@@ -441,7 +447,7 @@ static void slots_retire_list(Service *s, Slot **slots, size_t n, RetireMode mod
                         slot->drain_queue = -1;
                         slot->drain_stuck_since = 0;
                         slot->drain_idle_seen = false;
-                        slot->drain_abandoned = false;
+                        slot->drain_abandoned = mode == RETIRE_ROLLBACK; /* moved already */
                 }
         }
         /* Slots without a process have nothing to drain; they are freed (generation_free_idle()). */
@@ -677,7 +683,8 @@ void soak_roll_back(Service *s, const char *reason, const char *by) {
                 log_error("%s", m ?: reason);
         reload_record(s, RELOAD_ROLLED_BACK, g->id, previous->id, reason, by);
 
-        generation_retire(s, g, RETIRE_ROLLBACK); /* may free g */
+        /* Rolled back by an operator, it drains as if replaced; after a failure its queue moves at once. */
+        generation_retire(s, g, operator ? RETIRE_REPLACED : RETIRE_ROLLBACK); /* may free g */
         if (s->op && s->op->kind == OPERATION_RELOAD)
                 operation_finish(s, -ECANCELED, m ?: reason);
         changed(s);

@@ -282,6 +282,8 @@ int service_promote(Service *s, const char *by, ServiceDone done, void *userdata
 int service_rollback(Service *s, const char *by, ServiceDone done, void *userdata);
 int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata);
 int service_stop(Service *s, ServiceDone done, void *userdata);
+/* While stopping: every worker still draining is asked to stop now (a second SIGTERM or SIGINT). */
+void service_stop_now(Service *s);
 
 /* Events. */
 typedef struct NotifyMessage NotifyMessage;

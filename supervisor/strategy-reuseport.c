@@ -6,9 +6,10 @@
  * or starting (standby), and during a canary, of the warm generation's serving workers (previous, with
  * the share the canary leaves them). A readiness probe reaches one worker through the probe map (its
  * source port names the slot's listener).
- * A slot that retires (reload, scale-in, rollback) leaves the set first, so nothing new reaches it; its
- * worker keeps accepting what is queued for it and finishes its open connections, for at most the drain
- * window (DrainSec=). slot_drain_state() tells the service when it has nothing left (queue empty, no
+ * A slot that retires (reload, scale-in, rollback, stop) leaves the set first, so nothing new reaches it
+ * (when the service stops, new connections go to the socket unit's listener or to one rpsupd opens for
+ * them and leaves in the fd store: stop_hold()); its worker keeps accepting what is queued for it and
+ * finishes its open connections, for at most the drain window (DrainSec=). slot_drain_state() tells the service when it has nothing left (queue empty, no
  * connection open: worker-connections.c), and the service asks it to stop then. rpsupd never shuts a
  * listener down under a running worker (its accept() would fail with EINVAL): only once the worker is gone
  * (slot_close()) are the listeners shut down, so that whatever is still queued, and the handshakes still in
@@ -84,6 +85,14 @@ typedef struct Reuseport {
         size_t n_groups;
         uint8_t used[STEER_LISTENERS_MAX]; /* sockarray indices in use (0 is never used) */
         bool stop_steered;
+        /* While the service stops: one listener per stream address that no socket unit's listener covers
+         * takes the new connections, so that the workers finish what they have and nothing new reaches
+         * them. They are in the fd store: a restarted rpsupd serves what queued on them (release_unclaimed()
+         * in manager.c hands them to orphan()). */
+        Listener *held[STEER_GROUPS_MAX];
+        uint32_t held_index[STEER_GROUPS_MAX];
+        size_t n_held;
+        bool stop_drains;           /* every stream address is held: the workers drain as when replaced */
         Lingering *lingering;
         size_t n_lingering;
 } Reuseport;
@@ -496,6 +505,60 @@ static void add_socket_unit(Reuseport *rp, struct steer_set *sets, Generation *g
                 set_add(rp, sets, h->listeners[i], h->index[i], kind);
 }
 
+static bool held_covers(Reuseport *rp, const SocketAddress *a) {
+        for (size_t i = 0; i < rp->n_held; i++)
+                if (socket_address_equal(&rp->held[i]->address, a))
+                        return true;
+        return false;
+}
+
+/* The service stops: opens the listeners that take new connections while the workers finish (Reuseport.held),
+ * named by a slot id of their own. Returns whether every stream address of every generation is covered
+ * (by one of them or by the socket unit's listener). */
+static bool stop_hold(Reuseport *rp, Service *s) {
+        uint64_t id = 0;
+        bool all = true;
+
+        FOREACH_GENERATION(g, s) {
+                SocketUnitListeners *h = g->strategy_data;
+                const Config *c = g->config;
+
+                for (size_t i = 0; i < c->n_listen; i++) {
+                        const ListenSpec *spec = &c->listen[i];
+                        _cleanup_free_ char *error = NULL;
+                        Listener *l = NULL;
+                        uint32_t index;
+                        int r;
+
+                        if (spec->address.type != SOCK_STREAM || (h && i < h->n && h->listeners[i]) ||
+                            held_covers(rp, &spec->address))
+                                continue;
+                        if (rp->n_held >= STEER_GROUPS_MAX) {
+                                all = false;
+                                continue;
+                        }
+                        if (id == 0)
+                                id = service_new_slot_id(s);
+                        r = listener_acquire(rp->set, spec, c->backlog, NULL, id, true, &l, &error);
+                        if (r >= 0) {
+                                r = listener_join(rp, l, &index, &error);
+                                if (r < 0)
+                                        listener_unref(l);
+                        }
+                        if (r < 0) {
+                                log_warning("Cannot open a listener on %s to take new connections while the workers "
+                                            "finish (%s); they are asked to stop at once.", spec->text,
+                                            error ?: strerror(-r));
+                                all = false;
+                                continue;
+                        }
+                        rp->held[rp->n_held] = l;
+                        rp->held_index[rp->n_held++] = index;
+                }
+        }
+        return all;
+}
+
 static bool set_equal(const struct steer_set *a, const struct steer_set *b) {
         return a->n_active == b->n_active && a->n_standby == b->n_standby && a->n_previous == b->n_previous &&
                a->previous_percent == b->previous_percent &&
@@ -523,14 +586,20 @@ static int reuseport_steer(Strategy *st, Service *s) {
                 return -ENOMEM;
 
         if (stopping) {
-                /* New connections (and, as systemd closes the stored listeners after a stop, their queues) go
-                 * to the socket unit's listener where there is one; else they queue on the listeners that
-                 * stay in the fd store for the next rpsupd. */
+                /* New connections go to the socket unit's listener where there is one (systemd keeps it, and
+                 * the slots' queues migrate into it at the end: stopped()), else to a listener rpsupd opens
+                 * now and leaves in the fd store for the next rpsupd (stop_hold()): either way nothing new
+                 * reaches the workers, which drain. The slots stay standby: for datagrams, and wherever no
+                 * listener could be opened (the workers are then stopped at once, and new connections
+                 * queue on their listeners, in the fd store). */
+                rp->stop_drains = stop_hold(rp, s);
                 FOREACH_GENERATION(g, s) {
                         add_socket_unit(rp, builds, g, SET_ACTIVE);
                         for (size_t i = 0; i < g->n_slots; i++)
                                 add_slot(rp, builds, g->slots[i], SET_STANDBY);
                 }
+                for (size_t i = 0; i < rp->n_held; i++)
+                        set_add(rp, builds, rp->held[i], rp->held_index[i], SET_ACTIVE);
                 rp->stop_steered = true;
         } else {
                 FOREACH_GENERATION(g, s)
@@ -613,7 +682,10 @@ static void shut_down(SlotListeners *sl) {
 /* steer() took the slot out already: nothing new reaches it. Its worker keeps its listeners, serving what
  * is queued and what is open, until it is idle (slot_drain_state()) or the window ends. */
 static usec_t reuseport_retire(Strategy *st, Slot *slot) {
-        if (!slot->strategy_data)
+        Reuseport *rp = st->data;
+
+        /* Stopping without a listener to take the new connections: they would keep reaching the worker. */
+        if (!slot->strategy_data || (rp->set->keep && !rp->stop_drains))
                 return 0;
         return reuseport_drain_window(slot->generation->config);
 }
@@ -791,6 +863,8 @@ static void reuseport_free(Strategy *st) {
         for (size_t i = 0; i < rp->n_lingering; i++)
                 listener_unref(rp->lingering[i].listener);
         free(rp->lingering);
+        for (size_t i = 0; i < rp->n_held; i++)
+                listener_unref(rp->held[i]);
         steering_free(rp->steering);
         free(rp);
 }

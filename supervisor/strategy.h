@@ -59,7 +59,8 @@ typedef struct StrategyOps {
          * Service.canary percent of them, and the rest to the warm generation's slots (slot_is_warm()).
          * Migrated connections go to the serving slots. Called after anything changed which slots serve. */
         int (*steer)(Strategy *st, Service *s);
-        /* The slot takes no new connections from now on (steer() already ran). Returns how long its
+        /* The slot takes no new connections from now on (steer() already ran; when the service stops,
+         * steer() sends new connections where the next rpsupd finds them, if it can). Returns how long its
          * worker may keep accepting and serving before it is asked to stop (the drain deadline; with
          * slot_drain_state(), it is asked as soon as it is idle): 0 for at once. A listener a worker still
          * holds is never shut down under it (its accept() would fail): that waits for slot_close(). */

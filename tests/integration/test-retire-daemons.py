@@ -5,7 +5,8 @@ reloads and 5 scale changes, with the settings docs/daemons.md recommends for ea
 
 Arguments: DAEMON STRATEGY
   DAEMON    proxyd: systemd-socket-proxyd (shipped with systemd) in front of a backend of example workers
-            (a second rpsupd); node-exporter: prometheus-node-exporter --web.systemd-socket; gunicorn:
+            (a second rpsupd); at the end the service stops while socket-proxyd relays slow requests, and
+            every one of them must be answered in full; node-exporter: prometheus-node-exporter --web.systemd-socket; gunicorn:
             python3-gunicorn with a small WSGI app. socket-proxyd and node_exporter have no graceful stop
             (SIGTERM ends them at once, with whatever connections they hold); gunicorn stops gracefully on
             SIGTERM.
@@ -21,10 +22,14 @@ daemon is not installed, unless RPSUP_REQUIRE_PRIVILEGED=1."""
 
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import Load, Rpsup, check, log, run, skip_or_fail, wait_until  # noqa: E402
+from rpsuptest import Load, Rpsup, check, log, parse_reply, run, skip_or_fail, wait_until  # noqa: E402
+from slowrequest import slow_client  # noqa: E402
 
 SOCKET_PROXYD = next((p for p in ("/lib/systemd/systemd-socket-proxyd", "/usr/lib/systemd/systemd-socket-proxyd")
                       if os.path.exists(p)), "/usr/lib/systemd/systemd-socket-proxyd")
@@ -37,6 +42,9 @@ TIMEOUT_MS = 2000        # a request not answered within this counts as failed: 
 SIZES = [3, 1, 2, 1, 2]  # the scale changes, one after each reload (from 2 workers): three of them scale in
 DRAIN_SEC = 2            # the drain window, so that drain's retirements also end while the load runs
 INTERVALS_BETWEEN = 3    # 100 ms intervals of load after each reload or scale change, before the next
+SLOW_MS = 600            # proxyd: the backend's slow requests, in flight through socket-proxyd when it stops
+IN_FLIGHT = 4            # (2 backend workers answer them within 4 x 600 ms at worst: less than the window)
+DRAIN_SEC_PROXYD = 5
 
 # Lines in a worker's own output that mean it saw what no daemon should: a listener shut down under it
 # (EINVAL from accept()), a crash (Python traceback, assertion, abort, Go panic), or lighttpd's complaint
@@ -120,6 +128,33 @@ def only_live(r):
     return all(w["generation"] == live and not w["retiring"] for w in st["workers"])
 
 
+def relayed(port):
+    """Established connections to the backend's port (socket-proxyd's, one per client connection)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"], capture_output=True,
+                         text=True, check=True).stdout
+    return len(out.splitlines())
+
+
+def stop_in_flight(r, backend):
+    """The service stops while socket-proxyd (no graceful stop) relays slow requests: each worker drains
+    first, so every one of them is answered in full, and rpsupd exits once the workers are gone."""
+    clients = [slow_client(r.port) for _ in range(IN_FLIGHT)]
+    # socket-proxyd has accepted them all once it holds as many connections to the backend.
+    wait_until(lambda: relayed(backend.port) >= IN_FLIGHT, timeout=5,
+               what=f"{IN_FLIGHT} requests in flight through socket-proxyd")
+    t = time.monotonic()
+    r.proc.send_signal(signal.SIGTERM)
+    replies = [c.answered_within(SLOW_MS / 1000 + 10) for c in clients]
+    for c in clients:
+        c.close()
+    r.proc.wait(timeout=20)
+    answered = sum(1 for reply in replies if reply and parse_reply(reply).get("pid"))
+    log(f"stop with {IN_FLIGHT} slow requests in flight: {answered} answered in full, rpsupd exited "
+        f"{time.monotonic() - t:.2f} s after SIGTERM")
+    check(answered == IN_FLIGHT, f"the service stopped under {IN_FLIGHT} requests in flight through socket-proxyd: "
+          f"only {answered} were answered in full: {replies}")
+
+
 def test(daemon, strategy):
     check(daemon in ("proxyd", "node-exporter", "gunicorn"), f"unknown daemon {daemon}")
     check(strategy in ("drain", "migrate", "handoff"), f"unknown strategy {strategy}")
@@ -131,7 +166,8 @@ def test(daemon, strategy):
     try:
         if daemon == "proxyd":
             # What socket-proxyd forwards to: example workers under an rpsupd of their own, never reloaded.
-            backend = Rpsup(name="backend", workers=2, strategy="handoff")
+            backend = Rpsup(name="backend", workers=2, strategy="handoff",
+                            worker_args=f"--slow-request {SLOW_MS}")
             backend.start()
         outdir = os.path.join(r.tmp, "worker-output")
         os.mkdir(outdir)
@@ -141,11 +177,12 @@ def test(daemon, strategy):
         os.chmod(wrapper, 0o755)
         # The readiness probe reaches the worker under test only with per-worker listeners.
         probe = "ReadyProbe=http:/\n" if strategy != "handoff" else ""
+        drain = DRAIN_SEC_PROXYD if daemon == "proxyd" else DRAIN_SEC
         r.write_config(f"""[Service]
 {service(daemon, r.tmp, backend.port if backend else 0).replace("ExecStart=", f"ExecStart={wrapper} ", 1)}Workers=2
 Strategy={strategy}
 {probe}SoakSec=0
-DrainSec={DRAIN_SEC}
+DrainSec={drain}
 ReadyTimeoutSec=10
 StopTimeoutSec=5
 
@@ -175,7 +212,7 @@ ListenStream=127.0.0.1:{r.port}
                 log(f"scale to {size}: {out.strip()}")
                 more_load()
             # Every retired worker gone while the load still runs: each was signalled under load.
-            wait_until(lambda: only_live(r), timeout=DRAIN_SEC + 5 + 10, what="every retired worker gone")
+            wait_until(lambda: only_live(r), timeout=drain + 5 + 10, what="every retired worker gone")
             more_load()
         finally:
             report = load.stop()
@@ -214,6 +251,8 @@ ListenStream=127.0.0.1:{r.port}
         if exits:
             problems.append("rpsupd reports workers that did not end as asked: " + "; ".join(exits[:3]))
         check(not problems, "; ".join(problems))
+        if daemon == "proxyd" and strategy != "handoff":
+            stop_in_flight(r, backend)
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
         bad, _ = worker_output(outdir)
         check(not bad, f"workers' own output shows errors after the service stopped ({tally(bad)}): " +

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A retired worker (by a reload, and by a scale-in) with one open 10 s request is asked to stop
-(KillSignal) only once the request is answered, or at the drain deadline if that comes first. Four services
-side by side, one per case: DrainSec=30 (the request ends first: the worker is signalled after it, its pid
-alive all along, and the client gets the full answer) and DrainSec=3 (the deadline comes first: the
-worker is signalled 3 s after it retired, while the request still runs)."""
+"""A retired worker (by a reload, by a scale-in, and by the service stopping) with one open 10 s request is
+asked to stop (KillSignal) only once the request is answered, or at the drain deadline if that comes first.
+One service per case, side by side: DrainSec=30 (the request ends first: the worker is signalled after it,
+its pid alive all along, and the client gets the full answer) and DrainSec=3 (the deadline comes first: the
+worker is signalled 3 s after it retired, while the request still runs). A stopping rpsupd exits once its
+worker is gone; asked to stop a second time, it asks the draining worker to stop at once."""
 
 import os
 import signal
@@ -26,12 +27,14 @@ class Case:
         self.retirement, self.drain = retirement, drain
         self.name = f"{retirement}, DrainSec={drain}"
         # StopTimeoutSec= outlasts the request: a worker signalled at the deadline may still answer it.
-        self.r = Rpsup(workers=1 if retirement == "reload" else 2, strategy=strategy,
+        self.r = Rpsup(workers=2 if retirement == "scale-in" else 1, strategy=strategy,
                        worker_args=f"--slow-request {REQUEST_MS}",
                        extra_service=f"DrainSec={drain}\nStopTimeoutSec=15")
         self.pid = self.client = None
         self.reply = self.answered_at = self.signalled_at = self.gone_at = None
         self.signals = set()
+        self.t_again = None
+        self.exited_at = None
 
     def start(self):
         """Starts the service, puts the slow request on the worker that retires, and retires it."""
@@ -59,9 +62,19 @@ class Case:
         self.pid, self.client = pid, client
         self.reader = threading.Thread(target=self.read_reply, daemon=True)
         self.reader.start()
+        if self.retirement.startswith("stop"):
+            r.proc.send_signal(signal.SIGTERM)
+            self.t_retired = time.monotonic()
+            return
         rc, out, err = r.reload() if self.retirement == "reload" else r.scale(1)
         self.t_retired = time.monotonic()
         check(rc == 0, f"{self.name}: {self.retirement} failed ({rc}): {err}")
+
+    def stop_again(self):
+        """stop-twice: the second SIGTERM, 1 s after the first."""
+        if self.retirement == "stop-twice" and self.t_again is None and time.monotonic() > self.t_retired + 1:
+            self.r.proc.send_signal(signal.SIGTERM)
+            self.t_again = time.monotonic()
 
     def read_reply(self):
         self.reply = self.client.answered_within(REQUEST_MS / 1000 + 20)
@@ -71,7 +84,10 @@ class Case:
     def watch(self):
         """One look: which signals wait for the worker, and whether it is still there. Returns whether this
         case is over (answered, and the worker gone)."""
+        self.stop_again()
         now = time.monotonic()
+        if self.exited_at is None and self.r.proc.poll() is not None:
+            self.exited_at = now
         if self.gone_at is None:
             sigs = pending_signals(self.pid) or set()
             self.signals |= sigs
@@ -79,7 +95,8 @@ class Case:
                 self.signalled_at = now
             if not alive(self.pid):
                 self.gone_at = now
-        return self.gone_at is not None and self.answered_at is not None
+        stopping = self.retirement.startswith("stop")
+        return self.gone_at is not None and self.answered_at is not None and (not stopping or self.exited_at)
 
     def since(self, t):
         return f"{t - self.t_retired:.2f} s" if t is not None else "never"
@@ -88,14 +105,24 @@ class Case:
         since = self.since
         log(f"{self.name}: request sent {self.t_sent - self.t_retired:+.2f} s from the retirement; KillSignal "
             f"seen pending {since(self.signalled_at)}, answered {since(self.answered_at)} ({self.reply!r}), "
-            f"worker gone {since(self.gone_at)} after the retirement")
+            f"worker gone {since(self.gone_at)} after the retirement"
+            + (f", rpsupd exited {since(self.exited_at)}" if self.exited_at is not None else ""))
 
     def verdict(self):
         since = self.since
         check(signal.SIGABRT not in self.signals and signal.SIGKILL not in self.signals,
               f"{self.name}: the worker was sent {self.signals}")
         request_end = self.t_sent + REQUEST_MS / 1000
-        if self.drain == DRAIN_LONG:
+        if self.retirement.startswith("stop"):
+            check(self.exited_at is not None and self.exited_at >= self.gone_at - 0.1,
+                  f"{self.name}: rpsupd exited {since(self.exited_at)} after SIGTERM, before its worker was gone "
+                  f"({since(self.gone_at)})")
+            check(self.r.proc.returncode == 0, f"{self.name}: rpsupd exited {self.r.proc.returncode} on SIGTERM")
+        if self.retirement == "stop-twice":
+            check(self.signalled_at is not None and self.signalled_at < self.t_again + 1,
+                  f"{self.name}: the worker was not asked to stop at the second SIGTERM ({since(self.t_again)}): "
+                  f"signal seen {since(self.signalled_at)}")
+        elif self.drain == DRAIN_LONG:
             check(self.signalled_at is None, f"{self.name}: the worker was signalled {since(self.signalled_at)} "
                   f"after it retired, while its request still ran")
             check(self.reply is not None and parse_reply(self.reply).get("pid") == str(self.pid),
@@ -114,8 +141,8 @@ class Case:
 
 
 def test(strategy):
-    cases = [Case(retirement, drain, strategy) for retirement in ("reload", "scale-in")
-             for drain in (DRAIN_LONG, DRAIN_SHORT)]
+    cases = [Case(retirement, drain, strategy) for retirement in ("reload", "scale-in", "stop")
+             for drain in (DRAIN_LONG, DRAIN_SHORT)] + [Case("stop-twice", DRAIN_LONG, strategy)]
     affinity = os.sched_getaffinity(0)
     try:
         for c in cases:

@@ -111,11 +111,25 @@ static void test_strategy_that_cannot_tell_uses_the_window(void **state) {
         teardown(s);
 }
 
-static void test_stop_does_not_wait_for_connections(void **state) {
+static void test_stop_drains(void **state) {
         Service *s = reloaded();
+        Generation *g1 = generation_by_id(s, 1), *g2 = generation_by_id(s, 2);
+        pid_t old0 = g1->slots[0]->worker->pid, new0 = g2->slots[0]->worker->pid;
 
-        /* A stop ends every worker now, draining ones too. */
+        /* A stop retires every worker as a reload does: each drains what it has (the draining ones keep
+         * their window), and is asked to stop once idle. */
         assert_int_equal(service_stop(s, NULL, NULL), 0);
+        assert_int_equal(s->state, SERVICE_STOPPING);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        advance(s, USEC_PER_SEC);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        fake.drain[0].open_connections = 0; /* worker 0 of each generation is done */
+        advance(s, 2 * DRAIN_CHECK_USEC);
+        assert_true(killed(old0, SIGTERM) && killed(new0, SIGTERM));
+        assert_int_equal(kills_with(SIGTERM), 2);
+        /* A second stop request ends the other drains now. */
+        service_stop_now(s);
+        advance(s, 1);
         assert_int_equal(kills_with(SIGTERM), 4);
         exit_signalled(s);
         assert_int_equal(s->state, SERVICE_STOPPED);
@@ -190,7 +204,7 @@ int main(void) {
                 cmocka_unit_test(test_retiring_worker_stopped_once_drained),
                 cmocka_unit_test(test_retiring_worker_that_takes_nothing),
                 cmocka_unit_test(test_strategy_that_cannot_tell_uses_the_window),
-                cmocka_unit_test(test_stop_does_not_wait_for_connections),
+                cmocka_unit_test(test_stop_drains),
                 cmocka_unit_test(test_hung_worker_replaced_beside_it),
                 cmocka_unit_test(test_departing_worker_keeps_its_generation),
         };

@@ -904,8 +904,9 @@ static void test_stop_then_sigkill(void **state) {
         assert_int_equal(service_stop(s, op_done, NULL), 0);
         assert_int_equal(s->state, SERVICE_STOPPING);
         assert_int_equal(kills_with(SIGTERM), 2);
-        /* A stop does not drain: nothing takes over, and the listeners stay for the next rpsupd. */
-        assert_int_equal(fake.retired, 0);
+        /* Each worker is retired; the strategy gives no drain window here (retire() says 0), so it is
+         * asked to stop now. The listeners stay for the next rpsupd. */
+        assert_int_equal(fake.retired, 2);
         exit_worker(s, g->slots[1]->worker, CLD_EXITED, 0);
         assert_int_equal(fake.done_calls, 0);
         advance(s, 5 * USEC_PER_SEC + 1);
@@ -949,7 +950,15 @@ static void test_stop_while_draining(void **state) {
         ready_all(s, s->pending);
         assert_int_equal(kills_with(SIGTERM), 0);
         service_stop(s, op_done, NULL);
-        /* The draining worker is asked to stop now, not after its window. */
+        /* Both drain: the one already draining keeps its window, the live one gets one. */
+        assert_int_equal(s->state, SERVICE_STOPPING);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        advance(s, USEC_PER_SEC);
+        assert_int_equal(kills_with(SIGTERM), 0);
+        /* Asked again: every drain ends now. */
+        service_stop(s, op_done, NULL);
+        service_stop_now(s);
+        advance(s, 1);
         assert_int_equal(kills_with(SIGTERM), 2);
         exit_signalled(s);
         assert_int_equal(s->state, SERVICE_STOPPED);

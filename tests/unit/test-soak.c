@@ -114,7 +114,8 @@ static void test_worker_exit_during_soak_rolls_back(void **state) {
         assert_string_equal(s->last_reload.by, "rpsupd");
         assert_int_equal(s->state, SERVICE_RUNNING);
         assert_int_equal(s->soak_deadline, USEC_INFINITY);
-        /* g1 was never asked to stop; g2 is not trusted to drain: its queues move to g1, its worker stops. */
+        /* g1 was never asked to stop; g2 failed: its queues move to g1 at once (abandon), and its workers
+         * drain what they had accepted (the fake strategy gives no window: asked to stop now). */
         assert_false(killed(old0, SIGTERM));
         assert_false(killed(old1, SIGTERM));
         assert_int_equal(fake.abandoned, 2);
@@ -124,6 +125,28 @@ static void test_worker_exit_during_soak_rolls_back(void **state) {
         assert_null(generation_by_id(s, 2));
         /* The service can reload again. */
         assert_int_equal(service_reload(s, g1->config, &(ReloadOptions) { .no_soak = true }, op_done, NULL), 0);
+        teardown(s);
+}
+
+static void test_failed_generation_drains_what_it_accepted(void **state) {
+        Service *s = soaking(2, &(ReloadOptions) {});
+        Generation *g2 = s->live;
+        pid_t new0 = g2->slots[0]->worker->pid;
+
+        /* With a drain window: worker 0 of g2 has a request open when worker 1 crashes. */
+        fake.retire_delay = 30 * USEC_PER_SEC;
+        fake.drain_known = true;
+        fake.drain[0] = (SlotDrainState) { .accept_queue = 0, .open_connections = 1 };
+        exit_worker(s, g2->slots[1]->worker, CLD_EXITED, 3);
+        assert_int_equal(s->live->id, 1);
+        /* Its queues moved to g1 at once; worker 0 finishes its request before it is asked to stop. */
+        assert_int_equal(fake.abandoned, 2);
+        advance(s, USEC_PER_SEC);
+        assert_false(killed(new0, SIGTERM));
+        fake.drain[0].open_connections = 0;
+        advance(s, 2 * DRAIN_CHECK_USEC);
+        assert_true(killed(new0, SIGTERM));
+        assert_int_equal(fake.abandoned, 2); /* not again */
         teardown(s);
 }
 
@@ -202,6 +225,8 @@ static void test_operator_rollback(void **state) {
         assert_int_equal(s->counters.reloads_rolled_back_by_operator, 1);
         assert_int_equal(s->counters.reloads_rolled_back, 0);
         assert_int_equal(s->last_reload.outcome, RELOAD_ROLLED_BACK);
+        /* Nothing says the generation is bad: it drains as if replaced, nothing is moved from under it. */
+        assert_int_equal(fake.abandoned, 0);
         /* Nothing soaks any more. */
         assert_int_equal(service_promote(s, "uid 0", op_done, NULL), -ESRCH);
         assert_int_equal(service_rollback(s, "uid 0", op_done, NULL), -ESRCH);
@@ -501,6 +526,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_soak_keeps_previous_warm_then_promotes),
                 cmocka_unit_test(test_worker_exit_during_soak_rolls_back),
+                cmocka_unit_test(test_failed_generation_drains_what_it_accepted),
                 cmocka_unit_test(test_watchdog_and_stall_during_soak_roll_back),
                 cmocka_unit_test(test_stopping_during_soak_rolls_back),
                 cmocka_unit_test(test_canary_shares_then_promote),
