@@ -71,6 +71,9 @@ static int connect_service(const char *name, sd_bus **ret) {
         if (r < 0)
                 return fail(EXIT_FAILED, NULL, "out of memory");
         r = rpsup_connect(path, ret);
+        if (r == -ECONNREFUSED)
+                return fail(EXIT_UNREACHABLE, NULL, "rpsupd of \"%s\" is not running: nothing listens on %s, a "
+                            "socket left by an rpsupd that ended", name, path);
         if (r < 0)
                 return fail(EXIT_UNREACHABLE, NULL, "cannot reach rpsupd of \"%s\" at %s: %s (is rpsup@%s running?)",
                             name, path, strerror(-r), name);
@@ -293,6 +296,10 @@ static int verb_status(int argc, char *argv[]) {
 
 /* ---- operations ---- */
 
+static int fail_count(const char *arg) {
+        return fail(EXIT_USAGE, NULL, "\"%s\" is not a worker count: count must be a positive number", arg);
+}
+
 static int verb_scale(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -301,7 +308,7 @@ static int verb_scale(int argc, char *argv[]) {
         int r, code;
 
         if (parse_uint(argv[2], &n) < 0 || n == 0)
-                return fail(EXIT_USAGE, NULL, "\"%s\" is not a worker count (a number of at least 1)", argv[2]);
+                return fail_count(argv[2]);
         code = connect_service(argv[1], &bus);
         if (code != EXIT_OK)
                 return code;
@@ -450,7 +457,10 @@ static int verb_list(int argc, char *argv[]) {
         int n;
 
         n = scandir(arg_runtime_dir, &names, NULL, alphasort);
-        if (n < 0 && errno != ENOENT)
+        if (n < 0 && errno == ENOENT)
+                return fail(EXIT_UNREACHABLE, NULL, "%s does not exist: no rpsupd has run there since boot (or "
+                            "see --runtime-dir and $RPSUP_RUNTIME_DIR)", arg_runtime_dir);
+        if (n < 0)
                 return fail(EXIT_FAILED, NULL, "cannot read %s: %m", arg_runtime_dir);
         for (int i = 0; i < n; i++) {
                 const char *name = names[i]->d_name;
@@ -458,6 +468,7 @@ static int verb_list(int argc, char *argv[]) {
                 struct stat st;
                 _cleanup_json_ json_object *o = json_object_new_object(), *status = NULL;
                 _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+                int r;
 
                 if (name[0] == '.' || rpsup_control_path(arg_runtime_dir, name, &path) < 0 || stat(path, &st) < 0 ||
                     !S_ISSOCK(st.st_mode)) {
@@ -465,7 +476,10 @@ static int verb_list(int argc, char *argv[]) {
                         continue;
                 }
                 json_object_object_add(o, "service", json_object_new_string(name));
-                if (rpsup_connect(path, &bus) >= 0 && records_call(bus, "GetStatus", false, NULL, &status) >= 0) {
+                r = rpsup_connect(path, &bus);
+                if (r >= 0)
+                        r = records_call(bus, "GetStatus", false, NULL, &status);
+                if (r >= 0) {
                         json_object_object_add(o, "reachable", json_object_new_boolean(true));
                         json_object_object_add(o, "state", json_object_new_string(record_str(status, "state")));
                         json_object_object_add(o, "strategy", json_object_new_string(record_str(status, "strategy")));
@@ -474,8 +488,13 @@ static int verb_list(int argc, char *argv[]) {
                         json_object_object_add(o, "workers", json_object_new_int64(record_int(status, "workers")));
                         json_object_object_add(o, "ready_workers",
                                                json_object_new_int64(record_int(status, "ready_workers")));
-                } else
+                } else {
                         json_object_object_add(o, "reachable", json_object_new_boolean(false));
+                        /* Refused: the socket of an rpsupd that ended without removing it (killed). */
+                        json_object_object_add(o, "state", json_object_new_string(r == -ECONNREFUSED ? "not running" :
+                                                                                  "unreachable"));
+                        json_object_object_add(o, "error", json_object_new_string(strerror(-r)));
+                }
                 json_object_array_add(all, TAKE_PTR(o));
                 free(names[i]);
         }
@@ -492,7 +511,7 @@ static int verb_list(int argc, char *argv[]) {
                 json_object *o = json_object_array_get_idx(all, i);
                 char gen[32], w[32], rdy[32];
                 if (!record_bool(o, "reachable")) {
-                        table_add(t, record_str(o, "service"), "unreachable", NULL, NULL, NULL, NULL);
+                        table_add(t, record_str(o, "service"), record_str(o, "state"), NULL, NULL, NULL, NULL);
                         continue;
                 }
                 snprintf(gen, sizeof(gen), "%" PRIi64, record_int(o, "live_generation"));
@@ -591,6 +610,24 @@ static const struct {
         { "promote", 2, verb_promote }, { "rollback", 2, verb_rollback },
 };
 
+/* getopt would take "-1" for an option: a negative number is no argument of any command, and the one number
+ * a command takes is scale's worker count. Arguments of options are skipped; "--" ends the options. */
+static int check_negative_numbers(int argc, char *argv[]) {
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+
+                if (streq(a, "--"))
+                        break;
+                if (streq(a, "--runtime-dir") || streq(a, "--canary")) {
+                        i++;
+                        continue;
+                }
+                if (a[0] == '-' && a[1] >= '0' && a[1] <= '9')
+                        return fail_count(a);
+        }
+        return EXIT_OK;
+}
+
 int main(int argc, char *argv[]) {
         enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_WAIT, ARG_NO_SOAK, ARG_CANARY, ARG_VERSION };
         static const struct option options[] = {
@@ -606,6 +643,9 @@ int main(int argc, char *argv[]) {
         int c;
 
         log_setup("rpsupctl");
+        c = check_negative_numbers(argc, argv);
+        if (c != EXIT_OK)
+                return c;
         arg_runtime_dir = getenv("RPSUP_RUNTIME_DIR");
         if (isempty(arg_runtime_dir))
                 arg_runtime_dir = RPSUP_RUNTIME_PARENT_DEFAULT;
@@ -643,8 +683,17 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "rpsupctl: no command given. See rpsupctl --help.\n");
                 return EXIT_USAGE;
         }
-        if ((arg_no_soak || arg_canary > 0) && !streq(argv[optind], "reload"))
-                return fail(EXIT_USAGE, NULL, "--no-soak and --canary are options of \"reload\"");
+        if (!streq(argv[optind], "reload")) {
+                const char *option = arg_wait ? "--wait" : arg_no_soak ? "--no-soak" : arg_canary > 0 ? "--canary" : NULL;
+
+                /* scale --wait: scale-out returns once the new workers are ready already; scale-in once the
+                 * removed workers take no new connections, and they then drain (status shows them). */
+                if (option)
+                        return fail(EXIT_USAGE, NULL, "%s is an option of \"reload\" only%s", option,
+                                    streq(option, "--wait") && streq(argv[optind], "scale") ?
+                                    ": \"scale\" returns once the new workers are ready, or once the workers it "
+                                    "removes take no new connections (\"status\" shows them draining)" : "");
+        }
         if (arg_no_soak && arg_canary > 0)
                 return fail(EXIT_USAGE, NULL, "--canary runs during the soak: it cannot go with --no-soak");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {

@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capability-util.h"
 #include "config.h"
 #include "config-exec.h"
 #include "fd-util.h"
@@ -107,6 +110,8 @@ typedef struct ParseContext {
         char *error;
         /* Where ExecStart=, User=, Group=, ReadyProbe= and Canary= were last set, for the errors of validate(). */
         unsigned exec_start_line, user_line, group_line, probe_line, canary_line;
+        /* Where CapabilityBoundingSet= and AmbientCapabilities= were last set; 0: not set (or reset). */
+        unsigned bounding_line, ambient_line;
 } ParseContext;
 
 /* *ret_error = the formatted message. It quotes values, which may hold any byte after unescaping (\xff):
@@ -318,6 +323,66 @@ static int parse_working_directory(Config *c, ParseContext *ctx, const char *v) 
         c->working_directory = strdup(v);
         c->working_directory_missing_ok = missing_ok;
         return c->working_directory ? 0 : fail(ctx, -ENOMEM, "out of memory");
+}
+
+/* CapabilityBoundingSet= and AmbientCapabilities=, as systemd parses them: a list merges with the key's
+ * earlier ones ("~" removes from them), an empty assignment resets the key to its default (none). */
+static int parse_capabilities(ParseContext *ctx, const char *v, uint64_t *field, unsigned *line) {
+        _cleanup_free_ char *unknown = NULL;
+        uint64_t set;
+        bool inverted;
+        int r;
+
+        r = capability_set_parse(v, &set, &inverted, &unknown);
+        if (r == -EINVAL)
+                return fail(ctx, r, "unknown capability \"%s\" (expected names as in capabilities(7), such as "
+                            "CAP_NET_BIND_SERVICE, separated by spaces, \"~\" first to invert)", unknown);
+        if (r < 0)
+                return fail(ctx, r, "out of memory");
+        if (isempty(v)) {
+                *field = 0;
+                *line = 0;
+                return 0;
+        }
+        if (*line == 0 || (inverted && set == capability_set_all()))
+                *field = set;
+        else if (inverted)
+                *field &= set;
+        else
+                *field |= set;
+        *line = ctx->line;
+        return 0;
+}
+
+static int parse_capability_bounding_set(Config *c, ParseContext *ctx, const char *v) {
+        return parse_capabilities(ctx, v, &c->capability_bounding_set, &ctx->bounding_line);
+}
+
+static int parse_ambient_capabilities(Config *c, ParseContext *ctx, const char *v) {
+        return parse_capabilities(ctx, v, &c->ambient_capabilities, &ctx->ambient_line);
+}
+
+/* systemd's booleans. */
+static int parse_boolean(const char *v) {
+        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(v, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(v, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
+}
+
+static int parse_no_new_privileges(Config *c, ParseContext *ctx, const char *v) {
+        int b = parse_boolean(v);
+
+        if (b < 0)
+                return fail(ctx, -EINVAL, "\"%s\" is not a boolean (yes or no)", v);
+        c->no_new_privileges = b;
+        return 0;
 }
 
 static const char *listen_key(int type) {
@@ -557,6 +622,9 @@ static const struct {
         { "Service", "User", parse_user },
         { "Service", "Group", parse_group },
         { "Service", "WorkingDirectory", parse_working_directory },
+        { "Service", "CapabilityBoundingSet", parse_capability_bounding_set },
+        { "Service", "AmbientCapabilities", parse_ambient_capabilities },
+        { "Service", "NoNewPrivileges", parse_no_new_privileges },
         { "Service", "ReadyProbe", parse_ready_probe },
         { "Service", "ReadyProbeTimeoutSec", parse_probe_timeout },
         { "Service", "ReadyProbeIntervalSec", parse_probe_interval },
@@ -780,6 +848,39 @@ static bool has_listen_stream(const Config *c) {
         return false;
 }
 
+/* What a worker may be given of rpsupd's capabilities, and whether rpsupd can keep the rest from it. */
+static int validate_capabilities(Config *c, ParseContext *ctx) {
+        uint64_t effective, permitted, bounding, missing;
+        int r;
+
+        /* A capability is raised in the ambient set only if it is in the bounding set: it is added there,
+         * unless CapabilityBoundingSet= leaves it out explicitly. */
+        missing = c->ambient_capabilities & ~c->capability_bounding_set;
+        if (missing && ctx->bounding_line > 0)
+                return fail_at(ctx, ctx->ambient_line, "AmbientCapabilities", -EINVAL,
+                               "%s is not in CapabilityBoundingSet= (line %u)",
+                               capability_to_name(capability_set_first(missing)), ctx->bounding_line);
+        c->capability_bounding_set |= c->ambient_capabilities;
+
+        r = capability_get_own(&effective, &permitted, &bounding);
+        if (r < 0)
+                return fail(ctx, r, "cannot read rpsupd's own capabilities: %s", strerror(-r));
+        missing = c->ambient_capabilities & ~permitted;
+        if (missing)
+                return fail_at(ctx, ctx->ambient_line, "AmbientCapabilities", -EPERM,
+                               "rpsupd does not have %s itself, so it cannot hand it on (under systemd, the "
+                               "CapabilityBoundingSet= of rpsup@.service must include it)",
+                               capability_to_name(capability_set_first(missing)));
+        /* Dropping the rest of the bounding set takes CAP_SETPCAP: a privileged rpsupd that cannot would
+         * hand its capabilities on to workers that run as root. */
+        if ((geteuid() == 0 || permitted != 0) && (bounding & ~c->capability_bounding_set) &&
+            !(effective & CAPABILITY_MASK(CAP_SETPCAP)))
+                return fail(ctx, -EPERM, "rpsupd lacks CAP_SETPCAP, which it needs to keep its capabilities from "
+                            "its workers (under systemd, the CapabilityBoundingSet= of rpsup@.service must "
+                            "include it)");
+        return 0;
+}
+
 static int validate(Config *c, ParseContext *ctx) {
         int r;
 
@@ -855,7 +956,7 @@ static int validate(Config *c, ParseContext *ctx) {
                 return fail(ctx, -EPERM, "User=/Group=: switching to %s%s%s needs rpsupd to run as root",
                             c->user ?: "", c->user && c->group ? ":" : "", c->group ?: "");
         }
-        return 0;
+        return validate_capabilities(c, ctx);
 }
 
 static const char *inode_type_name(mode_t mode) {
@@ -925,6 +1026,7 @@ int config_parse_buffer(const char *data, size_t size, const char *path, const c
                 .stall = USEC_INFINITY,
                 .drain = USEC_INFINITY,
                 .restart = RESTART_ON_FAILURE,
+                .no_new_privileges = true,
                 .probe = PROBE_NONE,
                 .probe_timeout = 2 * USEC_PER_SEC,
                 .probe_interval = USEC_PER_SEC,

@@ -67,6 +67,9 @@ typedef struct Config {
         gid_t gid;
         char *working_directory;
         bool working_directory_missing_ok;
+        uint64_t capability_bounding_set; /* CapabilityBoundingSet=, with AmbientCapabilities=; default: none */
+        uint64_t ambient_capabilities;    /* AmbientCapabilities= */
+        bool no_new_privileges;           /* NoNewPrivileges= */
 
         /* Health gates. */
         ProbeKind probe;          /* ReadyProbe= */

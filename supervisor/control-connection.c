@@ -11,6 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
+#include "control-bus.h"
 #include "control-internal.h"
 #include "fd-util.h"
 #include "rpsup-limits.h"
@@ -357,6 +358,8 @@ static int connection_start_bus(ControlConnection *c, int fd) {
             (r = sd_bus_negotiate_fds(c->bus, true)) < 0 ||
             (r = sd_bus_add_object_vtable(c->bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, control_vtable,
                                           cs)) < 0 ||
+            (r = sd_bus_add_object_vtable(c->bus, NULL, CONTROL_BUS_PATH, CONTROL_BUS_NAME, control_bus_vtable,
+                                          cs)) < 0 ||
             (r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
                                      "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c)) < 0 ||
             (r = sd_bus_start(c->bus)) < 0)
@@ -401,6 +404,7 @@ static int connection_new(ControlServer *cs, int fd, const struct ucred *peer, b
                 .feed_fd = -EBADF,
                 .peer = *peer,
                 .privileged = privileged,
+                .id = ++cs->connection_ids,
                 .auth_deadline = usec_add(now, cs->auth_usec),
                 .message_deadline = USEC_INFINITY,
                 .write_deadline = USEC_INFINITY,

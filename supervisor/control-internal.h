@@ -5,6 +5,7 @@
  * deadlines) share. Nothing else includes this. */
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -32,6 +33,8 @@ typedef struct ControlConnection {
         int feed_fd;               /* our end of the socket pair sd-bus reads from */
         struct ucred peer;
         bool privileged;
+        uint64_t id;               /* unique among this rpsupd's connections: the name Hello gives */
+        bool said_hello;
         ControlWire wire;
         size_t fed;                /* bytes of the unit at the front of `wire` passed on already */
         unsigned pending;          /* calls answered later (Reload, Scale) */
@@ -51,10 +54,14 @@ struct ControlServer {
         const ControlHandlers *handlers;
         void *userdata;            /* of the handlers */
         int fd;
+        char *remove_path;         /* the socket file to remove at exit (control_server_remove_at_exit) */
+        dev_t remove_dev;
+        ino_t remove_ino;
         sd_event_source *accept_source, *accept_resume;
         bool accept_failing;       /* accept() failed and was logged; cleared by the next success */
         sd_id128_t server_id;
         ControlConnection *connections;
+        uint64_t connection_ids;   /* connections accepted so far */
         usec_t auth_usec, message_usec, write_usec, idle_usec;
         ProbeResult probe;         /* made at start, and again on Reprobe */
         uint64_t probed_usec;

@@ -55,9 +55,9 @@ static int entry_bool(sd_bus_message *m, const char *key, bool b) {
         return r < 0 ? r : entry_end(m);
 }
 
-static int entry_str(sd_bus_message *m, const char *key, const char *s) {
+/* A string (the status field or property `key`). */
+static int append_text(sd_bus_message *m, const char *key, const char *s) {
         _cleanup_free_ char *valid = NULL;
-        int r;
 
         /* Text is validated where it enters (worker notifications, the config); should something else slip
          * through, sd-bus would refuse the whole reply for one string that is not UTF-8. */
@@ -69,10 +69,14 @@ static int entry_str(sd_bus_message *m, const char *key, const char *s) {
                         return -ENOMEM;
                 s = valid;
         }
-        r = entry_begin(m, key, "s");
+        return sd_bus_message_append_basic(m, 's', s ?: "");
+}
+
+static int entry_str(sd_bus_message *m, const char *key, const char *s) {
+        int r = entry_begin(m, key, "s");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_basic(m, 's', s ?: "");
+        r = append_text(m, key, s);
         return r < 0 ? r : entry_end(m);
 }
 
@@ -91,6 +95,13 @@ static unsigned ready_workers(Service *s) {
         for (size_t i = 0; i < s->live->n_slots; i++)
                 n += slot_is_serving(s->live->slots[i]);
         return n;
+}
+
+/* The live generation's worker count; before one is live, Workers= of the config. */
+static uint32_t target_workers(const StatusView *v) {
+        Service *s = v->service;
+
+        return s->live ? (uint32_t) service_live_workers(s) : (v->config ? v->config->workers : 0);
 }
 
 /* ---- the one-line summary ---- */
@@ -212,7 +223,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_str(m, "strategy", strategy_kind_to_string(v->strategy->kind)));
         TRY(entry_str(m, "strategy_reason", v->strategy->reason));
         TRY(entry_u64(m, "live_generation", s->live ? s->live->id : 0));
-        TRY(entry_u32(m, "workers", s->live ? service_live_workers(s) : (v->config ? v->config->workers : 0)));
+        TRY(entry_u32(m, "workers", target_workers(v)));
         TRY(entry_u32(m, "ready_workers", ready_workers(s)));
         TRY(entry_u32(m, "generations", (uint32_t) service_count_generations(s)));
         TRY(entry_str(m, "status", line));
@@ -246,6 +257,31 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         }
         TRY(append_health_gates(m, v));
         return sd_bus_message_close_container(m);
+}
+
+int status_append_property(sd_bus_message *m, const StatusView *v, const char *property) {
+        Service *s = v->service;
+
+        if (streq(property, "Service"))
+                return append_text(m, property, v->service_name);
+        if (streq(property, "Version"))
+                return append_text(m, property, RPSUP_VERSION);
+        if (streq(property, "State"))
+                return append_text(m, property, service_state_to_string(s->state));
+        if (streq(property, "Strategy"))
+                return append_text(m, property, strategy_kind_to_string(v->strategy->kind));
+        if (streq(property, "Status")) {
+                _cleanup_free_ char *line = NULL;
+                (void) status_line(s, v->strategy->kind, &line);
+                return append_text(m, property, line);
+        }
+        if (streq(property, "LiveGeneration"))
+                return sd_bus_message_append(m, "t", (uint64_t) (s->live ? s->live->id : 0));
+        if (streq(property, "Workers"))
+                return sd_bus_message_append(m, "u", target_workers(v));
+        if (streq(property, "ReadyWorkers"))
+                return sd_bus_message_append(m, "u", (uint32_t) ready_workers(s));
+        return -ENOENT;
 }
 
 int status_append_generations(sd_bus_message *m, const StatusView *v) {

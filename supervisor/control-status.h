@@ -35,6 +35,9 @@ uint64_t to_realtime(usec_t t);
 int status_line(Service *s, StrategyKind kind, char **ret);
 
 int status_append_service(sd_bus_message *m, const StatusView *v);
+/* The value of one property of io.rpsup.Supervisor1 (the same as GetStatus's key of that meaning): Service,
+ * Version, State, Strategy, Status, LiveGeneration, Workers, ReadyWorkers; -ENOENT for another name. */
+int status_append_property(sd_bus_message *m, const StatusView *v, const char *property);
 int status_append_generations(sd_bus_message *m, const StatusView *v);
 int status_append_workers(sd_bus_message *m, const StatusView *v);
 int status_append_listeners(sd_bus_message *m, const StatusView *v);

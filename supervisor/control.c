@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -18,15 +20,18 @@
 #include "rpsup-protocol.h"
 #include "control-metrics.h"
 
+/* Methods that change the state, hand out the listeners or load BPF programs: for root and the user
+ * rpsupd runs as (see uid_privileged()), checked before their arguments. */
 static int require_privileged(ControlServer *cs, sd_bus_message *m, sd_bus_error *error) {
         ControlConnection *c = connection_of(cs, m);
+        unsigned caller = c ? (unsigned) c->peer.uid : UINT_MAX;
 
         if (c && c->privileged)
                 return 0;
         return sd_bus_error_setf(error, RPSUP_ERROR_PERMISSION_DENIED,
-                                 "%s changes the state of the service: only root and uid %u may call it "
-                                 "(you are uid %u)", sd_bus_message_get_member(m), (unsigned) geteuid(),
-                                 c ? (unsigned) c->peer.uid : 0u);
+                                 "%s is not allowed: only root or the service's user (uid %u, as which rpsupd "
+                                 "runs) may call it; you are uid %u", sd_bus_message_get_member(m),
+                                 (unsigned) geteuid(), caller);
 }
 
 /* ---- answers that come later ---- */
@@ -199,6 +204,9 @@ static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         uint32_t n;
         int r;
 
+        r = require_privileged(cs, m, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read(m, "u", &n);
         if (r < 0)
                 return r;
@@ -319,6 +327,9 @@ static int method_reload_with_options(sd_bus_message *m, void *userdata, sd_bus_
         PendingCall *p;
         int r;
 
+        r = require_privileged(cs, m, error);
+        if (r < 0)
+                return r;
         r = read_reload_options(m, &o, error);
         if (r < 0)
                 return r;
@@ -405,8 +416,24 @@ static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_err
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The properties: what `rpsupctl list` shows, for tools that read properties (busctl get-property). */
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        StatusView v = control_view(userdata);
+
+        return status_append_property(reply, &v, property);
+}
+
 const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Service", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get, 0, 0),
+        SD_BUS_PROPERTY("Strategy", "s", property_get, 0, 0),
+        SD_BUS_PROPERTY("Status", "s", property_get, 0, 0),
+        SD_BUS_PROPERTY("LiveGeneration", "t", property_get, 0, 0),
+        SD_BUS_PROPERTY("Workers", "u", property_get, 0, 0),
+        SD_BUS_PROPERTY("ReadyWorkers", "u", property_get, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
                                 method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListGenerations", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", generations),
@@ -507,9 +534,33 @@ int control_server_new(sd_event *event, const ControlHandlers *handlers, void *u
         return 0;
 }
 
+int control_server_remove_at_exit(ControlServer *cs, const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        free(cs->remove_path);
+        cs->remove_path = strdup(path);
+        if (!cs->remove_path)
+                return -ENOMEM;
+        cs->remove_dev = st.st_dev;
+        cs->remove_ino = st.st_ino;
+        return 0;
+}
+
 ControlServer *control_server_free(ControlServer *cs) {
+        struct stat st;
+
         if (!cs)
                 return NULL;
+        /* Before the socket closes: a client that finds the file then connects to a closed socket (refused)
+         * rather than to nothing; either way it learns that rpsupd is gone. Another rpsupd's socket in its
+         * place (the same service started again meanwhile) stays. */
+        if (cs->remove_path && stat(cs->remove_path, &st) >= 0 && st.st_dev == cs->remove_dev &&
+            st.st_ino == cs->remove_ino && unlink(cs->remove_path) < 0)
+                log_warning_errno(errno, "Could not remove the control socket %s, which rpsupctl will list as not "
+                                  "running: %m", cs->remove_path);
+        free(cs->remove_path);
         while (cs->connections)
                 connection_close(cs->connections);
         sd_event_source_disable_unref(cs->accept_source);

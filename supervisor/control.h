@@ -28,5 +28,8 @@ typedef struct ControlHandlers {
  * the server. */
 int control_server_new(sd_event *event, const ControlHandlers *handlers, void *userdata, const char *path, int fd,
                        ControlServer **ret);
+/* The socket file at `path` (rpsupd bound it: nothing will take it over) is removed when the server is
+ * freed, if it is still the same file: a socket left behind would look like a service to clients. */
+int control_server_remove_at_exit(ControlServer *cs, const char *path);
 ControlServer *control_server_free(ControlServer *cs);
 int control_server_fd(ControlServer *cs);

@@ -543,6 +543,9 @@ static int setup_sockets(Manager *m) {
                 return log_error_errno(r, "Failed to set up the control socket %s: %m", control_path);
         if (fd < 0)
                 (void) fdstore_add(control_server_fd(m->control), "control");
+        /* Without systemd to keep it for the next rpsupd, the socket goes when this one exits. */
+        if (fd < 0 && !systemd_notify_available() && control_server_remove_at_exit(m->control, control_path) < 0)
+                log_warning("The control socket %s will be left behind when rpsupd exits.", control_path);
         return 0;
 }
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "fd-util.h"
 #include "readiness-probe-exec.h"
 #include "worker-environment.h"
+#include "worker-privileges.h"
 #include "string-util.h"
 #include "strv.h"
 
@@ -37,9 +37,11 @@ _noreturn_ static void child_fail(int error_fd, int error) {
         _exit(127);
 }
 
-/* After fork(): only async-signal-safe calls (and initgroups(), as for workers). */
+/* After fork(): only async-signal-safe calls (and initgroups(), as for workers). It runs as the worker does. */
 _noreturn_ static void child(const Config *c, char **argv, char **env, int null_fd, int error_fd, pid_t parent) {
+        WorkerPrivileges privileges = worker_privileges_from_config(c);
         sigset_t all;
+        int r;
 
         /* Undo what rpsupd set up for itself: blocked signals, handlers. A process group of its own (the
          * parent sets it too, so that it is there before either goes on): a timeout kills all of it. */
@@ -56,17 +58,10 @@ _noreturn_ static void child(const Config *c, char **argv, char **env, int null_
         /* Nothing else crosses exec: not even fds rpsupd inherited without O_CLOEXEC. */
         (void) close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 
-        if (c->user || c->group) {
-                if (c->user && getuid() == 0) {
-                        if (initgroups(c->user_name ?: c->user, c->gid) < 0)
-                                child_fail(error_fd, errno);
-                } else if (getuid() == 0 && setgroups(0, NULL) < 0)
-                        child_fail(error_fd, errno);
-                if (setresgid(c->gid, c->gid, c->gid) < 0)
-                        child_fail(error_fd, errno);
-                if (setresuid(c->uid, c->uid, c->uid) < 0)
-                        child_fail(error_fd, errno);
-        }
+        /* The worker's user and privileges (worker-privileges.h). */
+        r = worker_privileges_apply(&privileges);
+        if (r < 0)
+                child_fail(error_fd, -r);
         /* A probe does not outlive rpsupd, which bounds its time (set after the ids change, which clear it). */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 child_fail(error_fd, errno);

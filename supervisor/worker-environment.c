@@ -47,6 +47,16 @@ int worker_environment(const Worker *w, const char *service_name, char ***ret) {
                         if (r < 0)
                                 return r;
                 }
+        /* As systemd does: the user's variables first, then Environment= (which may override them, e.g.
+         * SHELL= for a daemon that runs commands with $SHELL under a user whose shell is nologin). */
+        if (c->user) {
+                const char *name = c->user_name ?: c->user;
+                if ((r = env_set_consume(&env, strdup_printf("USER=%s", name))) < 0 ||
+                    (r = env_set_consume(&env, strdup_printf("LOGNAME=%s", name))) < 0 ||
+                    (c->home && (r = env_set_consume(&env, strdup_printf("HOME=%s", c->home))) < 0) ||
+                    (c->shell && (r = env_set_consume(&env, strdup_printf("SHELL=%s", c->shell))) < 0))
+                        return r;
+        }
         STRV_FOREACH(e, c->environment) {
                 r = strv_env_set(&env, *e);
                 if (r < 0)
@@ -56,14 +66,6 @@ int worker_environment(const Worker *w, const char *service_name, char ***ret) {
             (r = env_set_consume(&env, strdup_printf("RPSUP_GENERATION=%" PRIu64, w->slot->generation->id))) < 0 ||
             (r = env_set_consume(&env, strdup_printf("RPSUP_WORKER=%u", w->slot->index))) < 0)
                 return r;
-        if (c->user) {
-                const char *name = c->user_name ?: c->user;
-                if ((r = env_set_consume(&env, strdup_printf("USER=%s", name))) < 0 ||
-                    (r = env_set_consume(&env, strdup_printf("LOGNAME=%s", name))) < 0 ||
-                    (c->home && (r = env_set_consume(&env, strdup_printf("HOME=%s", c->home))) < 0) ||
-                    (c->shell && (r = env_set_consume(&env, strdup_printf("SHELL=%s", c->shell))) < 0))
-                        return r;
-        }
         *ret = TAKE_PTR(env);
         return 0;
 }

@@ -125,10 +125,7 @@ static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *re
                 .path = c->exec_path,
                 .fds = fds.fds,
                 .n_fds = fds.n,
-                .set_ids = c->user || c->group,
-                .uid = c->uid,
-                .gid = c->gid,
-                .user = c->user,
+                .privileges = worker_privileges_from_config(c),
                 .working_directory = c->working_directory,
                 .working_directory_missing_ok = c->working_directory_missing_ok,
         };

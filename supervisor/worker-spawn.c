@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,7 +33,7 @@ static void child_wait_go(int go_fd, int exec_fd) {
 
 _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid_index, int exec_fd, int go_fd) {
         sigset_t all;
-        int base;
+        int base, r;
 
         /* Undo what rpsupd set up for itself: blocked signals, handlers, a session shared with it. */
         sigemptyset(&all);
@@ -70,17 +69,10 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
         /* Nothing else crosses exec: not even fds rpsupd inherited without O_CLOEXEC from whoever started it. */
         (void) close_range(3 + (unsigned) p->n_fds, ~0U, CLOSE_RANGE_CLOEXEC);
 
-        if (p->set_ids) {
-                if (p->user && getuid() == 0) {
-                        if (initgroups(p->user, p->gid) < 0)
-                                child_fail(exec_fd, errno);
-                } else if (getuid() == 0 && setgroups(0, NULL) < 0)
-                        child_fail(exec_fd, errno);
-                if (setresgid(p->gid, p->gid, p->gid) < 0)
-                        child_fail(exec_fd, errno);
-                if (setresuid(p->uid, p->uid, p->uid) < 0)
-                        child_fail(exec_fd, errno);
-        }
+        /* Its user, and none of rpsupd's capabilities but those its config grants. */
+        r = worker_privileges_apply(&p->privileges);
+        if (r < 0)
+                child_fail(exec_fd, -r);
         if (p->working_directory && chdir(p->working_directory) < 0) {
                 if (!p->working_directory_missing_ok || errno != ENOENT)
                         child_fail(exec_fd, errno);

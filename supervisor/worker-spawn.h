@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "macro.h"
+#include "worker-privileges.h"
 
 typedef struct SpawnParams {
         char **argv;
@@ -13,10 +14,7 @@ typedef struct SpawnParams {
         const char *path;       /* the executable */
         const int *fds;         /* become fds 3, 4, ... in the child */
         size_t n_fds;
-        bool set_ids;
-        uid_t uid;
-        gid_t gid;
-        const char *user;       /* for supplementary groups; NULL: none */
+        WorkerPrivileges privileges;
         const char *working_directory;
         bool working_directory_missing_ok;
 } SpawnParams;

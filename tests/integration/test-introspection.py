@@ -3,8 +3,8 @@
 """protocol/io.rpsup.Supervisor1.xml is the interface rpsupd serves: org.freedesktop.DBus.Introspectable
 on the control socket lists the same methods, signals and properties of io.rpsup.Supervisor1, with the
 same arguments (type and direction, and name where rpsupd gives one) in the same order. Comments,
-annotations and white space do not count. (busctl cannot ask: it says Hello first, which a peer-to-peer
-connection does not answer; rawdbus speaks to the socket by hand.)"""
+annotations and white space do not count. (rawdbus speaks to the socket by hand, without Hello;
+test-control-bus-tools.py asks with busctl and gdbus.)"""
 
 import os
 import sys

@@ -34,6 +34,7 @@ Group=nogroup
 WorkingDirectory=/tmp
 Environment="GREETING=hello world" DELAY=20
 Environment=EXTRA=1
+Environment=SHELL=/bin/sh
 
 [Socket]
 ListenStream=127.0.0.1:{r.port}
@@ -49,7 +50,8 @@ FileDescriptorName=web-listener
             check(os.readlink(f"/proc/{pid}/cwd") == "/tmp", f"worker {pid} runs in {os.readlink(f'/proc/{pid}/cwd')}")
             expect = {"GREETING": "hello world", "DELAY": "20", "EXTRA": "1", "LISTEN_FDNAMES": "web-listener",
                       "RPSUP_SERVICE": r.name, "RPSUP_GENERATION": "1", "RPSUP_WORKER": str(w["slot"]),
-                      "USER": "nobody", "LOGNAME": "nobody", "LISTEN_PID": str(pid)}
+                      "USER": "nobody", "LOGNAME": "nobody", "LISTEN_PID": str(pid),
+                      "SHELL": "/bin/sh"}  # Environment= overrides what User= sets, as in systemd
             for k, v in expect.items():
                 check(env.get(k) == v, f"worker {pid}: {k}={env.get(k)!r}, expected {v!r}")
             check(env.get("NOTIFY_SOCKET", "").endswith("/notify"), f"NOTIFY_SOCKET={env.get('NOTIFY_SOCKET')}")

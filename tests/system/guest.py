@@ -6,6 +6,7 @@ with systemctl and rpsupctl, checks, writes /out/result.json and powers the cont
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from rpsuptest import Failed, Load, check, parse_reply, request  # noqa: E402
 
-WORKER = "/usr/local/bin/rpsup-example-worker"
+WORKER = os.environ.get("RPSUP_EXAMPLE_WORKER", "/usr/local/bin/rpsup-example-worker")
 PORT = 8080
 UNIT = "rpsup@web.service"
 
@@ -299,9 +300,201 @@ def verify_units(strategy):
     check(rc == 0 and not (out + err).strip(), f"systemd-analyze verify reports:\n{out}{err}")
 
 
+def quickstart_block():
+    """The shell block under the README's "Quick start with systemd" heading, as written."""
+    text = open("/quickstart/README.md").read()
+    section = text.split("## Quick start with systemd", 1)[1]
+    return section.split("```sh\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def quickstart(strategy):
+    """The README's quick start, read literally: its block runs as written (bash -e, each line traced) on the
+    installed package, then the service is what the README says: 8 workers (after the scale) of generation
+    2 (after the reload), all of them running as the user it created without any capability, answering on
+    the address it gave."""
+    check(os.path.isdir("/etc/rpsup"), "the package did not create /etc/rpsup")
+    block = quickstart_block()
+    r = subprocess.run(["bash", "-euxo", "pipefail", "-c", block], capture_output=True, text=True, timeout=180)
+    for line in (r.stdout + r.stderr).splitlines()[:200]:
+        log(f"  | {line}")
+    check(r.returncode == 0, f"the README's quick start failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
+    check("rpsup_" in r.stdout, "rpsupctl metrics web printed no rpsup_ metric")
+    st = status()
+    pids = live_pids(st)
+    check(st["service"]["live_generation"] == 2 and len(pids) == 8,
+          f"after the quick start: generation {st['service']['live_generation']}, {len(pids)} live workers "
+          "(expected generation 2 after the reload, 8 workers after the scale)")
+    uid = int(sh("id", "-u", "web")[1])
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        check(int(fields["Uid"].split()[0]) == uid, f"worker {pid} does not run as web: Uid {fields['Uid'].strip()}")
+        caps = {k: int(fields[k], 16) for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")}
+        check(not any(caps.values()) and fields["NoNewPrivs"].strip() == "1",
+              f"worker {pid} has privileges: {caps}, NoNewPrivs {fields['NoNewPrivs'].strip()}")
+    reply = parse_reply(request(PORT))
+    check(reply["generation"] == "2", f"127.0.0.1:{PORT} answered {reply}")
+    log(f"quick start: generation 2, {len(pids)} workers as web (uid {uid}), no capabilities; 127.0.0.1:{PORT} "
+        "answers")
+
+
+METRICS_PORT = 10142  # rpsup-metrics.socket
+
+
+def curl(url):
+    """curl's view of a GET: (status, headers {lowercase name: value}, body)."""
+    r = subprocess.run(["curl", "-sS", "--max-time", "20", "-D", "-", "-o", "-", url], capture_output=True,
+                       timeout=30)
+    check(r.returncode == 0, f"curl {url} exited {r.returncode}: {r.stderr.decode()}")
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    return int(lines[0].split()[1]), {k.strip().lower(): v.strip() for k, _, v in
+                                      (line.partition(":") for line in lines[1:])}, body
+
+
+def metrics_exporter(strategy):
+    """rpsup-metrics.socket, enabled by nothing until the operator does: then curl's GET /metrics on its
+    port gets rpsup@web's metrics with the service label, valid for promtool check metrics (where Debian's
+    prometheus is installed) or else prometheus_client's parser; each scrape is an instance of
+    rpsup-metrics@.service that runs as a dynamic user and is gone afterwards."""
+    write_config(strategy)
+    rc, out, _ = systemctl("is-enabled", "rpsup-metrics.socket")
+    check(out.strip() == "disabled", f"rpsup-metrics.socket is {out.strip()} before anyone enabled it")
+    start(strategy)
+    rc, out, err = systemctl("enable", "--now", "rpsup-metrics.socket")
+    check(rc == 0, f"systemctl enable --now rpsup-metrics.socket: {err}")
+    rc, out, err = sh("systemd-analyze", "verify", "rpsup-metrics.socket", "rpsup-metrics@0.service")
+    check(rc == 0 and not (out + err).strip(), f"systemd-analyze verify of the exporter's units:\n{out}{err}")
+
+    status, headers, body = curl(f"http://127.0.0.1:{METRICS_PORT}/metrics")
+    check(status == 200, f"GET /metrics: {status}\n{body[:300]}\n{journal('rpsup-metrics@*')}")
+    check(headers.get("content-type") == "text/plain; version=0.0.4; charset=utf-8",
+          f"Content-Type: {headers.get('content-type')}")
+    text = body.decode()
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, f"promtool check metrics:\n{r.stdout}{r.stderr}")
+        log("promtool check metrics: OK")
+    else:
+        from prometheus_client.parser import text_string_to_metric_families
+        fams = list(text_string_to_metric_families(text))
+        names = [f.name for f in fams]
+        check(len(names) == len(set(names)) and all(f.type != "unknown" for f in fams),
+              f"not one typed family each: {names}")
+        log(f"prometheus_client's parser (promtool is not installed): {len(fams)} families")
+    check('rpsup_info{service="web",' in text and 'rpsup_exporter_service_up{service="web"} 1' in text,
+          f"web's metrics are not there:\n{text[:1000]}")
+    status, _, _ = curl(f"http://127.0.0.1:{METRICS_PORT}/other")
+    check(status == 404, f"GET /other: {status}")
+
+    # A scrape in progress (its request not sent yet): what its instance runs as.
+    with socket.create_connection(("127.0.0.1", METRICS_PORT), timeout=20) as conn:
+        def instance_pid():
+            units = sh("systemctl", "list-units", "--plain", "--no-legend", "--state=active", "rpsup-metrics@*")[1]
+            return units.split()[0] if units.strip() else None
+        def exporter_pid():
+            # Active as soon as it is forked; the hardening applies once it runs the exporter.
+            pid = prop("MainPID", instance_pid()) if instance_pid() else "0"
+            try:
+                return pid if os.readlink(f"/proc/{pid}/exe").endswith("/rpsup-metrics-http") else None
+            except OSError:
+                return None
+        wait_for("the instance of the open connection", lambda: exporter_pid(), timeout=10)
+        pid = exporter_pid()
+        with open(f"/proc/{pid}/status") as f:
+            fields = {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
+        conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    log(f"an instance: Uid {fields['Uid']}, CapBnd {fields['CapBnd']}, CapEff {fields['CapEff']}, NoNewPrivs "
+        f"{fields['NoNewPrivs']}")
+    check(fields["Uid"].split()[0] != "0" and int(fields["CapBnd"], 16) == 0 and fields["NoNewPrivs"] == "1",
+          f"the scrape runs as uid {fields['Uid']} with bounding set {fields['CapBnd']}")
+    check(answer.startswith(b"HTTP/1.1 200 OK\r\n") and b'rpsup_info{service="web",' in answer,
+          f"its answer: {answer[:300]!r}")
+
+    accepted = prop("NAccepted", "rpsup-metrics.socket")
+    check(accepted == "3", f"rpsup-metrics.socket accepted {accepted} connections, expected 3")
+    wait_for("the scrape instances to be gone", lambda: not sh("systemctl", "list-units", "--all", "--plain",
+             "--no-legend", "rpsup-metrics@*")[1].strip(), timeout=10)
+    def instances_log():
+        return sh("journalctl", "--no-pager", "-o", "cat", "-u", "rpsup-metrics@*")[1]
+    try:
+        wait_for("3 instances ending", lambda: instances_log().count("Deactivated successfully") == 3, timeout=10)
+    except Failed as e:
+        raise Failed(f"{e}:\n{instances_log()[-2000:]}")
+    check("Failed" not in instances_log(), f"a scrape instance failed:\n{instances_log()[-2000:]}")
+    log(f"GET /metrics 200 ({len(body)} bytes), /other 404; 3 connections accepted, 3 instances ended well")
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return {k: v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
+
+
+def worker_privileges(strategy):
+    """Under the hardened unit: rpsupd has the unit's capabilities, its workers (User=, numeric: the volatile
+    /etc has no passwd entry for it) none, the bounding set included, and no_new_privs; BPF steering runs
+    (strategy migrate); and rpsupd still sees what those workers of another user serve (their /proc/PID/fd):
+    a retired worker with a request open shows 1 connection and leaves as soon as it is answered."""
+    from rpsuptest import PendingClient
+    write_config(strategy, extra="User=65534\nGroup=65534\nSoakSec=0\nDrainSec=60\nStallSec=0",
+                 worker_args="--slow-request 4000", workers=1)
+    st = start(strategy)
+    main = proc_status(int(prop("MainPID")))
+    log(f"rpsupd: CapBnd {main['CapBnd']}, CapEff {main['CapEff']}, NoNewPrivs {main['NoNewPrivs']}")
+    check(int(main["CapBnd"], 16) != 0 and main["NoNewPrivs"] == "1", f"rpsupd runs with {main}")
+    old = live_pids(st)[0]
+    fields = proc_status(old)
+    got = {k: fields[k] for k in ("Uid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+    log(f"worker {old}: {got}")
+    check(fields["Uid"].split()[0] == "65534", f"the worker runs as {fields['Uid']}")
+    check(all(int(fields[k], 16) == 0 for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")),
+          f"the worker has capabilities: {got}")
+    check(fields["NoNewPrivs"] == "1", "the worker runs without no_new_privs")
+
+    client = PendingClient(PORT, data=b"SLOW\n")
+    wait_for("the worker busy with the slow request", lambda: "nanosleep" in open(f"/proc/{old}/wchan").read())
+    rc, out, err = systemctl("reload", UNIT)
+    check(rc == 0, f"systemctl reload exited {rc}: {err}\n{journal()}")
+    retired = time.monotonic()
+    w = next((x for x in status()["workers"] if x["pid"] == old), None)
+    check(w is not None and w["state"] == "draining", f"the retired worker is not draining: {w}")
+    log(f"retired worker {old}: {w['drain_open_connections']} connection(s) open, queue {w['drain_queue']}")
+    check(w["drain_open_connections"] == 1,
+          f"status shows {w['drain_open_connections']} connections open on the retired worker of another user, "
+          "expected 1 (-1: rpsupd cannot read its /proc/PID/fd)")
+    reply = client.answered_within(10)
+    check(reply is not None and parse_reply(reply)["pid"] == str(old), f"the slow request got {reply!r}")
+    client.close()
+    wait_for("the retired worker to leave", lambda: not os.path.exists(f"/proc/{old}"), timeout=20)
+    gone = time.monotonic() - retired
+    log(f"retired worker gone {gone:.1f} s after the reload (DrainSec=60)")
+    check(gone < 15, f"the retired worker left only after {gone:.1f} s")
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in
              (notify_start, socket_activation, reload_under_load, crash_restart, restart, scale_status,
-              verify_units)}
+              verify_units, quickstart, metrics_exporter, worker_privileges)}
+
+
+def install_package():
+    """The Debian package tools/package built, installed as an operator would (the test runs on it)."""
+    deb = os.environ.get("RPSUP_PACKAGE")
+    if not deb:
+        return
+    # The container's /etc is empty (volatile): system groups that the host's dpkg overrides name do not
+    # exist in it, and dpkg refuses to run over such an override. The host's own file is not touched (/var
+    # is an overlay).
+    open("/var/lib/dpkg/statoverride", "w").close()
+    rc, out, err = sh("dpkg", "-i", deb, timeout=120)
+    check(rc == 0, f"dpkg -i {deb} exited {rc}:\n{out}{err}")
+    rc, out, err = systemctl("daemon-reload")
+    check(rc == 0, f"systemctl daemon-reload: {err}")
+    enabled = [u for u in ("rpsup@.service", "rpsup@.socket") if systemctl("is-enabled", u)[1].strip() == "enabled"]
+    check(not enabled, f"the package enabled {enabled}")
+    log(f"installed {os.path.basename(deb)}")
 
 
 def main():
@@ -309,6 +502,7 @@ def main():
     result = {"ok": False, "message": ""}
     try:
         log(f"== {scenario} ({strategy}), systemd {sh('systemctl', '--version')[1].split()[1]}")
+        install_package()
         SCENARIOS[scenario](strategy)
         result["ok"] = True
     except Failed as e:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""System tests: systemd 252 as PID 1 in systemd-nspawn, the project's own units (installed from the build
-with meson install), real rpsupd, workers and clients. Each run boots a container of its own for one
+"""System tests: systemd 252 as PID 1 in systemd-nspawn, the project's own units, real rpsupd, workers and
+clients. What runs is the Debian package, installed with dpkg in the container, when RPSUP_SYSTEM_PACKAGE_DIR
+names the directory tools/package left it in (tools/test does), else this build, installed with meson. Each run boots a container of its own for one
 scenario (see guest.py), which writes its verdict to /out and powers the container off.
 
     test-system.py SCENARIO [STRATEGY]
@@ -40,15 +41,33 @@ def main():
     if not nspawn:
         skip_or_fail("systemd-nspawn is not installed (Debian package systemd-container)")
 
+    # What the container runs: the Debian package (tools/package built it; tools/test says where), installed
+    # with dpkg in the container, or else this build, installed with meson under /usr/local.
+    package_dir = os.environ.get("RPSUP_SYSTEM_PACKAGE_DIR")
+    debs = sorted(f for f in os.listdir(package_dir) if f.endswith(".deb")) if package_dir else []
+    if package_dir and not debs:
+        print(f"FAIL: RPSUP_SYSTEM_PACKAGE_DIR={package_dir} holds no .deb (tools/package builds it)", flush=True)
+        return 1
+    if scenario == "quickstart" and not debs:
+        skip_or_fail("the quick start runs on the installed package: build it with tools/package and set "
+                     "RPSUP_SYSTEM_PACKAGE_DIR=build/deb (tools/test does both)")
     tmp = tempfile.mkdtemp(prefix=f"rpsup-system-{scenario}-")
     os.chmod(tmp, 0o755)
     try:
         destdir = os.path.join(tmp, "root")
-        r = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", destdir, "--no-rebuild", "--quiet"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"FAIL: meson install: {r.stdout}{r.stderr}", flush=True)
-            return 1
+        if debs:
+            install = [f"--bind-ro={os.path.abspath(package_dir)}:/pkg",
+                       # dpkg writes to /usr and /var: both as overlays on the host's, thrown away at exit.
+                       "--overlay=/usr::/usr", "--overlay=/var::/var"]
+            worker = "/usr/bin/rpsup-example-worker"
+        else:
+            r = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", destdir, "--no-rebuild", "--quiet"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"FAIL: meson install: {r.stdout}{r.stderr}", flush=True)
+                return 1
+            install = [f"--bind-ro={destdir}/usr/local:/usr/local"]
+            worker = "/usr/local/bin/rpsup-example-worker"
         units, conf, out = (os.path.join(tmp, d) for d in ("units", "conf", "out"))
         for d in (units, conf, out, os.path.join(units, "multi-user.target.wants")):
             os.makedirs(d, exist_ok=True)
@@ -59,7 +78,8 @@ Description=rpsup system test: {scenario} ({strategy})
 [Service]
 Type=simple
 Environment=RPSUP_LOAD={BUILD}/bench/rpsup-load
-Environment=RPSUP_EXAMPLE_WORKER=/usr/local/bin/rpsup-example-worker
+Environment=RPSUP_EXAMPLE_WORKER={worker}
+Environment=RPSUP_PACKAGE={"/pkg/" + debs[-1] if debs else ""}
 Environment=PYTHONDONTWRITEBYTECODE=1
 ExecStart=/usr/bin/python3 {HERE}/guest.py {scenario} {strategy}
 StandardOutput=append:/out/guest.log
@@ -72,8 +92,11 @@ StandardError=append:/out/guest.log
                 "-M", machine,
                 # BPF steering inside the container: CAP_BPF and the bpf() system call.
                 "--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf",
-                f"--bind-ro={destdir}/usr/local:/usr/local",
-                f"--bind={units}:/etc/systemd/system", f"--bind={conf}:/etc/rpsup", f"--bind={out}:/out",
+                *install,
+                f"--bind={units}:/etc/systemd/system", f"--bind={out}:/out",
+                # The quick start works on /etc/rpsup as the package made it, and reads the README.
+                *([f"--bind={conf}:/etc/rpsup"] if scenario != "quickstart" else
+                  [f"--bind-ro={os.path.join(TESTS, '..', 'README.md')}:/quickstart/README.md"]),
                 f"--bind-ro={BUILD}:{BUILD}", f"--bind-ro={TESTS}:{TESTS}",
                 # man(1) needs its configuration, which a volatile /etc lacks (systemd-analyze verify calls it).
                 *([f"--bind-ro=/etc/manpath.config"] if os.path.exists("/etc/manpath.config") else []),

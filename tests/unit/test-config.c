@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capability-util.h"
 #include "config.h"
 #include "strv.h"
 #include "utf8.h"
@@ -527,6 +529,81 @@ static void test_user_group(void **state) {
         assert_int_equal(c->uid, getuid());
         assert_int_equal(c->gid, getgid());
         config_unref(c);
+}
+
+static void test_capabilities(void **state) {
+        const uint64_t nbs = CAPABILITY_MASK(CAP_NET_BIND_SERVICE), kill = CAPABILITY_MASK(CAP_KILL),
+                       chown = CAPABILITY_MASK(CAP_CHOWN), all = capability_set_all();
+        uint64_t permitted;
+        Config *c;
+
+        /* By default a worker keeps no capability and cannot gain any. */
+        c = load_service_key("");
+        assert_true(c->capability_bounding_set == 0);
+        assert_true(c->ambient_capabilities == 0);
+        assert_true(c->no_new_privileges);
+        config_unref(c);
+
+        /* Names in any case, as systemd; lists merge; "~" takes away from what is there, or starts from all;
+         * an empty assignment resets to none. */
+        static const struct {
+                const char *lines;
+                uint64_t want;
+        } cases[] = {
+                { "CapabilityBoundingSet=CAP_NET_BIND_SERVICE cap_kill", 0 },
+                { "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_KILL", 0 },
+                { "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_KILL CAP_CHOWN\nCapabilityBoundingSet=~CAP_CHOWN", 0 },
+                { "CapabilityBoundingSet=  CAP_KILL\tCAP_NET_BIND_SERVICE  ", 0 },
+                { "CapabilityBoundingSet=~CAP_CHOWN", 1 },
+                { "CapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=~", 2 },
+                { "CapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=", 3 },
+                { "CapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=\nCapabilityBoundingSet=~CAP_CHOWN", 1 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                uint64_t want = cases[i].want == 0 ? nbs | kill : cases[i].want == 1 ? all & ~chown :
+                                cases[i].want == 2 ? all : 0;
+                c = load_service_key(cases[i].lines);
+                if (c->capability_bounding_set != want)
+                        print_error("%s: 0x%llx, expected 0x%llx\n", cases[i].lines,
+                                    (unsigned long long) c->capability_bounding_set, (unsigned long long) want);
+                assert_true(c->capability_bounding_set == want);
+                assert_true(c->ambient_capabilities == 0);
+                config_unref(c);
+        }
+
+        static const char *const no[] = { "no", "0", "false", "off", "NO" }, *const yes[] = { "yes", "1", "true", "on" };
+        for (size_t i = 0; i < ELEMENTSOF(no); i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "NoNewPrivileges=%s", no[i]);
+                c = load_service_key(line);
+                assert_false(c->no_new_privileges);
+                config_unref(c);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "NoNewPrivileges=no\nNoNewPrivileges=%s", yes[i]);
+                c = load_service_key(line);
+                assert_true(c->no_new_privileges);
+                config_unref(c);
+        }
+
+        /* An ambient capability is in the bounding set too. Only one rpsupd holds can be handed on. */
+        assert_int_equal(capability_get_own(NULL, &permitted, NULL), 0);
+        if (permitted & nbs) {
+                c = load_service_key("AmbientCapabilities=CAP_NET_BIND_SERVICE");
+                assert_true(c->ambient_capabilities == nbs);
+                assert_true(c->capability_bounding_set == nbs);
+                config_unref(c);
+                c = load_service_key("CapabilityBoundingSet=CAP_KILL CAP_NET_BIND_SERVICE\n"
+                                     "AmbientCapabilities=CAP_NET_BIND_SERVICE");
+                assert_true(c->ambient_capabilities == nbs);
+                assert_true(c->capability_bounding_set == (nbs | kill));
+                config_unref(c);
+                c = load_service_key("AmbientCapabilities=CAP_NET_BIND_SERVICE\nAmbientCapabilities=");
+                assert_true(c->ambient_capabilities == 0);
+                assert_true(c->capability_bounding_set == 0);
+                config_unref(c);
+        }
 }
 
 static void test_working_directory(void **state) {
@@ -1188,6 +1265,39 @@ static void test_error_user_group(void **state) {
         }
 }
 
+static void test_error_capabilities(void **state) {
+        uint64_t permitted;
+
+        static const char *const unknown[][2] = {
+                { "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_FLY", "CAP_FLY" },
+                { "CapabilityBoundingSet=NET_BIND_SERVICE", "NET_BIND_SERVICE" },
+                { "CapabilityBoundingSet=CAP_KILL,CAP_CHOWN", "CAP_KILL,CAP_CHOWN" },
+                { "CapabilityBoundingSet=CAP_CHOWN1", "CAP_CHOWN1" },
+                { "CapabilityBoundingSet=~ ~CAP_CHOWN", "~CAP_CHOWN" },
+                { "CapabilityBoundingSet=12", "12" },
+                { "AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_BIND_SERVICES", "CAP_NET_BIND_SERVICES" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(unknown); i++) {
+                char needle[128];
+                snprintf(needle, sizeof(needle), "unknown capability \"%s\"", unknown[i][1]);
+                check_service_key_error(unknown[i][0], -EINVAL,
+                                        strncmp(unknown[i][0], "Ambient", 7) == 0 ? "AmbientCapabilities" :
+                                                                                  "CapabilityBoundingSet",
+                                        needle);
+        }
+        check_service_key_error("NoNewPrivileges=maybe", -EINVAL, "NoNewPrivileges", "\"maybe\" is not a boolean");
+        check_service_key_error("NoNewPrivileges=", -EINVAL, "NoNewPrivileges", "is not a boolean");
+        /* CapabilityBoundingSet= given leaves an ambient capability out: said where both are. */
+        check_error("[Service]\nExecStart=@W@\nCapabilityBoundingSet=CAP_KILL\nAmbientCapabilities=CAP_NET_RAW\n"
+                    "[Socket]\nListenStream=8080\n", -EINVAL, 4, "AmbientCapabilities",
+                    "CAP_NET_RAW is not in CapabilityBoundingSet= (line 3)");
+
+        assert_int_equal(capability_get_own(NULL, &permitted, NULL), 0);
+        if (!(permitted & CAPABILITY_MASK(CAP_NET_BIND_SERVICE)))
+                check_service_key_error("AmbientCapabilities=CAP_NET_BIND_SERVICE", -EPERM, "AmbientCapabilities",
+                                        "rpsupd does not have CAP_NET_BIND_SERVICE itself");
+}
+
 static void test_error_working_directory(void **state) {
         check_service_key_error("WorkingDirectory=srv/web", -EINVAL, "WorkingDirectory",
                                 "\"srv/web\" is not an absolute path");
@@ -1526,6 +1636,7 @@ int main(void) {
                 cmocka_unit_test(test_restart),
                 cmocka_unit_test(test_environment),
                 cmocka_unit_test(test_user_group),
+                cmocka_unit_test(test_capabilities),
                 cmocka_unit_test(test_working_directory),
                 cmocka_unit_test(test_listen),
                 cmocka_unit_test(test_listen_reset),
@@ -1552,6 +1663,7 @@ int main(void) {
                 cmocka_unit_test(test_error_kill_signal_reserved),
                 cmocka_unit_test(test_error_environment),
                 cmocka_unit_test(test_error_user_group),
+                cmocka_unit_test(test_error_capabilities),
                 cmocka_unit_test(test_error_working_directory),
                 cmocka_unit_test(test_error_listen),
                 cmocka_unit_test(test_listen_paths),
