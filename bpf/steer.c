@@ -44,7 +44,7 @@ void steering_log_quietly(bool quiet) {
         libbpf_quiet = quiet;
 }
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) {
+_printf_(2, 0) static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) {
         int our = libbpf_quiet ? LOG_DEBUG :
                   level == LIBBPF_WARN ? LOG_WARNING : level == LIBBPF_INFO ? LOG_INFO : LOG_DEBUG;
         _cleanup_free_ char *text = NULL;

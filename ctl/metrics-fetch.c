@@ -10,6 +10,7 @@ typedef struct Fetch {
         sd_bus *bus;
         bool done;
         size_t *pending;
+        size_t *taken;    /* bytes of text kept, over all services */
 } Fetch;
 
 static void fetch_done(Fetch *f) {
@@ -28,12 +29,14 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
                 f->result->error = -(sd_bus_message_get_errno(m) ?: EIO);
         else if ((r = sd_bus_message_read(m, "s", &text)) < 0)
                 f->result->error = r;
-        else if (strlen(text) > METRICS_FETCH_TEXT_MAX)
+        else if (strlen(text) > METRICS_FETCH_TEXT_MAX || strlen(text) > METRICS_FETCH_TOTAL_MAX - *f->taken)
                 f->result->error = -EFBIG;
         else if (!(f->result->text = strdup(text)))
                 f->result->error = -ENOMEM;
-        else
+        else {
+                *f->taken += strlen(text);
                 f->result->error = 0;
+        }
         fetch_done(f);
         return 0;
 }
@@ -62,7 +65,7 @@ int metrics_fetch(const char *runtime_dir, ServiceMetrics *results, size_t n, us
         _cleanup_free_ Fetch *fetches = calloc(MAX(n, 1u), sizeof(Fetch));
         usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), timeout);
         sd_event *event = NULL;
-        size_t pending = 0;
+        size_t pending = 0, taken = 0;
         int r;
 
         if (!fetches)
@@ -71,7 +74,7 @@ int metrics_fetch(const char *runtime_dir, ServiceMetrics *results, size_t n, us
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                fetches[i] = (Fetch) { .result = &results[i], .pending = &pending };
+                fetches[i] = (Fetch) { .result = &results[i], .pending = &pending, .taken = &taken };
                 results[i].text = NULL;
                 results[i].error = -ETIMEDOUT;
                 if (i >= METRICS_FETCH_SERVICES_MAX) {

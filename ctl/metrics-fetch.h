@@ -14,6 +14,9 @@
 #define METRICS_FETCH_SERVICES_MAX 256U
 /* The largest text taken from one service; a larger one counts as no answer (-EFBIG). */
 #define METRICS_FETCH_TEXT_MAX (16U * 1024U * 1024U)
+/* The text kept from all services together (it is copied twice more on its way out, within the unit's
+ * MemoryMax=256M); services past it count as no answer (-EFBIG). */
+#define METRICS_FETCH_TOTAL_MAX (48U * 1024U * 1024U)
 
 typedef struct ServiceMetrics {
         const char *name; /* the caller's */

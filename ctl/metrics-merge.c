@@ -3,7 +3,6 @@
 #include <sys/types.h>
 
 #include "metrics-merge.h"
-#include "utf8.h"
 
 typedef struct Family {
         char *name;
@@ -119,8 +118,10 @@ int metrics_merge_add(MetricsMerge *m, const char *text) {
                                 return -ENOMEM;
                         if (i >= 0) {
                                 Family *f = &m->families[i];
+                                /* A family whose TYPE conflicts stays skipped through its HELP. */
+                                if (current != i)
+                                        skip = false;
                                 current = i;
-                                skip = false;
                                 if (line[2] == 'H' && !f->help)
                                         f->help = TAKE_PTR(rest);
                                 else if (line[2] == 'T' && !f->type)
@@ -160,20 +161,3 @@ void metrics_merge_write(const MetricsMerge *m, FILE *f) {
         }
 }
 
-char *metrics_label_value(const char *s) {
-        _cleanup_free_ char *valid = utf8_sanitize_dup(s, 0);
-        char *buf, *o;
-
-        if (!valid)
-                return NULL;
-        buf = o = malloc(strlen(valid) * 2 + 1);
-        if (!buf)
-                return NULL;
-        for (const char *p = valid; *p; p++) {
-                if (*p == '\\' || *p == '"' || *p == '\n')
-                        *o++ = '\\';
-                *o++ = *p == '\n' ? 'n' : *p;
-        }
-        *o = 0;
-        return buf;
-}

@@ -21,7 +21,3 @@ int metrics_merge_add(MetricsMerge *m, const char *text);
 
 /* Writes the families in the order in which they first appeared. */
 void metrics_merge_write(const MetricsMerge *m, FILE *f);
-
-/* A label value as the text format has it: valid UTF-8, with backslash, double quote and newline escaped.
- * NULL when out of memory. */
-char *metrics_label_value(const char *s);

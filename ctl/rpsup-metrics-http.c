@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics-fetch.h"
 #include "metrics-merge.h"
+#include "prometheus-label.h"
 #include "rpsup-protocol.h"
 #include "service-list.h"
 #include "strv.h"
@@ -170,11 +171,12 @@ static int respond(int fd, int status, const char *content_type, const char *bod
         return 0;
 }
 
-static int respond_error(int fd, int status) {
+/* An error's answer; to HEAD (as far as the request was read) without its body. */
+static int respond_error(int fd, int status, HttpMethod method) {
         char body[128];
         int n = snprintf(body, sizeof(body), "%d %s\n", status, http_status_reason(status));
 
-        return respond(fd, status, "text/plain; charset=utf-8", body, (size_t) n, true);
+        return respond(fd, status, "text/plain; charset=utf-8", body, (size_t) n, method != HTTP_METHOD_HEAD);
 }
 
 /* The exporter's own families: which services answered, and how long it took. */
@@ -183,7 +185,7 @@ static int write_own_metrics(FILE *f, const ServiceMetrics *results, size_t n, u
               "its metrics are missing).\n"
               "# TYPE rpsup_exporter_service_up gauge\n", f);
         for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *label = metrics_label_value(results[i].name);
+                _cleanup_free_ char *label = prometheus_label_value(results[i].name);
                 if (!label)
                         return -ENOMEM;
                 fprintf(f, "rpsup_exporter_service_up{service=\"%s\"} %d\n", label, results[i].text ? 1 : 0);
@@ -319,11 +321,11 @@ int main(int argc, char *argv[]) {
                 return EXIT_SUCCESS; /* the client went away: nobody to answer */
         if (status != 200) {
                 log_debug("Answering %d %s.", status, http_status_reason(status));
-                (void) respond_error(fd, status);
+                (void) respond_error(fd, status, req.method);
                 return EXIT_SUCCESS;
         }
         if (collect(&body, &size) < 0) {
-                (void) respond_error(fd, 500);
+                (void) respond_error(fd, 500, req.method);
                 return EXIT_FAILURE;
         }
         (void) respond(fd, 200, CONTENT_TYPE_METRICS, body, size, req.method == HTTP_METHOD_GET);

@@ -871,9 +871,11 @@ static int validate_capabilities(Config *c, ParseContext *ctx) {
                                "rpsupd does not have %s itself, so it cannot hand it on (under systemd, the "
                                "CapabilityBoundingSet= of rpsup@.service must include it)",
                                capability_to_name(capability_set_first(missing)));
-        /* Dropping the rest of the bounding set takes CAP_SETPCAP: a privileged rpsupd that cannot would
-         * hand its capabilities on to workers that run as root. */
-        if ((geteuid() == 0 || permitted != 0) && (bounding & ~c->capability_bounding_set) &&
+        /* Dropping the rest of the bounding set takes CAP_SETPCAP: a root rpsupd that cannot would hand its
+         * capabilities on to workers that run as root. A non-root rpsupd's workers cannot gain from the
+         * bounding set under no_new_privs; without it, they could (set-user-ID or file-capability
+         * programs) as far as rpsupd's own capabilities reach. */
+        if ((geteuid() == 0 || (permitted != 0 && !c->no_new_privileges)) && (bounding & ~c->capability_bounding_set) &&
             !(effective & CAPABILITY_MASK(CAP_SETPCAP)))
                 return fail(ctx, -EPERM, "rpsupd lacks CAP_SETPCAP, which it needs to keep its capabilities from "
                             "its workers (under systemd, the CapabilityBoundingSet= of rpsup@.service must "

@@ -11,14 +11,18 @@
 
 /* Bus clients (busctl, gdbus with --address) begin with org.freedesktop.DBus.Hello and stop if it fails;
  * some then ask the bus about names (busctl tree, busctl status). On a direct connection rpsupd answers
- * for the absent bus daemon: the client gets a unique name of its own, once; rpsupd owns the bus's name
- * and io.rpsup.Supervisor1, and every call reaches it whatever its destination. Nothing is routed and
+ * for the absent bus daemon: the client gets a unique name of its own, once; the bus's name is the bus's,
+ * io.rpsup.Supervisor1 is owned by rpsupd's unique name :1.0, and every call reaches rpsupd whatever its
+ * destination. Nothing is routed and
  * rpsupd emits no signals, so that match rules are checked and then have nothing to match. Each method
  * takes arguments sd-bus checked against its signature and within CONTROL_MESSAGE_MAX, keeps nothing but
  * the Hello flag, and is open to every caller, as the bus daemon's are. */
 
 /* The longest match rule the reference bus daemon accepts. */
 #define MATCH_RULE_MAX 1024u
+
+/* rpsupd's own unique name, the owner of io.rpsup.Supervisor1 (clients get :1.1 and up). */
+#define RPSUPD_UNIQUE_NAME ":1.0"
 
 static ControlConnection *caller(sd_bus_message *m, void *userdata) {
         return connection_of(userdata, m);
@@ -43,7 +47,8 @@ static int method_hello(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
 typedef enum Owner {
         OWNER_NONE,
-        OWNER_RPSUPD,  /* org.freedesktop.DBus, io.rpsup.Supervisor1 */
+        OWNER_BUS,     /* org.freedesktop.DBus */
+        OWNER_RPSUPD,  /* io.rpsup.Supervisor1, :1.0 */
         OWNER_CALLER,  /* the unique name Hello gave */
 } Owner;
 
@@ -51,7 +56,9 @@ static Owner name_owner(sd_bus_message *m, void *userdata, const char *name) {
         ControlConnection *c = caller(m, userdata);
         char own[32];
 
-        if (streq(name, CONTROL_BUS_NAME) || streq(name, RPSUP_INTERFACE))
+        if (streq(name, CONTROL_BUS_NAME))
+                return OWNER_BUS;
+        if (streq(name, RPSUP_INTERFACE) || streq(name, RPSUPD_UNIQUE_NAME))
                 return OWNER_RPSUPD;
         if (!c || !c->said_hello)
                 return OWNER_NONE;
@@ -73,8 +80,10 @@ static int method_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         switch (name_owner(m, userdata, name)) {
-        case OWNER_RPSUPD:
+        case OWNER_BUS:
                 return sd_bus_reply_method_return(m, "s", CONTROL_BUS_NAME);
+        case OWNER_RPSUPD:
+                return sd_bus_reply_method_return(m, "s", RPSUPD_UNIQUE_NAME);
         case OWNER_CALLER:
                 unique_name(caller(m, userdata), own, sizeof(own));
                 return sd_bus_reply_method_return(m, "s", own);
@@ -100,7 +109,7 @@ static int method_list_names(sd_bus_message *m, void *userdata, sd_bus_error *er
         if (c && c->said_hello)
                 unique_name(c, own, sizeof(own));
         /* Not the bus's own name: what it would show (busctl tree) is rpsupd's objects once more. */
-        return sd_bus_reply_method_return(m, "as", own[0] ? 2 : 1, RPSUP_INTERFACE, own);
+        return sd_bus_reply_method_return(m, "as", own[0] ? 3 : 2, RPSUP_INTERFACE, RPSUPD_UNIQUE_NAME, own);
 }
 
 static int method_list_activatable_names(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -118,6 +127,7 @@ static int name_credentials(sd_bus_message *m, void *userdata, sd_bus_error *err
         if (r < 0)
                 return r;
         switch (name_owner(m, userdata, name)) {
+        case OWNER_BUS: /* answered by rpsupd in the bus daemon's place */
         case OWNER_RPSUPD:
                 *ret_uid = geteuid();
                 *ret_pid = getpid();

@@ -4,31 +4,11 @@
 #include <string.h>
 
 #include "control-metrics.h"
+#include "prometheus-label.h"
 #include "netstat.h"
-#include "utf8.h"
 
 static void metric_header(FILE *f, const char *name, const char *type, const char *help) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value as the text exposition format 0.0.4 has it: UTF-8, with backslash, double quote and
- * newline escaped. A service name can hold them (systemd's %i keeps escapes such as \x2d). */
-static char *label_value(const char *s) {
-        _cleanup_free_ char *valid = utf8_sanitize_dup(s ?: "", 0);
-        char *buf, *o;
-
-        if (!valid)
-                return NULL;
-        buf = o = malloc(strlen(valid) * 2 + 1);
-        if (!buf)
-                return NULL;
-        for (const char *p = valid; *p; p++) {
-                if (*p == '\\' || *p == '"' || *p == '\n')
-                        *o++ = '\\';
-                *o++ = *p == '\n' ? 'n' : *p;
-        }
-        *o = 0;
-        return buf;
 }
 
 typedef struct SlotSample {
@@ -176,7 +156,7 @@ static int write_listeners(FILE *f, ListenerSet *set, const char *svc) {
                 uint32_t depth, backlog;
                 if (listener_accept_queue(l, &depth, &backlog) < 0)
                         continue;
-                address = label_value(socket_address_format(&l->address, addr, sizeof(addr)));
+                address = prometheus_label_value(socket_address_format(&l->address, addr, sizeof(addr)));
                 if (!address)
                         return -ENOMEM;
                 fprintf(f, "rpsup_listener_accept_queue{service=\"%s\",address=\"%s\",slot_id=\"%" PRIu64 "\"} %u\n",
@@ -254,7 +234,7 @@ static void write_kernel(FILE *f, const char *svc) {
 }
 
 int control_metrics(const StatusView *v, char **ret) {
-        _cleanup_free_ char *svc = label_value(v->service_name), *buf = NULL;
+        _cleanup_free_ char *svc = prometheus_label_value(v->service_name), *buf = NULL;
         _cleanup_free_ SlotSample *samples = NULL;
         size_t n_samples = 0, size = 0;
         FILE *f;

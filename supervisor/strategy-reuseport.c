@@ -628,6 +628,9 @@ static int reuseport_steer(Strategy *st, Service *s) {
                                        set->n_standby, set->previous, set->n_previous, set->previous_percent);
                 if (k < 0) {
                         r = k;
+                        /* The workers would go on getting new connections: they are stopped at once. */
+                        if (stopping)
+                                rp->stop_drains = false;
                         continue;
                 }
                 g->last = *set;
@@ -684,10 +687,16 @@ static void shut_down(SlotListeners *sl) {
 static usec_t reuseport_retire(Strategy *st, Slot *slot) {
         Reuseport *rp = st->data;
 
+        const Config *c = slot->generation->config;
+
         /* Stopping without a listener to take the new connections: they would keep reaching the worker. */
         if (!slot->strategy_data || (rp->set->keep && !rp->stop_drains))
                 return 0;
-        return reuseport_drain_window(slot->generation->config);
+        /* A stop drains for StopTimeoutSec= at most, whatever DrainSec= says: with the SIGKILL bound after it,
+         * a stop takes at most twice StopTimeoutSec=, which the unit's TimeoutStopSec= must allow. */
+        if (rp->set->keep)
+                return MIN(reuseport_drain_window(c), c->stop_timeout);
+        return reuseport_drain_window(c);
 }
 
 static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret) {

@@ -60,7 +60,10 @@ int worker_privileges_apply(const WorkerPrivileges *p) {
 
         if (syscall(SYS_capget, &h, d) < 0)
                 return -errno;
-        r = drop_bounding_set(p->bounding_set, geteuid() == 0 || d[0].permitted != 0 || d[1].permitted != 0);
+        /* The bounding set matters for a worker that runs as root, or one that may gain privileges through
+         * a set-user-ID or file-capability program (NoNewPrivileges=no) from an rpsupd that has any. */
+        r = drop_bounding_set(p->bounding_set,
+                              geteuid() == 0 || (!p->no_new_privileges && (d[0].permitted != 0 || d[1].permitted != 0)));
         if (r < 0)
                 return r;
 

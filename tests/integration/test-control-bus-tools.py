@@ -111,7 +111,7 @@ def test():
         rc, out, err = tool([*dbus, "GetNameOwner", "s", "com.example.Nobody"], NOBODY)
         check(rc != 0 and "no such name" in err, f"GetNameOwner of an unknown name: {rc} {out} {err}")
         rc, out, err = tool([*dbus, "GetNameOwner", "s", DEST], NOBODY)
-        check(rc == 0 and out.strip() == 's "org.freedesktop.DBus"', f"GetNameOwner({DEST}): {rc} {out} {err}")
+        check(rc == 0 and out.strip() == 's ":1.0"', f"GetNameOwner({DEST}): {rc} {out} {err}")
         log("a second Hello, an oversized match rule and an unknown name are refused")
 
         check(r.status()["service"]["state"] == "running", "rpsupd is not running after the tools")

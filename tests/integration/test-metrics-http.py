@@ -217,11 +217,14 @@ def test():
         check(status == 200, f"GET /metrics?x=1: {status}")
         status, _, _ = curl(port, "/other")
         check(status == 404, f"GET /other: {status}")
+        answer, _ = raw(port, b"HEAD /other HTTP/1.1\r\nHost: x\r\n\r\n", whole=True)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 404 ") and body == b"", f"HEAD /other: {answer[:300]!r}")
         status, _, _ = curl(port, "/")
         check(status == 404, f"GET /: {status}")
         status, headers, _ = curl(port, "/metrics", "-X", "POST", "-d", "a=1")
         check(status == 405 and headers.get("allow") == "GET, HEAD", f"POST /metrics: {status} {headers}")
-        log("HEAD 200 without a body, /other 404, POST 405 with Allow")
+        log("HEAD 200 without a body, /other 404 (to HEAD without a body), POST 405 with Allow")
 
         for data, expected in ((b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "400"),  # TLS
                                (b"garbage\r\n\r\n", "400"),

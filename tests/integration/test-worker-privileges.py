@@ -164,6 +164,17 @@ ListenStream=127.0.0.1:{r.port}
                                 "--config", r.config], capture_output=True, text=True, env=r.env())
             check(p.returncode == 1 and want in p.stderr, f"--check without {drop[1:]}: {p.returncode}: {p.stderr}")
             log(f"--check without {drop[1:]}: {p.stderr.strip()}")
+
+        # An rpsupd that is not root but holds a capability it hands on needs no CAP_SETPCAP: its workers
+        # cannot gain anything from the bounding set under no_new_privs.
+        r.write_config(f"[Service]\nExecStart=/bin/true\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"
+                       f"[Socket]\nListenStream=127.0.0.1:{r.port}\n")
+        os.chmod(r.config, 0o644)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", RPSUPD, "--check",
+                            "--config", r.config], capture_output=True, text=True, env=r.env())
+        check(p.returncode == 0, f"--check as uid 65534 with CAP_NET_BIND_SERVICE: {p.returncode}: {p.stderr}")
+        log("--check as uid 65534 holding CAP_NET_BIND_SERVICE to hand on: OK")
     finally:
         r.cleanup()
 

@@ -36,7 +36,7 @@ def main():
     where = os.environ.get("RPSUP_SYSTEM_PACKAGE_DIR")
     if not where:
         skip_or_fail("no package to check: tools/package builds it, tools/test sets RPSUP_SYSTEM_PACKAGE_DIR")
-    debs = sorted(os.path.join(where, f) for f in os.listdir(where) if f.endswith(".deb"))
+    debs = sorted(os.path.join(where, f) for f in os.listdir(where) if f.startswith("rpsup_") and f.endswith(".deb"))
     if not debs:
         print(f"FAIL: {where} holds no .deb", flush=True)
         return 1

@@ -44,7 +44,8 @@ def main():
     # What the container runs: the Debian package (tools/package built it; tools/test says where), installed
     # with dpkg in the container, or else this build, installed with meson under /usr/local.
     package_dir = os.environ.get("RPSUP_SYSTEM_PACKAGE_DIR")
-    debs = sorted(f for f in os.listdir(package_dir) if f.endswith(".deb")) if package_dir else []
+    debs = (sorted(f for f in os.listdir(package_dir) if f.startswith("rpsup_") and f.endswith(".deb"))
+            if package_dir else [])
     if package_dir and not debs:
         print(f"FAIL: RPSUP_SYSTEM_PACKAGE_DIR={package_dir} holds no .deb (tools/package builds it)", flush=True)
         return 1

@@ -15,6 +15,7 @@
 
 #include "http-request.h"
 #include "metrics-merge.h"
+#include "prometheus-label.h"
 
 static const struct {
         const char *request;
@@ -146,7 +147,7 @@ static void test_merge(void **state) {
 }
 
 static void test_label_value(void **state) {
-        char *s = metrics_label_value("we\"b\\x2d\napi\xff");
+        char *s = prometheus_label_value("we\"b\\x2d\napi\xff");
 
         assert_string_equal(s, "we\\\"b\\\\x2d\\napi\xef\xbf\xbd");
         free(s);
