@@ -14,6 +14,14 @@
 #define STEER_SET_MAX 512        /* listeners in one group's set (at most one per worker) */
 #define STEER_PROBES_MAX 1024    /* probe connections aimed at once: one per worker probed, two generations */
 
+/* How a new connection picks a listener within a set (steer_set.policy). Migrations always go by hash to
+ * the active (or standby) set, whatever the policy. */
+#define STEER_POLICY_ROUND_ROBIN 0 /* TCP: turns, per CPU; datagrams: by hash */
+#define STEER_POLICY_HASH 1        /* by the connection's hash: a flow keeps its listener while the set stays */
+#define STEER_POLICY_KERNEL 2      /* not chosen: the kernel's own reuseport selection, over every socket of the
+                                    * group (rpsupd's or not, retiring or not); sets and canary unused */
+#define _STEER_POLICY_MAX 3
+
 /* A reuseport group: what the listening socket is bound to. Ports in host byte order, addresses in
  * network byte order (as struct bpf_sock has them). */
 struct steer_group_key {
@@ -27,13 +35,17 @@ struct steer_group_key {
  * generation), or when there is none, one of `standby` (listeners whose worker is coming: restarting or
  * starting; their queue waits for it). Empty both: the connection is refused. During a canary,
  * `previous_percent` % of the new connections (not migrations) go to one of `previous` (the warm
- * generation's serving workers) instead. Replaced in one map update (a hash map without preallocation:
- * readers see the old or the new value, never a mix). */
+ * generation's serving workers) instead; then `policy` picks within the set. Replaced in one map update (a
+ * hash map without preallocation: readers see the old or the new value, never a mix): a change of policy is
+ * that one update per group, with the sets it applies to. */
 struct steer_set {
         __u32 n_active;
         __u32 n_standby;
         __u32 n_previous;
         __u32 previous_percent; /* 0..100 */
+        __u32 policy;           /* STEER_POLICY_* */
+        __u32 shadow;           /* reserved for a policy computed but not enforced: 0 none, else STEER_POLICY_*
+                                 * + 1; the program ignores it today */
         __u32 active[STEER_SET_MAX];
         __u32 standby[STEER_SET_MAX];
         __u32 previous[STEER_SET_MAX];
@@ -56,6 +68,7 @@ struct steer_counters {
         __u64 turn;             /* round robin in the active (or standby) set */
         __u64 turn_previous;    /* round robin in the previous set */
         __u64 share;            /* new TCP connections split between the previous and the active set */
+        __u64 kernel;           /* new connections left to the kernel's choice (STEER_POLICY_KERNEL; index 0) */
 };
 
 #endif

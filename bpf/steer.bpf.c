@@ -10,13 +10,20 @@
  *    names (rpsupd's readiness probe of one worker), counted as a probe, not as a connection;
  *  - when a listener closes (or rpsupd shuts it down), the kernel asks it where each queued connection
  *    and each handshake in flight should go (migrating_sk): a listener of the active (or standby) set.
- * Which one of a set: new TCP connections take turns (round robin, per CPU, one position per set), so that
- * each worker gets the same share; datagrams go by their hash, so that a flow keeps reaching the same
- * worker, and so do migrated connections. The canary split is exact per CPU for TCP (of any 100
- * consecutive new connections on a CPU, previous_percent go to the previous set, spread evenly) and by
- * hash for datagrams (flow-sticky).
- * It never picks a socket that is not in rpsupd's sockarray, so a socket that joins the group from
- * outside gets nothing, and it never falls back to the kernel's random choice. */
+ * Which one of a set, by the group's policy (steer_set.policy):
+ *  - round-robin: new TCP connections take turns (per CPU, one position per set), so that each worker gets
+ *    the same share; datagrams go by their hash, so that a flow keeps reaching the same worker;
+ *  - hash: new connections and datagrams go by their hash: a flow (its 4-tuple) keeps its listener while
+ *    the set stays the same;
+ *  - kernel: the program selects nothing for a new connection and lets it pass: the kernel's own reuseport
+ *    selection picks among every socket of the group (see STEER_POLICY_KERNEL); probes are still aimed.
+ * Migrated connections go by hash to the active (or standby) set under every policy. The canary split comes
+ * first, then the policy within the generation: exact per CPU for round-robin TCP (of any 100 consecutive
+ * new connections on a CPU, previous_percent go to the previous set, spread evenly), by hash otherwise
+ * (flow-sticky).
+ * Under round-robin and hash it never picks a socket that is not in rpsupd's sockarray, so a socket that
+ * joins the group from outside gets nothing, and it never falls back to the kernel's choice; under kernel,
+ * such a socket gets its share of new connections. */
 
 #include <linux/bpf.h>
 #include <bpf/bpf_endian.h>
@@ -148,7 +155,7 @@ int steer(struct sk_reuseport_md *md) {
         struct steer_counters *c0;
         struct steer_set *set;
         __u32 n, *list, zero = 0, start, start_previous, n_previous, percent;
-        int syn, previous = 0;
+        int syn, turns, previous = 0;
 
         if (!sk)
                 return SK_DROP;
@@ -178,6 +185,13 @@ int steer(struct sk_reuseport_md *md) {
                 n = set->n_standby;
                 list = set->standby;
         }
+        if (!md->migrating_sk && set->policy == STEER_POLICY_KERNEL) {
+                /* Nothing selected: the kernel picks among every socket of the group, by the hash. */
+                if (c0)
+                        c0->kernel++;
+                return SK_PASS;
+        }
+        turns = syn && set->policy == STEER_POLICY_ROUND_ROBIN;
         n_previous = md->migrating_sk ? 0 : set->n_previous;
         percent = set->previous_percent;
 
@@ -185,7 +199,7 @@ int steer(struct sk_reuseport_md *md) {
         if (n_previous > 0) {
                 if (n == 0)
                         previous = 1; /* nothing else takes new connections */
-                else if (syn) {
+                else if (turns) {
                         /* Of any 100 consecutive turns, exactly `percent`, spread evenly. */
                         if (c0)
                                 previous = (c0->share++ % 100) * percent % 100 < percent;
@@ -193,7 +207,7 @@ int steer(struct sk_reuseport_md *md) {
                         /* The hash's high bits: its low bits pick the listener within the set. */
                         previous = ((__u64) md->hash * 100) >> 32 < percent;
         }
-        if (syn && c0) {
+        if (turns && c0) {
                 if (previous)
                         start_previous = (__u32) c0->turn_previous++;
                 else

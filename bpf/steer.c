@@ -274,6 +274,16 @@ int steering_find(Steering *s, int listener_fd, uint32_t *ret_index) {
         return find_in(s->fds[STEERING_LISTENERS], cookie, ret_index);
 }
 
+int steering_write_group(Steering *s, const struct steer_group_key *key, const struct steer_set *set) {
+        if (set->n_active > STEER_SET_MAX || set->n_standby > STEER_SET_MAX || set->n_previous > STEER_SET_MAX)
+                return -E2BIG;
+        if (set->previous_percent > 100 || set->policy >= _STEER_POLICY_MAX || set->shadow > _STEER_POLICY_MAX)
+                return -EINVAL;
+        if (bpf_map_update_elem(s->fds[STEERING_GROUPS], key, set, BPF_ANY) < 0)
+                return -errno;
+        return 0;
+}
+
 int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
                        const uint32_t *standby, size_t n_standby, const uint32_t *previous, size_t n_previous,
                        unsigned previous_percent) {
@@ -297,9 +307,7 @@ int steering_set_group(Steering *s, const struct steer_group_key *key, const uin
                 set->previous_percent = previous_percent;
                 memcpy(set->previous, previous, sizeof(uint32_t) * n_previous);
         }
-        if (bpf_map_update_elem(s->fds[STEERING_GROUPS], key, set, BPF_ANY) < 0)
-                return -errno;
-        return 0;
+        return steering_write_group(s, key, set);
 }
 
 int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret) {
@@ -367,6 +375,7 @@ int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret) {
                 sum.migrated_ack += per_cpu[i].migrated_ack;
                 sum.migrated_timer += per_cpu[i].migrated_timer;
                 sum.refused += per_cpu[i].refused;
+                sum.kernel += per_cpu[i].kernel;
         }
         *ret = sum;
         return 0;

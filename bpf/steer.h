@@ -48,11 +48,14 @@ int steering_insert(Steering *s, uint32_t index, int listener_fd);
 int steering_remove(Steering *s, uint32_t index);
 /* The sockarray index of a listener (by its socket cookie), or -ENOENT. */
 int steering_find(Steering *s, int listener_fd, uint32_t *ret_index);
-/* Replaces a group's set in one map update. previous_percent (0..100) of the new connections go to the
- * previous set when it is not empty. */
+/* Replaces a group's set in one map update, with the round-robin policy. previous_percent (0..100) of the
+ * new connections go to the previous set when it is not empty. */
 int steering_set_group(Steering *s, const struct steer_group_key *key, const uint32_t *active, size_t n_active,
                        const uint32_t *standby, size_t n_standby, const uint32_t *previous, size_t n_previous,
                        unsigned previous_percent);
+/* Writes a whole set (its policy too) in one map update: what rpsupd does; -EINVAL for a policy or share out
+ * of range. */
+int steering_write_group(Steering *s, const struct steer_group_key *key, const struct steer_set *set);
 int steering_get_group(Steering *s, const struct steer_group_key *key, struct steer_set *ret);
 /* The group of a listening socket (from what it is bound to). */
 int steering_group_key(int listener_fd, struct steer_group_key *ret);

@@ -97,6 +97,15 @@ static void print_summary(json_object *status) {
 
         printf("%s: %s\n", record_str(status, "service"), record_str(status, "status"));
         printf("   Strategy: %s (%s)\n", record_str(status, "strategy"), record_str(status, "strategy_reason"));
+        if (!isempty(record_str(status, "steering")) && !streq(record_str(status, "steering"), "none")) {
+                const char *by = record_str(status, "steering_by");
+
+                printf("   Steering: %s, set by %s%s %s: %s\n", record_str(status, "steering"),
+                       streq(by, "config") ? "the config (Steering=)" : by,
+                       streq(by, "config") ? "" : " (rpsupctl steer)",
+                       format_relative(age, sizeof(age), (uint64_t) record_int(status, "steering_since_usec")),
+                       record_str(status, "steering_note"));
+        }
         printf("      State: %s, pid %" PRIi64 ", up %s\n", record_str(status, "state"), record_int(status, "pid"),
                format_age(age, sizeof(age), (uint64_t) record_int(status, "started_usec")));
         printf("    Reloads: %s", format_reload_counts(line, sizeof(line), status));
@@ -324,6 +333,29 @@ static int verb_scale(int argc, char *argv[]) {
                 print_json(o);
         } else
                 printf("%s: %u worker%s ready.\n", argv[1], n, n == 1 ? "" : "s");
+        return EXIT_OK;
+}
+
+static int verb_steer(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        int r, code;
+
+        /* rpsupd checks the name (after the caller's right to ask): one list of policies, its own. */
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "SetSteering", &e, &reply, "s", argv[2]);
+        if (r < 0)
+                return call_failed("steer", argv[1], r, &e);
+        if (arg_json) {
+                _cleanup_json_ json_object *o = json_object_new_object();
+                json_object_object_add(o, "service", json_object_new_string(argv[1]));
+                json_object_object_add(o, "steering", json_object_new_string(argv[2]));
+                print_json(o);
+        } else
+                printf("%s: steering policy %s.\n", argv[1], argv[2]);
         return EXIT_OK;
 }
 
@@ -584,6 +616,8 @@ static void help(void) {
                "                       was rolled back)\n"
                "  promote NAME         End the soak in progress now: the new generation takes over\n"
                "  rollback NAME        End the soak in progress now: back to the previous generation\n"
+               "  steer NAME POLICY    How new connections pick a worker, from now on: round-robin,\n"
+               "                       hash or kernel\n"
                "  probe                What this kernel and these privileges allow, per strategy\n"
                "  metrics NAME         Prometheus text exposition\n\n"
                "Options:\n"
@@ -607,7 +641,7 @@ static const struct {
 } verbs[] = {
         { "list", 1, verb_list },       { "status", 2, verb_status },   { "scale", 3, verb_scale },
         { "reload", 2, verb_reload },   { "probe", 1, verb_probe },     { "metrics", 2, verb_metrics },
-        { "promote", 2, verb_promote }, { "rollback", 2, verb_rollback },
+        { "promote", 2, verb_promote }, { "rollback", 2, verb_rollback }, { "steer", 3, verb_steer },
 };
 
 /* getopt would take "-1" for an option: a negative number is no argument of any command, and the one number

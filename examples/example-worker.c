@@ -283,7 +283,10 @@ int main(int argc, char *argv[]) {
                 /* Every worker shares the listener: another one may take the connection first, so accept()
                  * must not block. (O_NONBLOCK is shared with the other holders; none of them minds.) */
                 fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-                struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_LISTENER_BASE + (uint64_t) i };
+                /* EPOLLEXCLUSIVE: a connection on a shared listener (handoff) wakes one of the workers
+                 * waiting on it, not all of them. */
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+                                          .data.u64 = TAG_LISTENER_BASE + (uint64_t) i };
                 epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
         }
 

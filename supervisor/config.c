@@ -109,7 +109,7 @@ typedef struct ParseContext {
         const char *key;
         char *error;
         /* Where ExecStart=, User=, Group=, ReadyProbe= and Canary= were last set, for the errors of validate(). */
-        unsigned exec_start_line, user_line, group_line, probe_line, canary_line;
+        unsigned exec_start_line, user_line, group_line, probe_line, canary_line, steering_line;
         /* Where CapabilityBoundingSet= and AmbientCapabilities= were last set; 0: not set (or reset). */
         unsigned bounding_line, ambient_line;
 } ParseContext;
@@ -183,6 +183,16 @@ static int parse_strategy(Config *c, ParseContext *ctx, const char *v) {
         if (s < 0)
                 return fail(ctx, -EINVAL, "unknown strategy \"%s\" (expected auto, handoff, drain or migrate)", v);
         c->strategy = s;
+        return 0;
+}
+
+static int parse_steering(Config *c, ParseContext *ctx, const char *v) {
+        SteeringPolicy p = steering_policy_from_string(v);
+
+        if (p < 0)
+                return fail(ctx, -EINVAL, "unknown steering policy \"%s\" (expected round-robin, hash or kernel)", v);
+        c->steering = p;
+        ctx->steering_line = ctx->line;
         return 0;
 }
 
@@ -610,6 +620,7 @@ static const struct {
         { "Service", "ExecStart", parse_exec_start },
         { "Service", "Workers", parse_workers },
         { "Service", "Strategy", parse_strategy },
+        { "Service", "Steering", parse_steering },
         { "Service", "Ready", parse_ready },
         { "Service", "ReadyTimeoutSec", parse_ready_timeout },
         { "Service", "KillSignal", parse_kill_signal },
@@ -913,6 +924,16 @@ static int validate(Config *c, ParseContext *ctx) {
         if (c->canary > 0 && c->canary < 100 && c->soak == 0)
                 return fail_at(ctx, ctx->canary_line, "Canary", -EINVAL,
                                "is a share of new connections during a soak, and SoakSec= is 0");
+        /* Policies of rpsup's steering program: per-worker listeners. (Whether the program can load is
+         * known when the strategy is chosen: strategy_select().) */
+        if (c->steering != STEERING_ROUND_ROBIN && c->strategy == STRATEGY_HANDOFF)
+                return fail_at(ctx, ctx->steering_line, "Steering", -EINVAL,
+                               "%s needs listeners per worker (Strategy=drain or migrate); with Strategy=handoff all "
+                               "workers accept from one queue", steering_policy_to_string(c->steering));
+        if (c->steering == STEERING_KERNEL && c->canary > 0 && c->canary < 100)
+                return fail_at(ctx, ctx->steering_line, "Steering", -EINVAL,
+                               "kernel leaves new connections to the kernel's choice, which cannot share them out "
+                               "between generations: it excludes Canary=");
 
         if (c->user) {
                 struct passwd *pw;

@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "socket-address.h"
+#include "steering-policy.h"
 #include "strategy-kind.h"
 #include "time-util.h"
 
@@ -83,6 +84,7 @@ typedef struct Config {
         unsigned probe_failures;  /* ReadyProbeFailures=: consecutive failures that fail the worker */
         usec_t soak;              /* SoakSec=: 0: none */
         unsigned canary;          /* Canary=: percent of new connections for a soaking generation; 0: all */
+        SteeringPolicy steering;  /* Steering=: how new connections pick a worker (drain, migrate) */
 
         /* [Socket] */
         ListenSpec *listen;

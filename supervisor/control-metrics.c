@@ -120,6 +120,33 @@ static void write_counters(FILE *f, const ServiceCounters *c, const char *svc) {
         fprintf(f, "rpsup_stall_replacements_total{service=\"%s\"} %" PRIu64 "\n", svc, c->stall_replacements);
 }
 
+/* The steering policy (1 for the one that runs, 0 for the others), its changes, and under kernel what the
+ * program left to the kernel and who else listens in the groups. Nothing without the steering program. */
+static void write_steering(FILE *f, const StatusView *v, const char *svc) {
+        Service *s = v->service;
+        SteeringStats st = { .foreign = -1 };
+
+        if (!v->strategy->ops->steering_stats || v->strategy->ops->steering_stats(v->strategy, &st) < 0)
+                return;
+        metric_header(f, "rpsup_steering_policy", "gauge",
+                      "The steering policy of new connections: 1 for the one that runs (Steering=, rpsupctl steer).");
+        for (SteeringPolicy p = 0; p < _STEERING_POLICY_MAX; p++)
+                fprintf(f, "rpsup_steering_policy{service=\"%s\",policy=\"%s\"} %d\n", svc,
+                        steering_policy_to_string(p), p == s->steering);
+        metric_header(f, "rpsup_steering_policy_changes_total", "counter",
+                      "Steering policy changes (rpsupctl steer, or a reload that changed Steering=).");
+        fprintf(f, "rpsup_steering_policy_changes_total{service=\"%s\"} %" PRIu64 "\n", svc, s->steering_changes);
+        metric_header(f, "rpsup_steering_kernel_connections_total", "counter",
+                      "New connections left to the kernel's own reuseport selection (steering policy kernel).");
+        fprintf(f, "rpsup_steering_kernel_connections_total{service=\"%s\"} %" PRIu64 "\n", svc, st.kernel);
+        if (st.foreign >= 0) {
+                metric_header(f, "rpsup_steering_foreign_listeners", "gauge",
+                              "TCP listeners in the service's reuseport groups that are not rpsupd's (under steering "
+                              "policy kernel they get new connections).");
+                fprintf(f, "rpsup_steering_foreign_listeners{service=\"%s\"} %" PRIi64 "\n", svc, st.foreign);
+        }
+}
+
 /* Health gates: the soak in progress, the canary's share and what it measured, probes and rollbacks. */
 static void write_soak(FILE *f, const StatusView *v, const char *svc) {
         Service *s = v->service;
@@ -249,6 +276,7 @@ int control_metrics(const StatusView *v, char **ret) {
         write_service(f, v, svc);
         write_counters(f, &v->service->counters, svc);
         write_soak(f, v, svc);
+        write_steering(f, v, svc);
         r = write_listeners(f, v->listeners, svc);
         write_slots(f, samples, n_samples, v->strategy->kind, svc);
         write_last_retirement(f, retirements_last_finished(v->retirements), svc);

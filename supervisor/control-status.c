@@ -7,6 +7,7 @@
 #include "control-status.h"
 #include "log.h"
 #include "rpsup-limits.h"
+#include "string-util.h"
 #include "utf8.h"
 
 uint64_t to_realtime(usec_t t) {
@@ -212,6 +213,44 @@ static int append_health_gates(sd_bus_message *m, const StatusView *v) {
         return 0;
 }
 
+/* The steering policy: which, since when, set by whom; and under kernel, what the kernel's choice includes
+ * (sockets that are not rpsupd's). Without the steering program (handoff, or BPF refused): "none". */
+static int append_steering(sd_bus_message *m, const StatusView *v) {
+        Service *s = v->service;
+        SteeringStats st = { .foreign = -1 };
+        bool steered = v->strategy->ops->steering_stats && v->strategy->ops->steering_stats(v->strategy, &st) >= 0;
+        char by[32] = "config";
+        const char *note = NULL;
+        _cleanup_free_ char *text = NULL;
+
+        if (s->steering_by != STEERING_BY_CONFIG)
+                snprintf(by, sizeof(by), "uid %u", (unsigned) s->steering_by);
+        if (!steered)
+                note = "no steering program: the kernel spreads new connections by hash over every listener";
+        else if (s->steering == STEERING_KERNEL) {
+                if (st.foreign > 0)
+                        text = strdup_printf("new connections go by the kernel's choice among every socket of the "
+                                             "reuseport group: %" PRIi64 " listener%s not rpsupd's get%s a share, "
+                                             "and so do retiring and starting workers", st.foreign,
+                                             st.foreign == 1 ? "" : "s", st.foreign == 1 ? "s" : "");
+                note = text ?: "new connections go by the kernel's choice among every socket of the reuseport group, "
+                               "sockets not rpsupd's and retiring and starting workers' included: no hijack "
+                               "protection, no canary, no drain steering";
+        } else if (s->steering == STEERING_HASH)
+                note = "new connections by their hash over rpsupd's listeners: a client's flow keeps its worker";
+        else
+                note = "new TCP connections take turns over rpsupd's listeners; datagrams by hash";
+
+        TRY(entry_str(m, "steering", steered ? steering_policy_to_string(s->steering) : "none"));
+        TRY(entry_u64(m, "steering_since_usec", steered ? to_realtime(s->steering_since) : 0));
+        TRY(entry_str(m, "steering_by", steered ? by : ""));
+        TRY(entry_u64(m, "steering_changes", s->steering_changes));
+        TRY(entry_str(m, "steering_note", note));
+        TRY(entry_u64(m, "steering_kernel_connections", st.kernel));
+        TRY(entry_i64(m, "steering_foreign_listeners", steered ? st.foreign : -1));
+        return 0;
+}
+
 int status_append_service(sd_bus_message *m, const StatusView *v) {
         Service *s = v->service;
         _cleanup_free_ char *line = NULL;
@@ -222,6 +261,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_str(m, "state", service_state_to_string(s->state)));
         TRY(entry_str(m, "strategy", strategy_kind_to_string(v->strategy->kind)));
         TRY(entry_str(m, "strategy_reason", v->strategy->reason));
+        TRY(append_steering(m, v));
         TRY(entry_u64(m, "live_generation", s->live ? s->live->id : 0));
         TRY(entry_u32(m, "workers", target_workers(v)));
         TRY(entry_u32(m, "ready_workers", ready_workers(s)));

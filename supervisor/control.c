@@ -220,6 +220,34 @@ static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return 1;
 }
 
+static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
+        ControlConnection *c;
+        _cleanup_free_ char *message = NULL;
+        const char *name;
+        SteeringPolicy p;
+        int r;
+
+        r = require_privileged(cs, m, error);
+        if (r < 0)
+                return r;
+        c = connection_of(cs, m);
+        if (!c)
+                return -ENOTCONN;
+        r = sd_bus_message_read(m, "s", &name);
+        if (r < 0)
+                return r;
+        p = steering_policy_from_string(name);
+        if (p < 0)
+                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                         "\"%.64s\" is not a steering policy (expected round-robin, hash or kernel)",
+                                         name);
+        r = cs->handlers->steer(cs->userdata, p, c->peer.uid, &message);
+        if (r < 0)
+                return sd_bus_error_setf(error, rpsup_error_name(r), "%s", message ?: strerror(-r));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         ControlServer *cs = userdata;
         ReloadOptions o = {};
@@ -450,6 +478,8 @@ const sd_bus_vtable control_vtable[] = {
                                 method_reprobe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Scale", SD_BUS_ARGS("u", workers), SD_BUS_NO_RESULT,
                                 method_scale, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetSteering", SD_BUS_ARGS("s", policy), SD_BUS_NO_RESULT,
+                                method_set_steering, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_ARGS("b", wait), SD_BUS_RESULT("t", generation),
                                 method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ReloadWithOptions", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("t", generation),

@@ -22,6 +22,8 @@ typedef struct ControlHandlers {
         /* During a soak: end it now (promote), or flip back to the warm generation (rollback). */
         void (*promote)(void *userdata, const char *by, ServiceDone done, void *done_userdata);
         void (*rollback)(void *userdata, const char *by, ServiceDone done, void *done_userdata);
+        /* Switches the steering policy at once; `by` is the caller's uid. On failure *ret_error may say why. */
+        int (*steer)(void *userdata, SteeringPolicy policy, uid_t by, char **ret_error);
 } ControlHandlers;
 
 /* Listens on path (or adopts `fd`, if >= 0, already listening). `handlers` and `userdata` must outlive

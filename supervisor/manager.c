@@ -183,8 +183,18 @@ static void control_scale(void *userdata, unsigned n, ServiceDone done, void *do
         manager_scale(userdata, n, done, done_userdata);
 }
 
+static int control_steer(void *userdata, SteeringPolicy policy, uid_t by, char **ret_error) {
+        Manager *m = userdata;
+        int r;
+
+        r = service_steer(m->service, policy, by, ret_error);
+        manager_changed(m);
+        return r;
+}
+
 static const ControlHandlers control_handlers = {
         .view = control_view,
+        .steer = control_steer,
         .reload = control_reload,
         .scale = control_scale,
         .promote = control_promote,
@@ -665,6 +675,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
         log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
+        r = strategy_check_steering(m->strategy, m->config, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", error);
 
         if ((r = setup_sockets(m)) < 0 ||
             (r = setup_service(m)) < 0 ||

@@ -49,6 +49,9 @@
  * is replaced gently (KillSignal), so a false alarm costs a process start, not a request. */
 #define STALL_AUTO_USEC (500ULL * 1000ULL)
 #define DRAIN_CHECK_USEC (100ULL * 1000ULL) /* how often a retiring worker is looked at: has it drained? */
+/* Retiring workers are looked at on one grid of DRAIN_CHECK_USEC, so that those due together share one dump
+ * of the kernel's connection table, taken no more than this long before. */
+#define DRAIN_CHECK_SHARE_USEC (5ULL * 1000ULL)
 #define DRAIN_CHECK_UNKNOWN_USEC (1000ULL * 1000ULL) /* ...when the last look could not tell */
 /* Counting a retiring worker's open connections (worker-connections.c): beyond these its count is unknown
  * (and it is stopped at its drain deadline, not when idle). */

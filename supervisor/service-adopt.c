@@ -175,6 +175,9 @@ int service_resume(Service *s, ServiceDone done, void *userdata) {
                 done = NULL;
         }
 
+        /* The previous rpsupd recorded no policy (an older one): its config's. */
+        if (s->live || s->pending)
+                service_steering_init(s, (s->live ?: s->pending)->config);
         steering_update(s);
         FOREACH_GENERATION_SAFE(x, next, s) {
                 if (x->state == GENERATION_RETIRING || x->state == GENERATION_FAILED)

@@ -640,6 +640,15 @@ static void slot_drain_over(Service *s, Slot *slot) {
         }
 }
 
+/* The next look at a draining worker: the next point of a grid of `period` at least half a period away, so
+ * that the workers of every retirement are looked at together (they share one dump of the kernel's
+ * connection table: worker-connections.c) and two looks in a row are apart. */
+static usec_t drain_check_next(usec_t t, usec_t period) {
+        usec_t next = (t / period + 1) * period;
+
+        return next - t < period / 2 ? next + period : next;
+}
+
 /* A retiring slot's worker drains: once nothing waits in its listeners and it has no connection open, it
  * is asked to stop (KillSignal) without waiting for the drain window to end. */
 static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
@@ -664,7 +673,7 @@ static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
                         return;
                 }
                 slot->drain_idle_seen = true;
-                slot->drain_check_at = usec_add(t, DRAIN_CHECK_USEC);
+                slot->drain_check_at = drain_check_next(t, DRAIN_CHECK_USEC);
                 return;
         }
         slot->drain_idle_seen = false;
@@ -692,8 +701,8 @@ static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
                 slot->drain_stuck_since = 0;
         slot->drain_queue = r >= 0 ? ds.accept_queue : -1;
         /* What cannot be known now will not be known in 100 ms either: look less often. */
-        slot->drain_check_at = usec_add(t, r >= 0 && ds.accept_queue >= 0 && ds.open_connections >= 0
-                                                   ? DRAIN_CHECK_USEC : DRAIN_CHECK_UNKNOWN_USEC);
+        slot->drain_check_at = drain_check_next(t, r >= 0 && ds.accept_queue >= 0 && ds.open_connections >= 0
+                                                        ? DRAIN_CHECK_USEC : DRAIN_CHECK_UNKNOWN_USEC);
 }
 
 static void slot_respawn(Service *s, Slot *slot) {

@@ -7,7 +7,8 @@
  *  service-operations.c  start, reload, scale, stop
  *  service-events.c      what workers report, backoff, deadlines
  *  service-stall.c       stall detection: sampling the accept queues
- *  service-adopt.c       adoption after an rpsupd restart */
+ *  service-adopt.c       adoption after an rpsupd restart
+ *  service-steering.c    the steering policy */
 
 #include <sys/queue.h>
 
@@ -104,6 +105,11 @@ void service_stop_complete_if_done(Service *s);
 
 /* Processes (service.c). */
 void steering_update(Service *s);
+/* The steering policy (service-steering.c): Steering= at start, unless one was taken over; after a reload of
+ * config c (what it will be, and applying it). */
+void service_steering_init(Service *s, const Config *c);
+SteeringPolicy service_steering_after_reload(Service *s, const Config *c);
+void service_steering_reload(Service *s, const Config *c);
 int slot_spawn(Service *s, Slot *slot);
 void worker_kill(Service *s, Worker *w, int sig);
 void worker_stop(Service *s, Worker *w, StopReason reason);

@@ -118,6 +118,7 @@ int service_start(Service *s, Config *c, ServiceDone done, void *userdata) {
                 return r;
         }
         s->pending = g;
+        service_steering_init(s, c);
         /* New connections wait in its listeners until it is ready, whatever an earlier rpsupd left in the
          * steering (the listener it held them in while it stopped is let go after this: orphan()). */
         steering_update(s);
@@ -146,6 +147,7 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
         bool weigh = s->strategy->ops->can_weigh && s->strategy->ops->can_weigh(s->strategy);
         usec_t soak = o->no_soak ? 0 : c->soak;
         unsigned canary = o->canary;
+        bool kernel = service_steering_after_reload(s, c) == STEERING_KERNEL;
         int r;
 
         r = check_idle(s, "Reload", done, userdata);
@@ -168,7 +170,11 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
          * (with handoff, or without the steering program, both generations take from what the kernel
          * gives them); --canary is a request, refused where it cannot be met. */
         if (canary == 0 && c->canary > 0 && c->canary < 100 && soak > 0) {
-                if (weigh)
+                if (weigh && kernel)
+                        log_warning("Canary=%u%% is ignored: steering policy kernel leaves new connections to "
+                                    "the kernel's choice, which cannot share them out between generations.",
+                                    c->canary);
+                else if (weigh)
                         canary = c->canary;
                 else
                         log_warning("Canary=%u%% is ignored: %s cannot share new connections out between two "
@@ -184,6 +190,12 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
                 s->counters.reloads_refused++;
                 return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs a soak (%s)",
                               o->no_soak ? "--no-soak was given" : "SoakSec= is 0");
+        }
+        if (canary > 0 && canary < 100 && kernel) {
+                s->counters.reloads_refused++;
+                return refuse(s, "Reload", done, userdata, -EINVAL, "a canary needs rpsup's steering, and steering "
+                              "policy kernel leaves new connections to the kernel's choice (rpsupctl steer %s "
+                              "round-robin or hash first)", s->name);
         }
         if (canary > 0 && canary < 100 && !weigh) {
                 s->counters.reloads_refused++;
@@ -202,6 +214,7 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
         s->op->soak = soak;
         s->op->canary = canary;
         s->state = SERVICE_RELOADING;
+        service_steering_reload(s, c);
 
         r = generation_new(s, c, s->next_generation_id, GENERATION_STARTING, &g, &error);
         if (r >= 0) {

@@ -214,6 +214,8 @@ typedef struct ServiceCounters {
         usec_t last_reload_own_usec; /* ...of which rpsupd's own: before the last fork, after the last READY=1 */
 } ServiceCounters;
 
+#define STEERING_BY_CONFIG ((uid_t) -1)
+
 struct Service {
         char *name;
         const ServiceHost *host;
@@ -230,6 +232,16 @@ struct Service {
         /* Runtime scale: overrides Workers= until Workers= itself changes in the config. */
         unsigned scaled_workers;
         unsigned scaled_base;
+
+        /* How new connections pick a worker (service-steering.c): Steering=, or `rpsupctl steer`, the last of
+         * the two: a run-time choice holds until a reload brings a config whose Steering= differs from
+         * steering_config. */
+        bool steering_set;              /* decided (from the config, or taken over); else at start */
+        SteeringPolicy steering;
+        SteeringPolicy steering_config; /* Steering= of the config last applied */
+        usec_t steering_since;          /* when the policy was set */
+        uid_t steering_by;              /* who set it: a uid (rpsupctl steer), or STEERING_BY_CONFIG */
+        uint64_t steering_changes;      /* policy changes while the service ran */
 
         /* The operation in progress (start, reload or scale), at most one. */
         struct Operation *op;
@@ -282,6 +294,11 @@ int service_promote(Service *s, const char *by, ServiceDone done, void *userdata
 int service_rollback(Service *s, const char *by, ServiceDone done, void *userdata);
 int service_scale(Service *s, unsigned n, ServiceDone done, void *userdata);
 int service_stop(Service *s, ServiceDone done, void *userdata);
+/* Switches the steering policy now, in one steering update (rpsupctl steer); `by` is the caller's uid.
+ * Refused (with *ret_error) where the policy cannot run: -EINVAL without the steering program, -EBUSY
+ * for kernel during a canary or while the service stops. Switching to the policy that runs already is no
+ * change (returns 0). */
+int service_steer(Service *s, SteeringPolicy policy, uid_t by, char **ret_error);
 /* While stopping: every worker still draining is asked to stop now (a second SIGTERM or SIGINT). */
 void service_stop_now(Service *s);
 
@@ -334,6 +351,9 @@ Worker *service_adopt_worker(Service *s, Slot *slot, pid_t pid, WorkerState stat
 void service_adopt_counters(Service *s, uint64_t next_generation_id, uint64_t next_slot_id, unsigned scaled_workers,
                             unsigned scaled_base);
 void service_adopt_slot_history(Slot *slot, unsigned restarts, unsigned consecutive_failures);
+/* The steering policy the previous rpsupd ran, who set it and when (monotonic), and its Steering=. */
+void service_adopt_steering(Service *s, SteeringPolicy policy, SteeringPolicy config, usec_t since, uid_t by,
+                            uint64_t changes);
 /* The starting worker had said it is ready and was being probed (ReadyProbe=): probing goes on. */
 void service_adopt_ready_claim(Service *s, Worker *w);
 /* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.

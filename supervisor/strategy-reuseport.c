@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "fd-util.h"
 #include "listener.h"
 #include "log.h"
+#include "reuseport-group.h"
 #include "rpsup-limits.h"
 #include "steer.h"
 #include "strategy-reuseport.h"
@@ -561,12 +563,25 @@ static bool stop_hold(Reuseport *rp, Service *s) {
 
 static bool set_equal(const struct steer_set *a, const struct steer_set *b) {
         return a->n_active == b->n_active && a->n_standby == b->n_standby && a->n_previous == b->n_previous &&
-               a->previous_percent == b->previous_percent &&
+               a->previous_percent == b->previous_percent && a->policy == b->policy && a->shadow == b->shadow &&
                memcmp(a->active, b->active, sizeof(uint32_t) * a->n_active) == 0 &&
                memcmp(a->standby, b->standby, sizeof(uint32_t) * a->n_standby) == 0 &&
                memcmp(a->previous, b->previous, sizeof(uint32_t) * a->n_previous) == 0;
 }
 
+static uint32_t steer_policy(SteeringPolicy p) {
+        switch (p) {
+        case STEERING_HASH:
+                return STEER_POLICY_HASH;
+        case STEERING_KERNEL:
+                return STEER_POLICY_KERNEL;
+        default:
+                return STEER_POLICY_ROUND_ROBIN;
+        }
+}
+
+/* While the service stops, the policy is round-robin whatever it was: new connections must reach the
+ * listeners held for them (stop_hold()), which the kernel's own choice would not prefer to the workers'. */
 static int reuseport_steer(Strategy *st, Service *s) {
         Reuseport *rp = st->data;
         struct steer_set *builds;
@@ -613,8 +628,11 @@ static int reuseport_steer(Strategy *st, Service *s) {
                                         add_slot(rp, builds, slot, SET_STANDBY);
                         }
                 add_socket_unit(rp, builds, target, SET_STANDBY);
-                for (size_t i = 0; i < rp->n_groups; i++)
+                for (size_t i = 0; i < rp->n_groups; i++) {
                         builds[i].previous_percent = builds[i].n_previous > 0 ? 100 - s->canary : 0;
+                        /* The policy travels with the sets: a switch is this same one update per group. */
+                        builds[i].policy = steer_policy(s->steering);
+                }
         }
 
         for (size_t i = 0; i < rp->n_groups; i++) {
@@ -624,8 +642,7 @@ static int reuseport_steer(Strategy *st, Service *s) {
 
                 if (g->written && set_equal(&g->last, set))
                         continue;
-                k = steering_set_group(rp->steering, &g->key, set->active, set->n_active, set->standby,
-                                       set->n_standby, set->previous, set->n_previous, set->previous_percent);
+                k = steering_write_group(rp->steering, &g->key, set);
                 if (k < 0) {
                         r = k;
                         /* The workers would go on getting new connections: they are stopped at once. */
@@ -731,7 +748,8 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
                                 ds.accept_queue = -1;
                 }
         }
-        r = n > 0 ? worker_connections_count(pid, fds, n, &open) : 0;
+        /* The workers looked at in this turn of the loop share one look at the kernel's table. */
+        r = n > 0 ? worker_connections_count(pid, fds, n, DRAIN_CHECK_SHARE_USEC, &open) : 0;
         if (r < 0) {
                 if (r != -ESRCH && r != -E2BIG)
                         log_debug_errno(r, "Cannot count the open connections of pid %d: %m", (int) pid);
@@ -771,8 +789,7 @@ static void sets_swap(Reuseport *rp, const SlotListeners *old, const SlotListene
                 set_remove(set.standby, &set.n_standby, fresh->index[i]);
                 if (set.n_standby < STEER_SET_MAX)
                         set.standby[set.n_standby++] = fresh->index[i];
-                if (steering_set_group(rp->steering, &key, set.active, set.n_active, set.standby, set.n_standby,
-                                       set.previous, set.n_previous, set.previous_percent) < 0)
+                if (steering_write_group(rp->steering, &key, &set) < 0)
                         continue;
                 g->last = set;
                 g->written = true;
@@ -864,6 +881,39 @@ static int reuseport_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         return 0;
 }
 
+static int reuseport_steering_stats(Strategy *st, SteeringStats *ret) {
+        Reuseport *rp = st->data;
+        struct steer_counters c;
+        SteeringStats stats = { .foreign = 0 };
+        uint64_t own[STEER_LISTENERS_MAX];
+        size_t n_own = 0;
+        int r;
+
+        if (!rp->steering)
+                return -EOPNOTSUPP;
+        if (steering_counters(rp->steering, 0, &c) >= 0)
+                stats.kernel = c.kernel;
+        for (Listener *l = rp->set->listeners; l && n_own < ELEMENTSOF(own); l = l->next) {
+                struct stat sb;
+                if (fstat(l->fd, &sb) >= 0)
+                        own[n_own++] = (uint64_t) sb.st_ino;
+        }
+        for (size_t i = 0; i < rp->n_groups; i++) {
+                unsigned foreign;
+
+                if (rp->groups[i].key.protocol != IPPROTO_TCP)
+                        continue;
+                r = reuseport_group_foreign(&rp->groups[i].key, own, n_own, &foreign);
+                if (r < 0) {
+                        stats.foreign = -1;
+                        break;
+                }
+                stats.foreign += foreign;
+        }
+        *ret = stats;
+        return 0;
+}
+
 static void reuseport_free(Strategy *st) {
         Reuseport *rp = st->data;
 
@@ -892,6 +942,7 @@ static const StrategyOps reuseport_ops = {
         .can_weigh = reuseport_can_weigh,
         .abandon = reuseport_abandon,
         .slot_stats = reuseport_slot_stats,
+        .steering_stats = reuseport_steering_stats,
         .slot_drain_state = reuseport_slot_drain_state,
         .stopped = reuseport_stopped,
         .orphan = reuseport_orphan,

@@ -174,11 +174,26 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
         return r;
 }
 
+int strategy_check_steering(Strategy *st, const Config *c, char **ret_error) {
+        *ret_error = NULL;
+        if (c->steering == STEERING_ROUND_ROBIN || (st->ops->can_weigh && st->ops->can_weigh(st)))
+                return 0;
+        *ret_error = strdup_printf("%s: Steering=%s cannot run: it is a policy of rpsup's steering program, and %s",
+                                   c->path, steering_policy_to_string(c->steering),
+                                   st->kind == STRATEGY_HANDOFF ? "the service runs with handoff (one shared queue)"
+                                                                : "the program is not loaded (see rpsupctl probe)");
+        return -EOPNOTSUPP;
+}
+
 int strategy_check_reload(Strategy *st, Config *c, char **ret_error) {
         StrategyKind running = st->kind;
         _cleanup_free_ char *obstacle = NULL;
+        int r;
 
         *ret_error = NULL;
+        r = strategy_check_steering(st, c, ret_error);
+        if (r < 0)
+                return r;
         if (c->strategy != STRATEGY_AUTO && c->strategy != running) {
                 *ret_error = strdup_printf("%s: Strategy=%s, but the service runs with %s: a reload cannot switch "
                                            "strategies; stop and start the service", c->path,

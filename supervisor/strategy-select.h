@@ -16,3 +16,6 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *inherited, Strate
 /* Whether a reloaded config can run under the current strategy; -EINVAL with a message if not. */
 int strategy_check_reload(Strategy *st, Config *c, char **ret_error);
 Strategy *strategy_free(Strategy *st);
+/* Steering= other than round-robin needs the steering program (drain or migrate, with BPF): -EOPNOTSUPP with
+ * *ret_error saying why not. */
+int strategy_check_steering(Strategy *st, const Config *c, char **ret_error);

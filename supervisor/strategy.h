@@ -44,6 +44,12 @@ typedef struct SlotDrainState {
                                    * unknown */
 } SlotDrainState;
 
+/* What the steering program did that no slot's counters show. */
+typedef struct SteeringStats {
+        uint64_t kernel;        /* new connections left to the kernel's choice (steering policy kernel) */
+        int64_t foreign;        /* TCP listeners in the reuseport groups that are not rpsupd's; -1: unknown */
+} SteeringStats;
+
 typedef struct StrategyOps {
         /* A generation is created from a config: acquire what it needs (listeners for its addresses).
          * On failure sets *ret_error to what went wrong (caller frees). */
@@ -85,6 +91,8 @@ typedef struct StrategyOps {
         /* A retiring slot's worker drains (optional): what it still has to serve, so that it is asked to stop
          * as soon as it is idle. -EOPNOTSUPP: the strategy cannot tell per worker (handoff). */
         int (*slot_drain_state)(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret);
+        /* The steering program's own counts (optional; -EOPNOTSUPP without the program). */
+        int (*steering_stats)(Strategy *st, SteeringStats *ret);
         /* What the kernel says about the slot's listeners: accept queue, connections steered to it. */
         int (*slot_stats)(Strategy *st, Slot *slot, SlotStats *ret);
         /* rpsupd is about to exit after a stop (optional): leave the listeners as the next rpsupd (or

@@ -5,6 +5,8 @@
 
 #include "fd-util.h"
 #include "rpsup-limits.h"
+#include "string-util.h"
+#include "user-util.h"
 #include "takeover-state.h"
 #include "strategy.h"
 
@@ -37,6 +39,14 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
         fprintf(f, "next-generation %" PRIu64 "\n", s->next_generation_id);
         fprintf(f, "next-slot %" PRIu64 "\n", s->next_slot_id);
         fprintf(f, "scaled %u %u\n", s->scaled_workers, s->scaled_base);
+        if (s->steering_set) {
+                char by[32] = "config";
+
+                if (s->steering_by != STEERING_BY_CONFIG)
+                        snprintf(by, sizeof(by), "%u", (unsigned) s->steering_by);
+                fprintf(f, "steering %s %s %" PRIu64 " %s %" PRIu64 "\n", steering_policy_to_string(s->steering),
+                        steering_policy_to_string(s->steering_config), s->steering_since, by, s->steering_changes);
+        }
         FOREACH_GENERATION(g, s) {
                 fprintf(f, "generation %" PRIu64 " %s\n", g->id, generation_state_to_string(g->state));
                 for (size_t i = 0; i < g->n_slots; i++) {
@@ -100,7 +110,7 @@ int state_load(const char *path, SavedState *ret) {
         while (fgets(line, sizeof(line), f)) {
                 SavedGeneration *last_g = st.n_generations > 0 ? &st.generations[st.n_generations - 1] : NULL;
                 SavedSlot *last_s = st.n_slots > 0 ? &st.slots[st.n_slots - 1] : NULL;
-                char word[32], state[32];
+                char word[32], state[32], by[32];
                 uint64_t a, b, c;
                 unsigned u1, u2, u3;
                 int i1, pid;
@@ -125,6 +135,21 @@ int state_load(const char *path, SavedState *ret) {
                                 r = -EBADMSG;
                                 break;
                         }
+                        continue;
+                }
+                if (sscanf(line, "steering %31s %31s %" SCNu64 " %31s %" SCNu64, word, state, &a, by, &b) == 5) {
+                        st.steering = steering_policy_from_string(word);
+                        st.steering_config = steering_policy_from_string(state);
+                        st.steering_since = a;
+                        st.steering_changes = b;
+                        st.steering_by = STEERING_BY_CONFIG;
+                        if (st.steering < 0 || st.steering_config < 0 ||
+                            (!streq(by, "config") && (parse_uid(by, &st.steering_by) < 0 ||
+                                                      st.steering_by == STEERING_BY_CONFIG))) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        st.has_steering = true;
                         continue;
                 }
                 if (sscanf(line, "generation %" SCNu64 " %31s", &a, state) == 2) {

@@ -38,6 +38,12 @@ typedef struct SavedState {
         uint64_t next_slot;
         unsigned scaled_workers;
         unsigned scaled_base;
+        bool has_steering;         /* a "steering" line: the policy, who set it and when */
+        SteeringPolicy steering;
+        SteeringPolicy steering_config;
+        usec_t steering_since;     /* CLOCK_MONOTONIC */
+        uid_t steering_by;         /* STEERING_BY_CONFIG: the config */
+        uint64_t steering_changes;
         SavedGeneration *generations;
         size_t n_generations;
         SavedSlot *slots;

@@ -23,6 +23,9 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
 
         service_adopt_counters(s, saved->next_generation, saved->next_slot, saved->scaled_workers,
                                saved->scaled_base);
+        if (saved->has_steering)
+                service_adopt_steering(s, saved->steering, saved->steering_config, saved->steering_since,
+                                       saved->steering_by, saved->steering_changes);
 
         for (size_t i = 0; i < saved->n_generations; i++) {
                 const SavedGeneration *sg = &saved->generations[i];

@@ -4,8 +4,10 @@
  * address and port, so the kernel's socket list filtered by that port holds them all (with those of every
  * other worker of the address, and the ones still waiting in accept queues, which no process holds yet:
  * inode 0). The worker's own fds, and those of its children (forking daemons serve in a child), name the
- * inodes that are its. One netlink dump per address family and a walk of a few /proc directories: cheap
- * enough to run every DRAIN_CHECK_USEC while a worker retires, and bounded. */
+ * inodes that are its. First the walk of a few /proc directories: an idle worker holds no socket but its
+ * listeners, and then that is all. Else one netlink dump per address family of the listeners, shared by
+ * the workers looked at in the same turn of the loop (a dump walks the kernel's whole connection table).
+ * Bounded, and cheap enough to run every DRAIN_CHECK_USEC while a worker retires. */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -21,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fd-util.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "rpsup-limits.h"
+#include "time-util.h"
 #include "worker-connections.h"
 
 typedef struct Endpoint {
@@ -35,13 +39,38 @@ typedef struct Endpoint {
         uint16_t port;    /* host byte order */
 } Endpoint;
 
-/* The sockets on the listeners' ports that some process holds: sorted inodes, and whether the worker's
- * walk met each already (a socket shared by a parent and its child counts once). */
+/* The sockets on the listeners' ports that some process holds (inodes; sorted once complete). */
 typedef struct Candidates {
         uint32_t *inodes;
-        bool *seen;
         size_t n, allocated;
 } Candidates;
+
+/* The last dump, for the workers looked at in the same turn of the event loop: they retire from the same
+ * listeners' ports, and a dump walks the kernel's whole connection table, whatever the filter. */
+static struct {
+        Endpoint endpoints[LISTEN_MAX];
+        size_t n_endpoints;
+        usec_t at;
+        uint32_t *inodes; /* sorted */
+        size_t n;
+} last_dump;
+
+static uint32_t *inodes_dup(const uint32_t *inodes, size_t n) {
+        uint32_t *copy = malloc(n * sizeof(uint32_t));
+
+        if (copy)
+                memcpy(copy, inodes, n * sizeof(uint32_t));
+        return copy;
+}
+
+static bool endpoints_equal(const Endpoint *a, size_t n_a, const Endpoint *b, size_t n_b) {
+        if (n_a != n_b)
+                return false;
+        for (size_t i = 0; i < n_a; i++)
+                if (a[i].family != b[i].family || a[i].port != b[i].port || memcmp(a[i].addr, b[i].addr, 16) != 0)
+                        return false;
+        return true;
+}
 
 /* ---- the filter ---- */
 
@@ -256,8 +285,10 @@ static int compare_u32(const void *a, const void *b) {
 /* ---- the worker's fds ---- */
 
 typedef struct Walk {
-        Candidates *candidates;
-        uint64_t count;
+        const uint32_t *listeners;  /* the listeners' own inodes, sorted: not connections */
+        size_t n_listeners;
+        uint32_t *held;             /* socket inodes the worker and its descendants hold */
+        size_t n_held, allocated;
         size_t fds;
 } Walk;
 
@@ -271,7 +302,7 @@ static int walk_fds(Walk *w, pid_t pid) {
         if (!d)
                 return -errno;
         while ((de = readdir(d))) {
-                uint32_t inode, *hit;
+                uint32_t inode;
                 ssize_t k;
 
                 if (de->d_name[0] == '.')
@@ -282,13 +313,18 @@ static int walk_fds(Walk *w, pid_t pid) {
                 if (k < 0)
                         continue; /* closed meanwhile */
                 target[k] = 0;
-                if (socket_inode_from_link(target, &inode) < 0)
+                if (socket_inode_from_link(target, &inode) < 0 ||
+                    bsearch(&inode, w->listeners, w->n_listeners, sizeof(uint32_t), compare_u32))
                         continue;
-                hit = bsearch(&inode, w->candidates->inodes, w->candidates->n, sizeof(uint32_t), compare_u32);
-                if (hit && !w->candidates->seen[hit - w->candidates->inodes]) {
-                        w->candidates->seen[hit - w->candidates->inodes] = true;
-                        w->count++;
+                if (w->n_held == w->allocated) {
+                        size_t a = MAX(w->allocated * 2, (size_t) 64);
+                        uint32_t *p = reallocarray(w->held, a, sizeof(uint32_t));
+                        if (!p)
+                                return -ENOMEM;
+                        w->held = p;
+                        w->allocated = a;
                 }
+                w->held[w->n_held++] = inode;
         }
         return 0;
 }
@@ -329,11 +365,69 @@ static int add_children(Walk *w, pid_t pid, pid_t *queue, size_t *n) {
         return 0;
 }
 
-int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, uint64_t *ret) {
+/* The sockets on the endpoints' ports that some process holds, sorted: from the last dump if it is no older
+ * than max_age and was of the same endpoints, else from a new one (kept for the next caller). */
+static int candidates_get(const Endpoint *endpoints, size_t n_endpoints, usec_t max_age, Candidates *c) {
+        usec_t t = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        if (max_age > 0 && last_dump.at > 0 && t - last_dump.at <= max_age &&
+            endpoints_equal(endpoints, n_endpoints, last_dump.endpoints, last_dump.n_endpoints)) {
+                if (last_dump.n > 0) {
+                        c->inodes = inodes_dup(last_dump.inodes, last_dump.n);
+                        if (!c->inodes)
+                                return -ENOMEM;
+                }
+                c->n = c->allocated = last_dump.n;
+                return 0;
+        }
+        r = dump_family(AF_INET, endpoints, n_endpoints, c);
+        if (r >= 0)
+                r = dump_family(AF_INET6, endpoints, n_endpoints, c);
+        if (r < 0)
+                return r;
+        if (c->n > 0)
+                qsort(c->inodes, c->n, sizeof(uint32_t), compare_u32);
+        if (max_age > 0) {
+                uint32_t *copy = c->n > 0 ? inodes_dup(c->inodes, c->n) : NULL;
+
+                free(last_dump.inodes);
+                last_dump.inodes = copy;
+                last_dump.n = copy ? c->n : 0;
+                last_dump.at = copy || c->n == 0 ? t : 0;
+                memcpy(last_dump.endpoints, endpoints, n_endpoints * sizeof(Endpoint));
+                last_dump.n_endpoints = n_endpoints;
+        }
+        return 0;
+}
+
+/* How many of the sorted inodes in held (duplicates allowed: a socket shared by a parent and its child)
+ * are among the sorted, unique candidates. */
+static uint64_t count_common(const uint32_t *held, size_t n_held, const uint32_t *cand, size_t n_cand) {
+        uint64_t n = 0;
+
+        for (size_t i = 0, k = 0; i < n_held && k < n_cand;) {
+                if (i > 0 && held[i] == held[i - 1])
+                        i++;
+                else if (held[i] < cand[k])
+                        i++;
+                else if (held[i] > cand[k])
+                        k++;
+                else {
+                        n++;
+                        i++;
+                        k++;
+                }
+        }
+        return n;
+}
+
+int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, usec_t max_age, uint64_t *ret) {
         Endpoint endpoints[LISTEN_MAX];
-        size_t n_endpoints = 0, n_queue = 0;
+        uint32_t listeners[LISTEN_MAX];
+        size_t n_endpoints = 0, n_listeners = 0, n_queue = 0;
         Candidates c = {};
-        Walk w = { .candidates = &c };
+        Walk w = {};
         _cleanup_free_ pid_t *queue = NULL;
         int r;
 
@@ -342,23 +436,19 @@ int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, u
         r = endpoints_from_fds(listener_fds, n_fds, endpoints, &n_endpoints);
         if (r < 0)
                 return r;
-        r = dump_family(AF_INET, endpoints, n_endpoints, &c);
-        if (r >= 0)
-                r = dump_family(AF_INET6, endpoints, n_endpoints, &c);
-        if (r < 0)
-                goto finish;
-        if (c.n == 0) {
-                *ret = 0; /* no process holds a connection on these ports: nothing to walk */
-                goto finish;
+        for (size_t i = 0; i < n_fds && n_listeners < LISTEN_MAX; i++) {
+                struct stat st;
+                if (fstat(listener_fds[i], &st) >= 0 && st.st_ino > 0 && st.st_ino <= UINT32_MAX)
+                        listeners[n_listeners++] = (uint32_t) st.st_ino;
         }
-        qsort(c.inodes, c.n, sizeof(uint32_t), compare_u32);
-        c.seen = calloc(c.n, sizeof(bool));
-        queue = calloc(DRAIN_PROCESSES_MAX, sizeof(pid_t));
-        if (!c.seen || !queue) {
-                r = -ENOMEM;
-                goto finish;
-        }
+        qsort(listeners, n_listeners, sizeof(uint32_t), compare_u32);
+        w = (Walk) { .listeners = listeners, .n_listeners = n_listeners };
 
+        /* First the sockets the worker holds (a few /proc directories): an idle worker holds none but its
+         * listeners, and then the kernel's table need not be read at all. */
+        queue = calloc(DRAIN_PROCESSES_MAX, sizeof(pid_t));
+        if (!queue)
+                return -ENOMEM;
         queue[n_queue++] = pid;
         for (size_t i = 0; i < n_queue; i++) {
                 r = walk_fds(&w, queue[i]);
@@ -375,10 +465,20 @@ int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, u
                 if (r < 0)
                         goto finish;
         }
-        *ret = w.count;
+        if (w.n_held == 0) {
+                *ret = 0;
+                r = 0;
+                goto finish;
+        }
+        /* Which of them are connections on the listeners' ports. */
+        r = candidates_get(endpoints, n_endpoints, max_age, &c);
+        if (r < 0)
+                goto finish;
+        qsort(w.held, w.n_held, sizeof(uint32_t), compare_u32);
+        *ret = count_common(w.held, w.n_held, c.inodes, c.n);
         r = 0;
 finish:
         free(c.inodes);
-        free(c.seen);
+        free(w.held);
         return r;
 }

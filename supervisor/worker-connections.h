@@ -9,11 +9,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "time-util.h"
+
 /* Counts the connections (TCP sockets in any state but LISTEN, TIME_WAIT and CLOSE) whose local address and
  * port are those of one of the listeners, and that pid or one of its descendants holds. Returns 0 and the
  * count; -E2BIG if the walk went beyond its bounds (too many processes, fds or sockets on the port: the
- * count is unknown, not 0); -ESRCH if pid is gone; another negative errno if the kernel could not tell. */
-int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, uint64_t *ret);
+ * count is unknown, not 0); -ESRCH if pid is gone; another negative errno if the kernel could not tell.
+ * With max_age > 0, the kernel's list may come from a call for the same listeners' addresses no older than
+ * that (the workers checked in one turn of the event loop share one dump); 0: a list of its own. */
+int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, usec_t max_age, uint64_t *ret);
 
 /* The pure parts, for tests. */
 

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* The steering program (bpf/steer.bpf.c) through its userspace API (bpf/steer.c), on real SO_REUSEPORT
- * listeners and real connections in a network namespace of the test's own: the active set decides where
- * new connections go, a set switch is one update, the standby set serves when no listener is active, an
- * empty set refuses, a socket joining the group from outside gets nothing, a canary's previous set gets
- * exactly its share, a probe aimed by its source port reaches the listener it names, a closing listener's
- * queue migrates to the active set (never to the previous one), a newer program takes the listeners over
- * from an older one's sockarray, and the counters count all of it. Needs root (BPF, namespaces): exits 77
- * without it, or fails with RPSUP_REQUIRE_PRIVILEGED=1. */
+ * listeners and real connections in a network namespace of the test's own: the active set decides where new
+ * connections go, a set switch is one update, the standby set serves when no listener is active, an empty
+ * set refuses, a socket joining the group from outside gets nothing, a canary's previous set gets exactly
+ * its share, a probe aimed by its source port reaches the listener it names, a closing listener's queue
+ * migrates to the active set (never to the previous one), a newer program takes the listeners over from an
+ * older one's sockarray, the hash policy keeps a 4-tuple on its listener, the kernel policy lets the kernel
+ * pick among every socket of the group (an outsider's too), and the counters count all of it. Needs root
+ * (BPF, namespaces): exits 77 without it, or fails with RPSUP_REQUIRE_PRIVILEGED=1. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -311,6 +312,102 @@ static void test_canary_share(void **state) {
         assert_int_equal(steering_set_group(steering, &key, indices, 1, NULL, 0, NULL, 0, 101), -EINVAL);
 }
 
+/* A set with a policy, in one update. */
+static void set_policy(const uint32_t *active, size_t n_active, uint32_t policy) {
+        struct steer_set *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        v->n_active = (uint32_t) n_active;
+        memcpy(v->active, active, sizeof(uint32_t) * n_active);
+        v->policy = policy;
+        assert_int_equal(steering_write_group(steering, &key, v), 0);
+        free(v);
+}
+
+/* Which listener (of all N_LISTENERS) took the one connection queued; -1 if none did. Accepts it. */
+static int taken_by(void) {
+        int who = -1;
+
+        for (int i = 0; i < N_LISTENERS; i++)
+                if (!shut[i] && drain(listeners[i]) == 1) {
+                        assert_int_equal(who, -1);
+                        who = i;
+                }
+        return who;
+}
+
+/* hash: a given 4-tuple reaches the same listener each time while the set stays; different ones spread
+ * over the set; a policy out of range is refused. */
+static void test_policy_hash_keeps_flow(void **state) {
+        int first[40], seen[N_LISTENERS] = {};
+
+        set_policy(indices, 3, STEER_POLICY_HASH);
+        for (int k = 0; k < 40; k++) {
+                uint16_t p;
+                int fd = client(0, &p);
+
+                assert_int_equal(connect_one(fd), 0);
+                first[k] = taken_by();
+                assert_true(first[k] >= 0 && first[k] < 3);
+                seen[first[k]]++;
+                close_reset(fd);
+                for (int again = 0; again < 5; again++) {
+                        uint16_t q;
+                        fd = client(p, &q);
+                        assert_int_equal(connect_one(fd), 0);
+                        assert_int_equal(taken_by(), first[k]);
+                        close_reset(fd);
+                }
+        }
+        fprintf(stderr, "hash: 40 flows over 3 listeners: %d, %d, %d\n", seen[0], seen[1], seen[2]);
+        assert_true(seen[0] > 0 && seen[1] > 0 && seen[2] > 0);
+
+        {
+                struct steer_set *v = calloc(1, sizeof(*v));
+                assert_non_null(v);
+                v->n_active = 1;
+                v->active[0] = indices[0];
+                v->policy = _STEER_POLICY_MAX;
+                assert_int_equal(steering_write_group(steering, &key, v), -EINVAL);
+                free(v);
+        }
+        set(indices, 1, NULL, 0);
+}
+
+/* kernel: the program leaves new connections to the kernel, which picks among every socket of the group:
+ * listeners outside the set and a socket from outside get some; counted as `kernel`. Back to round-robin in
+ * one update: the outsider gets nothing again. */
+static void test_policy_kernel_includes_outsiders(void **state) {
+        struct steer_counters before, after;
+        int intruder = listener(port), counts[N_LISTENERS] = {}, stolen = 0, batch[50];
+
+        assert_int_equal(steering_counters(steering, 0, &before), 0);
+        set_policy(indices, 1, STEER_POLICY_KERNEL);
+        for (int round = 0; round < 8; round++) {
+                assert_int_equal(connect_n(50, batch), 0);
+                for (int i = 0; i < N_LISTENERS; i++)
+                        if (!shut[i])
+                                counts[i] += drain(listeners[i]);
+                stolen += drain(intruder);
+                close_all(batch, 50);
+        }
+        assert_int_equal(steering_counters(steering, 0, &after), 0);
+        fprintf(stderr, "kernel: 400 connections: %d %d %d %d %d, outsider %d\n", counts[0], counts[1], counts[2],
+                counts[3], counts[4], stolen);
+        assert_int_equal(after.kernel - before.kernel, 400);
+        assert_int_equal(counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + stolen, 400);
+        assert_true(stolen > 0);
+        assert_true(counts[1] + counts[2] + counts[3] + counts[4] > 0); /* outside the set, in the group */
+
+        set_policy(indices, 1, STEER_POLICY_ROUND_ROBIN);
+        assert_int_equal(connect_n(50, batch), 0);
+        assert_int_equal(drain(intruder), 0);
+        assert_int_equal(drain(listeners[0]), 50);
+        close_all(batch, 50);
+        close(intruder);
+        set(indices, 1, NULL, 0);
+}
+
 static uint64_t probes(int i) {
         struct steer_counters c;
 
@@ -580,6 +677,8 @@ int main(void) {
                 cmocka_unit_test(test_standby_when_nothing_active),
                 cmocka_unit_test(test_empty_set_refuses),
                 cmocka_unit_test(test_outsider_gets_nothing),
+                cmocka_unit_test(test_policy_hash_keeps_flow),
+                cmocka_unit_test(test_policy_kernel_includes_outsiders),
                 cmocka_unit_test(test_canary_share),
                 cmocka_unit_test(test_probe_aimed_by_source_port),
                 cmocka_unit_test(test_probe_only_from_loopback),

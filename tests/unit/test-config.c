@@ -928,6 +928,54 @@ static void test_error_probe_soak_canary_keys(void **state) {
         check_socket_key_error("ReadyProbe=tcp", -EINVAL, "ReadyProbe", "belongs in [Service], not [Socket]");
 }
 
+static void test_steering_key(void **state) {
+        Config *c;
+
+        /* Round-robin by default; each policy by name; the last one given counts. */
+        c = load_service_key("Workers=2");
+        assert_int_equal(c->steering, STEERING_ROUND_ROBIN);
+        config_unref(c);
+        c = load_service_key("Steering=hash");
+        assert_int_equal(c->steering, STEERING_HASH);
+        config_unref(c);
+        c = load_service_key("Steering=kernel\nStrategy=migrate");
+        assert_int_equal(c->steering, STEERING_KERNEL);
+        config_unref(c);
+        c = load_service_key("Steering=kernel\nSteering=round-robin");
+        assert_int_equal(c->steering, STEERING_ROUND_ROBIN);
+        config_unref(c);
+        /* The default goes with handoff (it means nothing there), as does kernel with a Canary= of 100 %. */
+        config_unref(load_service_key("Strategy=handoff\nSteering=round-robin"));
+        config_unref(load_service_key("Steering=kernel\nCanary=100"));
+
+        for (SteeringPolicy p = 0; p < _STEERING_POLICY_MAX; p++)
+                assert_int_equal(steering_policy_from_string(steering_policy_to_string(p)), p);
+        assert_null(steering_policy_to_string(_STEERING_POLICY_MAX));
+        assert_int_equal(steering_policy_from_string("Hash"), _STEERING_POLICY_INVALID);
+}
+
+static void test_error_steering_key(void **state) {
+        static const char *const bad[] = { "roundrobin", "Hash", "random", "", "hash kernel", "kernel," };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char line[64], needle[128];
+
+                snprintf(line, sizeof(line), "Steering=%s", bad[i]);
+                snprintf(needle, sizeof(needle),
+                         "unknown steering policy \"%s\" (expected round-robin, hash or kernel)", bad[i]);
+                check_service_key_error(line, -EINVAL, "Steering", needle);
+        }
+        /* A policy of the steering program: not with handoff; kernel leaves no share to a canary. Reported at
+         * the Steering= line. */
+        check_error("[Service]\nExecStart=@W@\nSteering=hash\nStrategy=handoff\n[Socket]\nListenStream=8080\n",
+                    -EINVAL, 3, "Steering", "hash needs listeners per worker (Strategy=drain or migrate)");
+        check_error("[Service]\nExecStart=@W@\nStrategy=handoff\nSteering=kernel\n[Socket]\nListenStream=8080\n",
+                    -EINVAL, 4, "Steering", "kernel needs listeners per worker");
+        check_error("[Service]\nExecStart=@W@\nCanary=10\nSteering=kernel\n[Socket]\nListenStream=8080\n",
+                    -EINVAL, 4, "Steering", "it excludes Canary=");
+        check_socket_key_error("Steering=hash", -EINVAL, "Steering", "belongs in [Service], not [Socket]");
+}
+
 static void test_comments_and_blank_lines(void **state) {
         Config *c = load("# a comment\n"
                          "; another comment\n"
@@ -1675,6 +1723,8 @@ int main(void) {
                 cmocka_unit_test(test_bom),
                 cmocka_unit_test(test_error_utf8),
                 cmocka_unit_test(test_parse_buffer),
+                cmocka_unit_test(test_steering_key),
+                cmocka_unit_test(test_error_steering_key),
                 cmocka_unit_test(test_error_nul_byte),
                 cmocka_unit_test(test_error_long_lines),
                 cmocka_unit_test(test_error_file_too_large),

@@ -196,7 +196,7 @@ static int connect_to(int listener, int family, const char *addr) {
 
 static uint64_t count(pid_t pid, const int *fds, size_t n) {
         uint64_t c = UINT64_MAX;
-        int r = worker_connections_count(pid, fds, n, &c);
+        int r = worker_connections_count(pid, fds, n, 0, &c);
 
         if (r < 0)
                 fail_msg("worker_connections_count(%d): %s", (int) pid, strerror(-r));
@@ -303,6 +303,35 @@ static void test_accepted_counted(void **state) {
 }
 
 /* A forking daemon serves in its children: their connections are the worker's. */
+/* Workers looked at in one turn of the loop share one dump: within max_age, a second count for the same
+ * listener reads the first one's list of sockets (a connection accepted in between is not in it yet);
+ * another listener, or max_age 0, gets a list of its own. */
+static void test_shared_dump(void **state) {
+        int l, other, c, a;
+        uint64_t n = UINT64_MAX;
+
+        if (*state)
+                skip();
+        l = listen_on(AF_INET, "127.0.0.1");
+        other = listen_on(AF_INET, "127.0.0.1");
+        assert_int_equal(worker_connections_count(getpid(), &l, 1, USEC_PER_HOUR, &n), 0);
+        assert_int_equal(n, 0);
+        c = connect_to(l, AF_INET, "127.0.0.1");
+        assert_true((a = accept4(l, NULL, NULL, SOCK_CLOEXEC)) >= 0);
+        assert_int_equal(worker_connections_count(getpid(), &l, 1, USEC_PER_HOUR, &n), 0);
+        assert_int_equal(n, 0); /* the shared list, from before the connection */
+        assert_int_equal(count(getpid(), &l, 1), 1);
+        /* Another listener's look is a new dump, which the next look at it shares. */
+        assert_int_equal(worker_connections_count(getpid(), &other, 1, USEC_PER_HOUR, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(worker_connections_count(getpid(), &l, 1, USEC_PER_HOUR, &n), 0);
+        assert_int_equal(n, 1);
+        close(a);
+        close(c);
+        close(other);
+        close(l);
+}
+
 static void test_descendants(void **state) {
         int l, c, a, go[2], done[2], status;
         pid_t child;
@@ -344,12 +373,12 @@ static void test_descendants(void **state) {
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         assert_int_equal(count(getpid(), &l, 1), 0);
 
-        /* A worker that is gone. */
+        /* A worker that is gone: whatever is on the port. */
         uint64_t n;
-        assert_int_equal(worker_connections_count(child, &l, 1, &n), 0); /* nothing on the port: no walk */
+        assert_int_equal(worker_connections_count(child, &l, 1, 0, &n), -ESRCH);
         int c2 = connect_to(l, AF_INET, "127.0.0.1"), a2 = accept4(l, NULL, NULL, SOCK_CLOEXEC);
         assert_true(a2 >= 0);
-        assert_int_equal(worker_connections_count(child, &l, 1, &n), -ESRCH);
+        assert_int_equal(worker_connections_count(child, &l, 1, 0, &n), -ESRCH);
         close(a2);
         close(c2);
         close(c);
@@ -431,7 +460,7 @@ static void test_bounded(void **state) {
         while (n < 5000 && (fds[n] = fcntl(l, F_DUPFD_CLOEXEC, 3)) >= 0)
                 n++;
         assert_int_equal(n, 5000);
-        assert_int_equal(worker_connections_count(getpid(), &l, 1, &x), -E2BIG);
+        assert_int_equal(worker_connections_count(getpid(), &l, 1, 0, &x), -E2BIG);
         while (n > 0)
                 close(fds[--n]);
         free(fds);
@@ -446,6 +475,7 @@ int main(void) {
                 cmocka_unit_test(test_filter),
                 cmocka_unit_test(test_inode_from_link),
                 cmocka_unit_test(test_accepted_counted),
+                cmocka_unit_test(test_shared_dump),
                 cmocka_unit_test(test_descendants),
                 cmocka_unit_test(test_ipv6),
                 cmocka_unit_test(test_many),
