@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "fd-util.h"
 #include "macro.h"
 #include "reuseport-group.h"
+#include "sock-diag.h"
 
 static bool is_own(uint64_t inode, const uint64_t *own, size_t n_own) {
         for (size_t i = 0; i < n_own; i++)
@@ -21,16 +21,32 @@ static bool is_own(uint64_t inode, const uint64_t *own, size_t n_own) {
         return false;
 }
 
+typedef struct Foreign {
+        const struct steer_group_key *key;
+        size_t alen;
+        const uint64_t *own;
+        size_t n_own, seen;
+        unsigned count;
+} Foreign;
+
+static int count_foreign(const struct inet_diag_msg *m, void *userdata) {
+        Foreign *f = userdata;
+
+        if (++f->seen > REUSEPORT_GROUP_SCAN_MAX)
+                return -E2BIG;
+        if (ntohs(m->id.idiag_sport) == f->key->port && memcmp(m->id.idiag_src, f->key->addr, f->alen) == 0 &&
+            !is_own(m->idiag_inode, f->own, f->n_own))
+                f->count++;
+        return 0;
+}
+
 int reuseport_group_foreign(const struct steer_group_key *key, const uint64_t *own, size_t n_own, unsigned *ret) {
         struct {
                 struct nlmsghdr nlh;
                 struct inet_diag_req_v2 req;
         } msg = {};
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ void *buf = NULL;
-        const size_t buf_size = 32 * 1024;
-        size_t alen = key->family == AF_INET ? 4 : 16, seen = 0;
-        unsigned foreign = 0;
+        Foreign f = { .key = key, .alen = key->family == AF_INET ? 4 : 16, .own = own, .n_own = n_own };
+        int r;
 
         if (key->protocol != IPPROTO_TCP || (key->family != AF_INET && key->family != AF_INET6))
                 return -EOPNOTSUPP;
@@ -45,45 +61,9 @@ int reuseport_group_foreign(const struct steer_group_key *key, const uint64_t *o
                 .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
         };
-        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-        if (fd < 0)
-                return -errno;
-        if (send(fd, &msg, msg.nlh.nlmsg_len, 0) < 0)
-                return -errno;
-        buf = malloc(buf_size);
-        if (!buf)
-                return -ENOMEM;
-        /* The kernel makes the dump's next part as each one is read: a read never waits. */
-        for (;;) {
-                ssize_t k = recv(fd, buf, buf_size, MSG_DONTWAIT);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                for (struct nlmsghdr *h = buf; NLMSG_OK(h, (size_t) k); h = NLMSG_NEXT(h, k)) {
-                        const struct inet_diag_msg *m;
-
-                        if (h->nlmsg_type == NLMSG_DONE) {
-                                *ret = foreign;
-                                return 0;
-                        }
-                        if (h->nlmsg_type == NLMSG_ERROR) {
-                                const struct nlmsgerr *e = NLMSG_DATA(h);
-                                return h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? e->error : -EIO;
-                        }
-                        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-                                continue;
-                        if (++seen > REUSEPORT_GROUP_SCAN_MAX)
-                                return -E2BIG;
-                        m = NLMSG_DATA(h);
-                        if (ntohs(m->id.idiag_sport) != key->port || memcmp(m->id.idiag_src, key->addr, alen) != 0)
-                                continue;
-                        if (!is_own(m->idiag_inode, own, n_own))
-                                foreign++;
-                }
-        }
+        r = sock_diag_dump(&msg, sizeof(msg), count_foreign, &f);
+        if (r < 0)
+                return r;
+        *ret = f.count;
+        return 0;
 }

@@ -30,6 +30,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "rpsup-limits.h"
+#include "sock-diag.h"
 #include "time-util.h"
 #include "worker-connections.h"
 
@@ -189,6 +190,23 @@ static int candidates_add(Candidates *c, uint32_t inode) {
         return 0;
 }
 
+typedef struct DumpMatch {
+        const Endpoint *endpoints;
+        size_t n_endpoints;
+        Candidates *c;
+} DumpMatch;
+
+static int dump_match(const struct inet_diag_msg *m, void *userdata) {
+        DumpMatch *d = userdata;
+
+        if (m->idiag_inode == 0) /* queued, not accepted yet: no process holds it */
+                return 0;
+        for (size_t i = 0; i < d->n_endpoints; i++)
+                if (endpoint_matches(&d->endpoints[i], m))
+                        return candidates_add(d->c, m->idiag_inode);
+        return 0;
+}
+
 static int dump_family(int family, const Endpoint *endpoints, size_t n_endpoints, Candidates *c) {
         struct {
                 struct nlmsghdr nlh;
@@ -198,9 +216,6 @@ static int dump_family(int family, const Endpoint *endpoints, size_t n_endpoints
         } msg = {};
         uint16_t ports[LISTEN_MAX];
         size_t n_ports = 0;
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ void *buf = NULL;
-        const size_t buf_size = 32 * 1024;
         int len;
 
         for (size_t i = 0; i < n_endpoints; i++)
@@ -226,50 +241,8 @@ static int dump_family(int family, const Endpoint *endpoints, size_t n_endpoints
                 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
         };
 
-        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-        if (fd < 0)
-                return -errno;
-        if (send(fd, &msg, msg.nlh.nlmsg_len, 0) < 0)
-                return -errno;
-        buf = malloc(buf_size);
-        if (!buf)
-                return -ENOMEM;
-        /* The kernel makes the dump's next part as each one is read: there is always one to read, and a
-         * read never waits (were there none, the count is unknown this time: EAGAIN). */
-        for (;;) {
-                ssize_t k = recv(fd, buf, buf_size, MSG_DONTWAIT);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                for (struct nlmsghdr *h = buf; NLMSG_OK(h, (size_t) k); h = NLMSG_NEXT(h, k)) {
-                        const struct inet_diag_msg *m;
-                        int r;
-
-                        if (h->nlmsg_type == NLMSG_DONE)
-                                return 0;
-                        if (h->nlmsg_type == NLMSG_ERROR) {
-                                const struct nlmsgerr *e = NLMSG_DATA(h);
-                                return h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? e->error : -EIO;
-                        }
-                        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-                                continue;
-                        m = NLMSG_DATA(h);
-                        if (m->idiag_inode == 0) /* queued, not accepted yet: no process holds it */
-                                continue;
-                        for (size_t i = 0; i < n_endpoints; i++)
-                                if (endpoint_matches(&endpoints[i], m)) {
-                                        r = candidates_add(c, m->idiag_inode);
-                                        if (r < 0)
-                                                return r;
-                                        break;
-                                }
-                }
-        }
+        return sock_diag_dump(&msg, msg.nlh.nlmsg_len, dump_match,
+                              &(DumpMatch) { .endpoints = endpoints, .n_endpoints = n_endpoints, .c = c });
 }
 
 static void closedirp(DIR **d) {
