@@ -677,11 +677,13 @@ static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
                 return;
         }
         slot->drain_idle_seen = false;
-        /* Nothing new reaches a retiring slot: a queue that does not go down is one its worker does not
-         * take from (stopped, or busy with one long request). After StallSec= what waits there moves to the
+        /* Nothing new reaches a retiring slot (but under the kernel policy, which still gives it new
+         * connections: there a queue that stays says nothing, except while the service stops, when
+         * rpsupd steers round-robin): a queue that does not go down is one its worker does not take from
+         * (stopped, or busy with one long request). After StallSec= what waits there moves to the
          * serving workers; the worker itself drains on: what it has open decides when it is asked to stop. */
         if (r >= 0 && ds.accept_queue > 0 && slot->drain_queue >= 0 && ds.accept_queue >= slot->drain_queue &&
-            !slot->drain_abandoned) {
+            !slot->drain_abandoned && (s->steering != STEERING_KERNEL || s->state == SERVICE_STOPPING)) {
                 usec_t timeout = stall_timeout(slot->generation->config);
 
                 if (slot->drain_stuck_since == 0)

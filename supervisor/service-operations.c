@@ -147,7 +147,8 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
         bool weigh = s->strategy->ops->can_weigh && s->strategy->ops->can_weigh(s->strategy);
         usec_t soak = o->no_soak ? 0 : c->soak;
         unsigned canary = o->canary;
-        bool kernel = service_steering_after_reload(s, c) == STEERING_KERNEL;
+        /* The policy during the soak is the current one; the reload's applies once it is promoted. */
+        bool kernel = s->steering == STEERING_KERNEL || service_steering_after_reload(s, c) == STEERING_KERNEL;
         int r;
 
         r = check_idle(s, "Reload", done, userdata);
@@ -214,7 +215,6 @@ int service_reload(Service *s, Config *c, const ReloadOptions *o, ServiceDone do
         s->op->soak = soak;
         s->op->canary = canary;
         s->state = SERVICE_RELOADING;
-        service_steering_reload(s, c);
 
         r = generation_new(s, c, s->next_generation_id, GENERATION_STARTING, &g, &error);
         if (r >= 0) {

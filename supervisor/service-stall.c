@@ -17,9 +17,11 @@ static usec_t stall_period(const Config *c) {
         return MAX(MIN(stall_timeout(c) / 4, USEC_PER_SEC), 50 * USEC_PER_MSEC);
 }
 
+/* Under the kernel steering policy the program does not choose (nor count) the new connections, so what a
+ * worker took cannot be told from its queue: no stall is judged then. */
 static bool stall_detection_on(Service *s) {
         return s->live && stall_timeout(s->live->config) > 0 && s->state != SERVICE_STOPPING &&
-               s->state != SERVICE_STOPPED;
+               s->state != SERVICE_STOPPED && s->steering != STEERING_KERNEL;
 }
 
 void service_queues_busy(Service *s) {

@@ -2,7 +2,8 @@
 
 /* The steering policy of a service: how new connections pick a worker within a generation (round-robin,
  * hash, kernel). It comes from Steering= at start, from `rpsupctl steer` at run time, and from a reload whose
- * config changes Steering=: the last of these wins. A change is one steer() of the strategy: one map update
+ * config changes Steering= (once its generation is promoted: a failed or rolled-back one changes nothing):
+ * the last of these wins. A change is one steer() of the strategy: one map update
  * per reuseport group, which switches sets and policy together. */
 
 #include <inttypes.h>
@@ -37,7 +38,8 @@ SteeringPolicy service_steering_after_reload(Service *s, const Config *c) {
         return c->steering != s->steering_config ? c->steering : s->steering;
 }
 
-/* A reload: a Steering= that changed applies (the last action); the same one leaves a run-time choice. */
+/* A reload was promoted: a Steering= that changed applies (the last action); the same one leaves a run-time
+ * choice. */
 void service_steering_reload(Service *s, const Config *c) {
         bool changed_config = c->steering != s->steering_config;
 

@@ -559,6 +559,9 @@ static void reload_took(Service *s, Generation *g, Generation *previous, const c
         usec_t t = now(s);
 
         reload_record(s, RELOAD_PROMOTED, g->id, previous ? previous->id : 0, NULL, by);
+        /* Its Steering=, if it changed, applies now that it serves: a failed or rolled-back reload leaves
+         * the policy as it was. */
+        service_steering_reload(s, g->config);
         if (previous) {
                 if (op && op->wait_retired && waiter_add(&previous->waiters, op->done, op->userdata) >= 0)
                         op->done = NULL; /* answered when the previous generation is gone */

@@ -718,9 +718,10 @@ static usec_t reuseport_retire(Strategy *st, Slot *slot) {
 
 static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret) {
         SlotListeners *sl = slot->strategy_data;
+        SocketUnitListeners *h = slot->generation->strategy_data;
         SlotDrainState ds = { .accept_queue = 0, .open_connections = 0 };
-        int fds[LISTEN_MAX];
-        size_t n = 0;
+        int fds[2 * LISTEN_MAX];
+        size_t n = 0, n_stream;
         uint64_t open;
         int r;
 
@@ -748,14 +749,23 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
                                 ds.accept_queue = -1;
                 }
         }
-        /* The workers looked at in this turn of the loop share one look at the kernel's table. */
-        r = n > 0 ? worker_connections_count(pid, fds, n, DRAIN_CHECK_SHARE_USEC, &open) : 0;
+        /* Every other socket rpsupd gave the worker is not a connection either: its datagram listeners and
+         * the socket unit's listeners (then a worker that holds nothing else needs no look at the kernel's
+         * table). The workers looked at in this turn of the loop share that look. */
+        n_stream = n;
+        for (size_t i = 0; i < sl->n; i++)
+                if (sl->listeners[i]->address.type != SOCK_STREAM)
+                        fds[n++] = sl->listeners[i]->fd;
+        for (size_t i = 0; h && i < h->n; i++)
+                if (h->listeners[i])
+                        fds[n++] = h->listeners[i]->fd;
+        r = n_stream > 0 ? worker_connections_count(pid, fds, n, DRAIN_CHECK_SHARE_USEC, &open) : 0;
         if (r < 0) {
                 if (r != -ESRCH && r != -E2BIG)
                         log_debug_errno(r, "Cannot count the open connections of pid %d: %m", (int) pid);
                 ds.open_connections = -1; /* unknown: the drain window decides */
         } else
-                ds.open_connections = n > 0 ? (int64_t) open : 0;
+                ds.open_connections = n_stream > 0 ? (int64_t) open : 0;
         *ret = ds;
         return 0;
 }

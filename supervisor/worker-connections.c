@@ -397,7 +397,7 @@ static uint64_t count_common(const uint32_t *held, size_t n_held, const uint32_t
 
 int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, usec_t max_age, uint64_t *ret) {
         Endpoint endpoints[LISTEN_MAX];
-        uint32_t listeners[LISTEN_MAX];
+        uint32_t listeners[2 * LISTEN_MAX + 3];
         size_t n_endpoints = 0, n_listeners = 0, n_queue = 0;
         Candidates c = {};
         Walk w = {};
@@ -409,9 +409,12 @@ int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, u
         r = endpoints_from_fds(listener_fds, n_fds, endpoints, &n_endpoints);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n_fds && n_listeners < LISTEN_MAX; i++) {
+        /* Not connections: the sockets given (the listeners), and rpsupd's own standard output and error
+         * (a journal stream socket under systemd), which workers inherit. */
+        for (size_t i = 0; i < n_fds + 3 && n_listeners < ELEMENTSOF(listeners); i++) {
                 struct stat st;
-                if (fstat(listener_fds[i], &st) >= 0 && st.st_ino > 0 && st.st_ino <= UINT32_MAX)
+                int fd = i < n_fds ? listener_fds[i] : (int) (i - n_fds);
+                if (fstat(fd, &st) >= 0 && S_ISSOCK(st.st_mode) && st.st_ino > 0 && st.st_ino <= UINT32_MAX)
                         listeners[n_listeners++] = (uint32_t) st.st_ino;
         }
         qsort(listeners, n_listeners, sizeof(uint32_t), compare_u32);

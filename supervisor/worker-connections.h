@@ -15,6 +15,8 @@
  * port are those of one of the listeners, and that pid or one of its descendants holds. Returns 0 and the
  * count; -E2BIG if the walk went beyond its bounds (too many processes, fds or sockets on the port: the
  * count is unknown, not 0); -ESRCH if pid is gone; another negative errno if the kernel could not tell.
+ * listener_fds may hold other sockets the worker got from rpsupd (datagram listeners, a socket unit's): they
+ * are not counted, nor are rpsupd's own standard fds, which the worker inherits.
  * With max_age > 0, the kernel's list may come from a call for the same listeners' addresses no older than
  * that (the workers checked in one turn of the event loop share one dump); 0: a list of its own. */
 int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, usec_t max_age, uint64_t *ret);

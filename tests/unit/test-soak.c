@@ -150,6 +150,30 @@ static void test_failed_generation_drains_what_it_accepted(void **state) {
         teardown(s);
 }
 
+/* A reload's Steering= applies once its generation is promoted; a rolled-back one leaves the policy. */
+static void test_reload_steering_applies_at_promotion(void **state) {
+        for (int rollback = 0; rollback <= 1; rollback++) {
+                Service *s = start_running(2);
+                Config *c = soak_config(2);
+
+                c->steering = STEERING_HASH;
+                assert_int_equal(service_reload(s, c, &(ReloadOptions) {}, op_done, NULL), 0);
+                config_unref(c);
+                ready_all(s, s->pending);
+                assert_int_equal(s->live->state, GENERATION_SOAKING);
+                assert_int_equal(s->steering, STEERING_ROUND_ROBIN);
+                if (rollback) {
+                        exit_worker(s, s->live->slots[1]->worker, CLD_EXITED, 3);
+                        assert_int_equal(s->steering, STEERING_ROUND_ROBIN);
+                } else {
+                        advance(s, SOAK);
+                        assert_int_equal(s->steering, STEERING_HASH);
+                        assert_int_equal(s->steering_by, STEERING_BY_CONFIG);
+                }
+                teardown(s);
+        }
+}
+
 static void test_watchdog_and_stall_during_soak_roll_back(void **state) {
         for (int stall = 0; stall <= 1; stall++) {
                 Service *s = start_running(2);
@@ -527,6 +551,7 @@ int main(void) {
                 cmocka_unit_test(test_soak_keeps_previous_warm_then_promotes),
                 cmocka_unit_test(test_worker_exit_during_soak_rolls_back),
                 cmocka_unit_test(test_failed_generation_drains_what_it_accepted),
+                cmocka_unit_test(test_reload_steering_applies_at_promotion),
                 cmocka_unit_test(test_watchdog_and_stall_during_soak_roll_back),
                 cmocka_unit_test(test_stopping_during_soak_rolls_back),
                 cmocka_unit_test(test_canary_shares_then_promote),

@@ -183,6 +183,21 @@ static void test_stall_sec_zero_turns_it_off(void **state) {
         teardown(s);
 }
 
+/* Under the kernel steering policy the program does not count what reaches each worker: a queue that stays
+ * says nothing, and no stall is judged. */
+static void test_kernel_policy_judges_no_stall(void **state) {
+        Service *s = start_sampled();
+
+        s->steering = STEERING_KERNEL;
+        fake.stats[0].accept_queue = 5;
+        service_queues_busy(s);
+        assert_false(s->sampling);
+        advance(s, 10 * STALL);
+        assert_int_equal(fake.n_kills, 0);
+        assert_int_equal(s->counters.stall_replacements, 0);
+        teardown(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_worker_taking_nothing_is_stalled),
@@ -192,6 +207,7 @@ int main(void) {
                 cmocka_unit_test(test_queue_that_moves_again_is_not_stalled),
                 cmocka_unit_test(test_shared_or_unknown_queue_is_not_sampled),
                 cmocka_unit_test(test_stall_sec_zero_turns_it_off),
+                cmocka_unit_test(test_kernel_policy_judges_no_stall),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
