@@ -116,11 +116,12 @@ static int method_list_activatable_names(sd_bus_message *m, void *userdata, sd_b
         return sd_bus_reply_method_return(m, "as", 1, CONTROL_BUS_NAME);
 }
 
-/* The uid and pid behind a name: rpsupd's own, or the caller's as its socket says. */
-static int name_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error, uid_t *ret_uid,
-                            pid_t *ret_pid) {
+/* GetConnectionUnixUser, GetConnectionUnixProcessID and GetConnectionCredentials: the uid and pid behind a
+ * name, rpsupd's own or the caller's as its socket says, in the form the method answers with. */
+static int method_get_connection(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         ControlConnection *c = caller(m, userdata);
-        const char *name;
+        const char *name, *member = sd_bus_message_get_member(m);
+        uint32_t uid, pid;
         int r;
 
         r = sd_bus_message_read(m, "s", &name);
@@ -129,50 +130,21 @@ static int name_credentials(sd_bus_message *m, void *userdata, sd_bus_error *err
         switch (name_owner(m, userdata, name)) {
         case OWNER_BUS: /* answered by rpsupd in the bus daemon's place */
         case OWNER_RPSUPD:
-                *ret_uid = geteuid();
-                *ret_pid = getpid();
-                return 0;
+                uid = (uint32_t) geteuid();
+                pid = (uint32_t) getpid();
+                break;
         case OWNER_CALLER:
-                *ret_uid = c->peer.uid;
-                *ret_pid = c->peer.pid;
-                return 0;
+                uid = (uint32_t) c->peer.uid;
+                pid = (uint32_t) c->peer.pid;
+                break;
         default:
                 return no_owner(error, name);
         }
-}
-
-static int method_get_connection_unix_user(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        uid_t uid;
-        pid_t pid;
-        int r;
-
-        r = name_credentials(m, userdata, error, &uid, &pid);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "u", (uint32_t) uid);
-}
-
-static int method_get_connection_unix_process_id(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        uid_t uid;
-        pid_t pid;
-        int r;
-
-        r = name_credentials(m, userdata, error, &uid, &pid);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "u", (uint32_t) pid);
-}
-
-static int method_get_connection_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        uid_t uid;
-        pid_t pid;
-        int r;
-
-        r = name_credentials(m, userdata, error, &uid, &pid);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "a{sv}", 2, "UnixUserID", "u", (uint32_t) uid, "ProcessID", "u",
-                                          (uint32_t) pid);
+        if (streq_ptr(member, "GetConnectionUnixUser"))
+                return sd_bus_reply_method_return(m, "u", uid);
+        if (streq_ptr(member, "GetConnectionUnixProcessID"))
+                return sd_bus_reply_method_return(m, "u", pid);
+        return sd_bus_reply_method_return(m, "a{sv}", 2, "UnixUserID", "u", uid, "ProcessID", "u", pid);
 }
 
 static int method_get_id(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -209,12 +181,12 @@ const sd_bus_vtable control_bus_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("ListActivatableNames", SD_BUS_NO_ARGS, SD_BUS_RESULT("as", names),
                                 method_list_activatable_names, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetConnectionUnixUser", SD_BUS_ARGS("s", name), SD_BUS_RESULT("u", uid),
-                                method_get_connection_unix_user, SD_BUS_VTABLE_UNPRIVILEGED),
+                                method_get_connection, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetConnectionUnixProcessID", SD_BUS_ARGS("s", name), SD_BUS_RESULT("u", pid),
-                                method_get_connection_unix_process_id, SD_BUS_VTABLE_UNPRIVILEGED),
+                                method_get_connection, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetConnectionCredentials", SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("a{sv}", credentials),
-                                method_get_connection_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
+                                method_get_connection, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetId", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", id),
                                 method_get_id, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("AddMatch", SD_BUS_ARGS("s", rule), SD_BUS_NO_RESULT,

@@ -113,6 +113,18 @@ def test():
         rc, out, err = tool([*dbus, "GetNameOwner", "s", DEST], NOBODY)
         check(rc == 0 and out.strip() == 's ":1.0"', f"GetNameOwner({DEST}): {rc} {out} {err}")
         log("a second Hello, an oversized match rule and an unknown name are refused")
+        # Who is behind a name: rpsupd (root here) for its own, in each method's form.
+        rpsupd = str(r.proc.pid)
+        rc, out, err = tool([*dbus, "GetConnectionUnixUser", "s", DEST], NOBODY)
+        check(rc == 0 and out.strip() == "u 0", f"GetConnectionUnixUser({DEST}): {rc} {out} {err}")
+        rc, out, err = tool([*dbus, "GetConnectionUnixProcessID", "s", DEST], NOBODY)
+        check(rc == 0 and out.strip() == f"u {rpsupd}", f"GetConnectionUnixProcessID({DEST}): {rc} {out} {err}")
+        rc, out, err = tool([*dbus, "GetConnectionCredentials", "s", DEST], NOBODY)
+        check(rc == 0 and '"UnixUserID" u 0' in out and f'"ProcessID" u {rpsupd}' in out,
+              f"GetConnectionCredentials({DEST}): {rc} {out} {err}")
+        rc, out, err = tool([*dbus, "GetConnectionUnixUser", "s", "com.example.Nobody"], NOBODY)
+        check(rc != 0 and "no such name" in err, f"GetConnectionUnixUser of an unknown name: {rc} {out} {err}")
+        log("GetConnectionUnixUser, GetConnectionUnixProcessID and GetConnectionCredentials name rpsupd")
 
         check(r.status()["service"]["state"] == "running", "rpsupd is not running after the tools")
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
