@@ -2,9 +2,9 @@
 
 /* reuseport-exec: the plain SO_REUSEPORT baseline of the benchmarks, without rpsupd.
  *
- *     reuseport-exec [--backlog N] [--name NAME] HOST:PORT COMMAND [ARG...]
+ *     reuseport-exec [--backlog N] [--name NAME] [--datagram] HOST:PORT COMMAND [ARG...]
  *
- * Creates a TCP listener of its own on HOST:PORT with SO_REUSEPORT (so that every process started this way
+ * Creates a TCP listener (with --datagram: a UDP socket) of its own on HOST:PORT with SO_REUSEPORT (so that every process started this way
  * joins the same reuseport group and gets its own accept queue), puts it at fd 3 and execs COMMAND with
  * LISTEN_FDS=1, LISTEN_PID=<its own pid> and LISTEN_FDNAMES=NAME: socket activation as systemd does it, one
  * listener per process, nothing held by anyone else. When the process closes the listener (or exits), the
@@ -24,6 +24,7 @@
 
 static int arg_backlog = 4096;
 static const char *arg_name = "web";
+static int arg_type = SOCK_STREAM;
 
 static void help(void) {
         printf("reuseport-exec [--backlog N] [--name NAME] HOST:PORT COMMAND [ARG...]\n\n"
@@ -31,6 +32,7 @@ static void help(void) {
                "and execute COMMAND.\n\n"
                "     --backlog N   listen(2) backlog (default: 4096)\n"
                "     --name NAME   LISTEN_FDNAMES (default: web)\n"
+               "     --datagram    a UDP socket instead of a TCP listener\n"
                "  -h --help        Show this help\n");
 }
 
@@ -63,7 +65,7 @@ static int split_address(const char *s, char *host, size_t size, const char **po
 }
 
 static int listen_reuseport(const char *address) {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+        struct addrinfo hints = { .ai_socktype = arg_type, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
         struct addrinfo *ai = NULL;
         const char *port;
         char host[256];
@@ -78,10 +80,11 @@ static int listen_reuseport(const char *address) {
                 fprintf(stderr, "reuseport-exec: %s: %s\n", address, gai_strerror(r));
                 return -1;
         }
-        fd = socket(ai->ai_family, SOCK_STREAM, 0); /* no CLOEXEC: it is for the command */
+        fd = socket(ai->ai_family, arg_type, 0); /* no CLOEXEC: it is for the command */
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, arg_backlog) < 0) {
+            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+            (arg_type == SOCK_STREAM && listen(fd, arg_backlog) < 0)) {
                 fprintf(stderr, "reuseport-exec: cannot listen on %s: %m\n", address);
                 freeaddrinfo(ai);
                 return -1;
@@ -94,6 +97,7 @@ int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "backlog", required_argument, NULL, 'b' },
                 { "name", required_argument, NULL, 'n' },
+                { "datagram", no_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -111,6 +115,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case 'n':
                         arg_name = optarg;
+                        break;
+                case 'd':
+                        arg_type = SOCK_DGRAM;
                         break;
                 case 'h':
                         help();

@@ -163,7 +163,7 @@ void probe_run(ProbeResult *p) {
                                 _cleanup_(steering_freep) Steering *s = NULL;
                                 _cleanup_free_ char *error = NULL;
                                 steering_log_quietly(true);
-                                r = steering_load(&s, &error);
+                                r = steering_load(&s, 1, &error);
                                 steering_log_quietly(false);
                                 if (r < 0) {
                                         snprintf(p->bpf_reason, sizeof(p->bpf_reason), "rpsup's steering program: %s",

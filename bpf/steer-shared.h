@@ -13,6 +13,8 @@
 #define STEER_GROUPS_MAX 64      /* reuseport groups (addresses) */
 #define STEER_SET_MAX 512        /* listeners in one group's set (at most one per worker) */
 #define STEER_PROBES_MAX 1024    /* probe connections aimed at once: one per worker probed, two generations */
+#define STEER_FLOWS_DEFAULT 65536 /* datagram flows remembered (an LRU map; FlowTableSize=) */
+#define STEER_FLOWS_MAX 4194304   /* the largest flow table rpsupd creates */
 
 /* How a new connection picks a listener within a set (steer_set.policy). Migrations always go by hash to
  * the active (or standby) set, whatever the policy. */
@@ -44,17 +46,73 @@ struct steer_set {
         __u32 n_previous;
         __u32 previous_percent; /* 0..100 */
         __u32 policy;           /* STEER_POLICY_* */
-        __u32 shadow;           /* reserved for a policy computed but not enforced: 0 none, else STEER_POLICY_*
-                                 * + 1; the program ignores it today */
+        __u32 shadow;           /* a policy computed but not enforced: 0 none, else STEER_POLICY_ROUND_ROBIN + 1
+                                 * or STEER_POLICY_HASH + 1: for each new connection (not a probe, not a
+                                 * migration, not a datagram of a known flow) the program counts where it
+                                 * would have gone (steer_counters.shadow of that listener) */
+        __u32 flows;            /* 1: a datagram of a flow in the flow table goes to the listener that took the
+                                 * flow's first datagram, while that listener is in the sockarray; a new flow's
+                                 * choice is entered in the table (not under STEER_POLICY_KERNEL) */
+        __u32 group;            /* the group's number (0..STEER_GROUPS_MAX - 1), given by steering_write_group():
+                                 * its round-robin positions (the turns map) */
         __u32 active[STEER_SET_MAX];
         __u32 standby[STEER_SET_MAX];
         __u32 previous[STEER_SET_MAX];
+};
+
+/* The fast path to a group's set, which spares the program the hash map's lookup (a call, a hash, a key
+ * comparison: the larger part of a run's cost). Two array maps the verifier turns into plain loads:
+ *  - ports, indexed by the port: for each (family, protocol) of the port (steer_port_slot()), 1 + the index
+ *    in `sets` of the group's live copy, or 0: no fast copy (look in `groups`);
+ *  - sets: two copies per group (index 2 × g and 2 × g + 1), each with its group's key, which the program
+ *    compares with the key it computed.
+ * rpsupd writes the set to `groups` first (the truth), then into the copy that is not live, then makes that
+ * copy live in ports: one 8-byte store. A run that still reads the other copy reads it whole unless two
+ * updates of the same group pass during that one run. Two groups that share a port, a family and a protocol
+ * (two addresses) get no fast copy: both are looked up in `groups`. */
+#define STEER_FAST_SETS (2 * STEER_GROUPS_MAX)
+#define STEER_PORTS 65536
+struct steer_port {
+        __u16 set[4]; /* by steer_port_slot() */
+};
+static inline __u32 steer_port_slot(__u32 family, __u32 protocol) {
+        return (family == 10 /* AF_INET6 */ ? 2 : 0) | (protocol == 17 /* IPPROTO_UDP */ ? 1 : 0);
+}
+struct steer_fast_set {
+        struct steer_group_key key;
+        __u32 reserved;
+        struct steer_set set;
 };
 
 /* The probe map: a SYN from this port (the prober's, host byte order) of a loopback address goes to this
  * sockarray index, whichever listeners take new connections. */
 typedef __u32 steer_probe_port;
 typedef __u32 steer_probe_index;
+
+/* The flow table (an LRU hash map): a datagram's 4-tuple, as it arrived (the client's address and port
+ * are the source). Ports in host byte order, addresses in network byte order; an IPv4 address in addr[0]. */
+struct steer_flow_key {
+        __u32 family;
+        __u16 src_port;
+        __u16 dst_port;
+        __u32 src[4];
+        __u32 dst[4];
+};
+/* Where a flow goes: a listener's sockarray index, and that index's epoch when the flow was entered. An
+ * index is reused for another listener once its own is gone; steering_insert() then moves the index's epoch
+ * on (the epochs map), so a flow of the listener that had it misses instead of reaching the new one (which
+ * may be a starting or soaking generation's). */
+struct steer_flow_value {
+        __u32 index;
+        __u32 epoch;
+};
+typedef __u32 steer_epoch; /* the epochs map: per sockarray index */
+
+/* The state map (an array of one): what the program checks before it looks further. */
+struct steer_state {
+        __u32 aims; /* entries in the probe map: 0 spares every SYN the probe map's lookup */
+        __u32 reserved;
+};
 
 /* Per listener (sockarray index), per CPU. */
 struct steer_counters {
@@ -64,11 +122,21 @@ struct steer_counters {
         __u64 migrated_ack;     /* handshakes in flight moved into it when the final ACK came */
         __u64 migrated_timer;   /* handshakes in flight moved into it by the SYN-ACK timer */
         __u64 refused;          /* connections for its group refused: nothing to steer to (index 0 only) */
-        /* Index 0 only, this CPU's positions: */
-        __u64 turn;             /* round robin in the active (or standby) set */
-        __u64 turn_previous;    /* round robin in the previous set */
-        __u64 share;            /* new TCP connections split between the previous and the active set */
+        __u64 shadow;           /* new connections the shadow policy would have sent to it (steer_set.shadow) */
+        __u64 flow_hits;        /* datagrams steered to it by the flow table */
+        __u64 flow_new;         /* flows entered in the table with it (their first datagram came to it) */
+        __u64 flow_lost;        /* index 0 only: datagrams of a flow in the table whose listener was gone (or
+                                 * reused, or of another group): steered afresh, and the flow re-entered */
         __u64 kernel;           /* new connections left to the kernel's choice (STEER_POLICY_KERNEL; index 0) */
+};
+
+/* Per group (steer_set.group), per CPU: the round-robin positions. */
+struct steer_turns {
+        __u64 turn;                 /* in the active (or standby) set */
+        __u64 turn_previous;        /* in the previous set */
+        __u64 share;                /* new TCP connections split between the previous and the active set */
+        __u64 turn_shadow;          /* the shadow policy's, in the active (or standby) set */
+        __u64 turn_shadow_previous; /* the shadow policy's, in the previous set */
 };
 
 #endif

@@ -23,11 +23,19 @@ enum {
         STEERING_GROUPS,
         STEERING_COUNTERS,
         STEERING_PROBES,
+        STEERING_FLOWS,
+        STEERING_STATE,
+        STEERING_PORTS,
+        STEERING_SETS,
+        STEERING_EPOCHS,
+        STEERING_TURNS,
         _STEERING_FD_MAX,
 };
 extern const char *const steering_fd_names[_STEERING_FD_MAX];
 
-int steering_load(Steering **ret, char **ret_error);
+/* flow_max: the flow table's size (1..STEER_FLOWS_MAX; fixed for the life of the maps: a restored Steering
+ * keeps the size it was created with, see steering_flow_max()). */
+int steering_load(Steering **ret, uint32_t flow_max, char **ret_error);
 /* While a probe tries what the kernel allows, libbpf's warnings (a verifier log on an old kernel) are
  * expected: they go to the debug log, and the probe's answer says why. */
 void steering_log_quietly(bool quiet);
@@ -64,6 +72,20 @@ int steering_group_key(int listener_fd, struct steer_group_key *ret);
  * cleared. -E2BIG: STEER_PROBES_MAX aims are set already. */
 int steering_probe_aim(Steering *s, uint16_t port, uint32_t index);
 int steering_probe_clear(Steering *s, uint16_t port);
+/* The flow table: its size (the LRU map's max_entries), and how many flows it holds, counted by a walk of
+ * the table a step at a time (the kernel's batch lookup: about 300 ns per entry here, so a million take
+ * 0.3 s: never in one go on rpsupd's event loop). A step walks `budget` entries (rounded up to whole batches of
+ * 4096) from where the last one stopped; when the walk reaches the end, *ret_done is true and *ret_count is the count of that walk
+ * (capped at the table's size; the table changes meanwhile, so it is approximate), and the next step starts
+ * a new walk. */
+typedef struct SteeringFlowWalk {
+        uint64_t token;   /* the kernel's batch position */
+        uint32_t counted; /* so far in this walk */
+        bool started;
+} SteeringFlowWalk;
+uint32_t steering_flow_max(Steering *s);
+int steering_flow_count_step(Steering *s, SteeringFlowWalk *w, uint32_t budget, uint32_t *ret_count,
+                             bool *ret_done);
 /* Counters of one listener, summed over CPUs; reset when the index is reused. */
 int steering_counters(Steering *s, uint32_t index, struct steer_counters *ret);
 int steering_counters_reset(Steering *s, uint32_t index);

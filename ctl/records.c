@@ -56,6 +56,12 @@ static int read_variant(sd_bus_message *m, json_object **ret) {
                 *ret = json_object_new_int64(v);
                 break;
         }
+        case 'd': {
+                double v;
+                r = sd_bus_message_read_basic(m, 'd', &v);
+                *ret = json_object_new_double(v);
+                break;
+        }
         default:
                 /* A type this rpsupctl does not know: skip it. */
                 r = sd_bus_message_skip(m, contents);
@@ -152,6 +158,14 @@ int64_t record_int(json_object *o, const char *key) {
         if (!json_object_object_get_ex(o, key, &v))
                 return 0;
         return json_object_get_int64(v);
+}
+
+double record_double(json_object *o, const char *key) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0.0;
+        return json_object_get_double(v);
 }
 
 bool record_bool(json_object *o, const char *key) {

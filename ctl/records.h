@@ -18,4 +18,5 @@ int records_call(sd_bus *bus, const char *method, bool array, sd_bus_error *erro
 
 const char *record_str(json_object *o, const char *key);
 int64_t record_int(json_object *o, const char *key);
+double record_double(json_object *o, const char *key);
 bool record_bool(json_object *o, const char *key);

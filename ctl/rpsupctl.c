@@ -12,6 +12,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "fds.h"
 #include "json-util.h"
 #include "log.h"
 #include "parse-util.h"
@@ -33,6 +34,7 @@ static bool arg_json;
 static bool arg_wait;
 static bool arg_no_soak;
 static unsigned arg_canary; /* 0: the config's Canary= */
+static const char *arg_shadow; /* steer --shadow POLICY|off */
 
 static void print_json(json_object *o) {
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
@@ -91,6 +93,37 @@ static int call_failed(const char *what, const char *name, int r, const sd_bus_e
 
 /* ---- status ---- */
 
+/* max/min: "1.34"; "-" before any connection; "unbounded" when a worker got none while another got some. */
+static const char *format_imbalance(char *buf, size_t l, double x) {
+        if (x < 0)
+                snprintf(buf, l, "unbounded (a worker got none)");
+        else if (x == 0)
+                snprintf(buf, l, "-");
+        else
+                snprintf(buf, l, "%.2f", x);
+        return buf;
+}
+
+/* New connections per worker over the last minute and how even they are, with the namespace's accept-queue
+ * overflows and drops next to them. */
+static void print_balance(json_object *status) {
+        char imbalance[64], kernel[128] = "";
+
+        if (record_int(status, "listen_overflows") >= 0)
+                snprintf(kernel, sizeof(kernel), "; namespace: %" PRIi64 " listen overflows, %" PRIi64 " listen drops",
+                         record_int(status, "listen_overflows"), record_int(status, "listen_drops"));
+        if (!record_bool(status, "balance_counted")) {
+                printf("    Balance: %s%s\n", record_str(status, "balance_note"), kernel);
+                return;
+        }
+        printf("    Balance: %" PRIi64 " new connections in the last minute over %" PRIi64 " workers (%" PRIi64 "..%"
+               PRIi64 " each), imbalance %s, CV %.3f%s\n", record_int(status, "balance_connections_last_minute"),
+               record_int(status, "balance_workers"), record_int(status, "balance_min_last_minute"),
+               record_int(status, "balance_max_last_minute"),
+               format_imbalance(imbalance, sizeof(imbalance), record_double(status, "balance_imbalance")),
+               record_double(status, "balance_cv"), kernel);
+}
+
 static void print_summary(json_object *status) {
         char age[FORMAT_TIMESPAN_MAX + 16], span[FORMAT_TIMESPAN_MAX], line[1024];
         uint64_t now = now_usec(CLOCK_REALTIME);
@@ -105,6 +138,35 @@ static void print_summary(json_object *status) {
                        streq(by, "config") ? "" : " (rpsupctl steer)",
                        format_relative(age, sizeof(age), (uint64_t) record_int(status, "steering_since_usec")),
                        record_str(status, "steering_note"));
+        }
+        if (!isempty(record_str(status, "steering_shadow")) && !streq(record_str(status, "steering_shadow"), "off")) {
+                char actual[32], projected[32];
+
+                printf("     Shadow: %s since %s by %s: %" PRIi64 " new connections, imbalance (max/min over %" PRIi64
+                       " workers) actual %s, projected %s\n", record_str(status, "steering_shadow"),
+                       format_relative(age, sizeof(age), (uint64_t) record_int(status, "steering_shadow_since_usec")),
+                       record_str(status, "steering_shadow_by"), record_int(status, "steering_shadow_connections"),
+                       record_int(status, "steering_shadow_workers"),
+                       format_imbalance(actual, sizeof(actual), record_double(status, "steering_shadow_imbalance_actual")),
+                       format_imbalance(projected, sizeof(projected),
+                                        record_double(status, "steering_shadow_imbalance_projected")));
+        }
+        if (!isempty(record_str(status, "steering")) && !streq(record_str(status, "steering"), "none")) {
+                uint64_t counted_at = (uint64_t) record_int(status, "flow_table_counted_usec");
+                char flows[96] = "?", counted[64] = "just now";
+
+                /* The last complete count (a walk of the table, a step per turn of rpsupd's loop). */
+                if (counted_at + USEC_PER_SEC < now)
+                        format_relative(counted, sizeof(counted), counted_at);
+                if (record_int(status, "flow_table_flows") >= 0)
+                        snprintf(flows, sizeof(flows), "%" PRIi64 " (counted %s)",
+                                 record_int(status, "flow_table_flows"), counted);
+                printf("      Flows: %s, %s of %" PRIi64 " in the table; %" PRIi64 " datagrams to their worker (%.1f %% "
+                       "hits), %" PRIi64 " new, %" PRIi64 " whose worker was gone\n",
+                       record_bool(status, "flow_table") ? "sticky" : "off", flows,
+                       record_int(status, "flow_table_size"), record_int(status, "flow_table_hits"),
+                       100.0 * record_double(status, "flow_table_hit_ratio"), record_int(status, "flow_table_new"),
+                       record_int(status, "flow_table_lost"));
         }
         printf("      State: %s, pid %" PRIi64 ", up %s\n", record_str(status, "state"), record_int(status, "pid"),
                format_age(age, sizeof(age), (uint64_t) record_int(status, "started_usec")));
@@ -126,6 +188,7 @@ static void print_summary(json_object *status) {
         if (!isempty(record_str(status, "ready_probe")))
                 printf(", %" PRIi64 " failed probes", record_int(status, "probe_failures"));
         printf("\n");
+        print_balance(status);
         printf("     Config: %s\n", record_str(status, "config"));
         if (record_int(status, "last_retired_generation") > 0)
                 printf("  Last gone: generation %" PRIi64 " after %s; meanwhile the kernel migrated %" PRIi64
@@ -181,8 +244,31 @@ static const char *format_drain(char *buf, size_t l, json_object *w) {
         else
                 snprintf(queue, sizeof(queue), "queue unknown");
         format_relative(deadline, sizeof(deadline), (uint64_t) record_int(w, "drain_deadline_usec"));
+        if (record_bool(w, "drain_flows_active")) {
+                /* Datagram flows still reach it (the flow table keeps them with their worker). */
+                char quiet[FORMAT_TIMESPAN_MAX + 8] = "just now";
+                int64_t q = record_int(w, "drain_flows_quiet_usec");
+
+                if (q >= (int64_t) USEC_PER_MSEC) {
+                        format_timespan(quiet, FORMAT_TIMESPAN_MAX, (usec_t) q, USEC_PER_MSEC);
+                        strcat(quiet, " ago");
+                }
+                snprintf(buf, l, "flows active (last datagram %s), %s, %s, stopped at the latest %s", quiet, open,
+                         queue, deadline);
+                return buf;
+        }
         snprintf(buf, l, "%s, %s, stopped at the latest %s", open, queue, deadline);
         return buf;
+}
+
+/* A worker row's first columns: generation, slot (* when retiring), pid (- when none). */
+static void worker_ids(json_object *w, char gen[static 32], char slot[static 32], char pid[static 32]) {
+        snprintf(gen, 32, "%" PRIi64, record_int(w, "generation"));
+        snprintf(slot, 32, "%" PRIi64 "%s", record_int(w, "slot"), record_bool(w, "retiring") ? "*" : "");
+        if (record_int(w, "pid") > 0)
+                snprintf(pid, 32, "%" PRIi64, record_int(w, "pid"));
+        else
+                snprintf(pid, 32, "-");
 }
 
 static void print_workers(json_object *status, json_object *workers) {
@@ -191,25 +277,26 @@ static void print_workers(json_object *status, json_object *workers) {
 
         printf("\n");
         steered = !streq(record_str(status, "strategy"), "handoff");
-        t = steered ? table_new(9, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "SYNS", "STATUS")
+        t = steered ? table_new(11, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "QUEUE MAX", "SYNS",
+                                "1 MIN", "STATUS")
                     : table_new(8, "GEN", "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "QUEUE", "STATUS");
         for (size_t i = 0; t && i < json_object_array_length(workers); i++) {
                 json_object *w = json_object_array_get_idx(workers, i);
                 char gen[32], slot[32], pid[32], restarts[32], queue[32], syns[32], up[FORMAT_TIMESPAN_MAX + 16];
+                char high[32] = "-", minute[32] = "-";
                 char probe[512];
                 const char *st = record_str(w, "status");
-                snprintf(gen, sizeof(gen), "%" PRIi64, record_int(w, "generation"));
-                snprintf(slot, sizeof(slot), "%" PRIi64 "%s", record_int(w, "slot"), record_bool(w, "retiring") ? "*" : "");
-                if (record_int(w, "pid") > 0)
-                        snprintf(pid, sizeof(pid), "%" PRIi64, record_int(w, "pid"));
-                else
-                        snprintf(pid, sizeof(pid), "-");
+                worker_ids(w, gen, slot, pid);
                 snprintf(restarts, sizeof(restarts), "%" PRIi64, record_int(w, "restarts"));
                 if (record_int(w, "accept_queue") >= 0)
                         snprintf(queue, sizeof(queue), "%" PRIi64, record_int(w, "accept_queue"));
                 else
                         snprintf(queue, sizeof(queue), "-");
                 snprintf(syns, sizeof(syns), "%" PRIi64, record_int(w, "syns"));
+                if (record_int(w, "accept_queue_high_water") >= 0)
+                        snprintf(high, sizeof(high), "%" PRIi64, record_int(w, "accept_queue_high_water"));
+                if (record_int(w, "connections_last_minute") >= 0)
+                        snprintf(minute, sizeof(minute), "%" PRIi64, record_int(w, "connections_last_minute"));
                 shared = shared || record_bool(w, "accept_queue_shared");
                 format_age(up, sizeof(up), (uint64_t) record_int(w, "started_usec"));
                 if (isempty(st))
@@ -222,7 +309,7 @@ static void print_workers(json_object *status, json_object *workers) {
                 if (streq(record_str(w, "state"), "draining") && record_int(w, "drain_deadline_usec") > 0)
                         st = format_drain(probe, sizeof(probe), w);
                 if (steered)
-                        table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, syns, st);
+                        table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, high, syns, minute, st);
                 else
                         table_add(t, gen, slot, pid, record_str(w, "state"), up, restarts, queue, st);
         }
@@ -232,9 +319,40 @@ static void print_workers(json_object *status, json_object *workers) {
         if (shared)
                 printf("QUEUE: the accept queue all workers share (handoff). *: retiring.\n");
         else if (steered)
-                printf("QUEUE: connections waiting in the worker's own listener. SYNS: new connections steered to "
-                       "it. *: retiring.\n");
+                printf("QUEUE: connections waiting in the worker's own listener; QUEUE MAX: the most seen since the "
+                       "last metrics scrape. SYNS: new connections steered to it; 1 MIN: in the last minute. *: "
+                       "retiring.\n");
 
+}
+
+/* While a shadow policy runs: each worker's share of new connections in its window, as steered and as the
+ * shadow policy would have steered them. */
+static void print_shadow(json_object *status, json_object *workers) {
+        Table *t;
+
+        if (isempty(record_str(status, "steering_shadow")) || streq(record_str(status, "steering_shadow"), "off"))
+                return;
+        printf("\n");
+        t = table_new(5, "GEN", "SLOT", "PID", "ACTUAL", "PROJECTED");
+        for (size_t i = 0; t && i < json_object_array_length(workers); i++) {
+                json_object *w = json_object_array_get_idx(workers, i);
+                char gen[32], slot[32], pid[32], actual[64], projected[64];
+
+                if (record_int(w, "shadow_actual") == 0 && record_int(w, "shadow_projected") == 0 &&
+                    record_int(w, "pid") <= 0)
+                        continue;
+                worker_ids(w, gen, slot, pid);
+                snprintf(actual, sizeof(actual), "%.1f %% (%" PRIi64 ")", 100.0 * record_double(w, "shadow_actual_share"),
+                         record_int(w, "shadow_actual"));
+                snprintf(projected, sizeof(projected), "%.1f %% (%" PRIi64 ")",
+                         100.0 * record_double(w, "shadow_projected_share"), record_int(w, "shadow_projected"));
+                table_add(t, gen, slot, pid, actual, projected);
+        }
+        if (t)
+                table_print(t);
+        t = table_free(t);
+        printf("ACTUAL: the worker's share of new connections since the shadow began; PROJECTED: what shadow "
+               "policy %s would have given it.\n", record_str(status, "steering_shadow"));
 }
 
 static void print_listeners(json_object *listeners) {
@@ -274,6 +392,7 @@ static void print_status(json_object *status, json_object *generations, json_obj
         print_summary(status);
         print_generations(status, generations);
         print_workers(status, workers);
+        print_shadow(status, workers);
         print_listeners(listeners);
 }
 
@@ -336,26 +455,51 @@ static int verb_scale(int argc, char *argv[]) {
         return EXIT_OK;
 }
 
+/* steer NAME POLICY, steer NAME --shadow POLICY|off, or both (the policy first: setting it restarts the
+ * shadow's window anyway). */
 static int verb_steer(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        const char *policy = argc > 2 ? argv[2] : NULL;
         int r, code;
 
+        if (!policy && !arg_shadow)
+                return fail(EXIT_USAGE, NULL, "steer takes a policy (round-robin, hash or kernel), --shadow POLICY "
+                            "or --shadow off");
         /* rpsupd checks the name (after the caller's right to ask): one list of policies, its own. */
         code = connect_service(argv[1], &bus);
         if (code != EXIT_OK)
                 return code;
-        r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "SetSteering", &e, &reply, "s", argv[2]);
-        if (r < 0)
-                return call_failed("steer", argv[1], r, &e);
+        if (policy) {
+                r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "SetSteering", &e, &reply, "s",
+                                       policy);
+                if (r < 0)
+                        return call_failed("steer", argv[1], r, &e);
+        }
+        if (arg_shadow) {
+                r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "SetShadowSteering", &e, NULL,
+                                       "s", arg_shadow);
+                if (r < 0)
+                        return call_failed("steer --shadow", argv[1], r, &e);
+        }
         if (arg_json) {
                 _cleanup_json_ json_object *o = json_object_new_object();
                 json_object_object_add(o, "service", json_object_new_string(argv[1]));
-                json_object_object_add(o, "steering", json_object_new_string(argv[2]));
+                if (policy)
+                        json_object_object_add(o, "steering", json_object_new_string(policy));
+                if (arg_shadow)
+                        json_object_object_add(o, "shadow", json_object_new_string(arg_shadow));
                 print_json(o);
-        } else
-                printf("%s: steering policy %s.\n", argv[1], argv[2]);
+                return EXIT_OK;
+        }
+        if (policy)
+                printf("%s: steering policy %s.\n", argv[1], policy);
+        if (arg_shadow && streq(arg_shadow, "off"))
+                printf("%s: no shadow policy.\n", argv[1]);
+        else if (arg_shadow)
+                printf("%s: shadow policy %s: new connections are counted where it would send them, from now on "
+                       "(rpsupctl status %s).\n", argv[1], arg_shadow, argv[1]);
         return EXIT_OK;
 }
 
@@ -477,6 +621,25 @@ static int verb_metrics(int argc, char *argv[]) {
                 print_json(o);
         } else
                 fputs(text, stdout);
+        return EXIT_OK;
+}
+
+static int verb_fds(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_json_ json_object *report = NULL;
+        int r, code;
+
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        r = fds_collect(bus, &e, &report);
+        if (r < 0)
+                return call_failed("fds", argv[1], r, &e);
+        if (arg_json)
+                print_json(report);
+        else
+                fds_print(report);
         return EXIT_OK;
 }
 
@@ -618,8 +781,14 @@ static void help(void) {
                "  rollback NAME        End the soak in progress now: back to the previous generation\n"
                "  steer NAME POLICY    How new connections pick a worker, from now on: round-robin,\n"
                "                       hash or kernel\n"
+               "  steer NAME --shadow POLICY|off\n"
+               "                       Also count where round-robin or hash would send each new\n"
+               "                       connection, without sending it there (status shows both); off\n"
+               "                       stops it\n"
                "  probe                What this kernel and these privileges allow, per strategy\n"
-               "  metrics NAME         Prometheus text exposition\n\n"
+               "  metrics NAME         Prometheus text exposition\n"
+               "  fds NAME             Every copy of the service's listening sockets and who holds it:\n"
+               "                       rpsupd, the fd store, workers, anyone else (flagged unexpected)\n\n"
                "Options:\n"
                "     --runtime-dir DIR Where services' runtime directories are (default: $RPSUP_RUNTIME_DIR\n"
                "                       or %s)\n"
@@ -628,6 +797,7 @@ static void help(void) {
                "     --no-soak         reload: no soak (SoakSec=) this time\n"
                "     --canary PERCENT  reload: the new generation gets PERCENT %% of new connections\n"
                "                       during its soak, the previous one the rest\n"
+               "     --shadow POLICY   steer: a shadow policy (round-robin, hash) or off\n"
                "  -h --help            Show this help\n"
                "     --version         Show the version\n\n"
                "Exit status: 0 done, 1 failed (the service is unchanged), 2 usage, 3 rpsupd not reachable.\n",
@@ -642,6 +812,7 @@ static const struct {
         { "list", 1, verb_list },       { "status", 2, verb_status },   { "scale", 3, verb_scale },
         { "reload", 2, verb_reload },   { "probe", 1, verb_probe },     { "metrics", 2, verb_metrics },
         { "promote", 2, verb_promote }, { "rollback", 2, verb_rollback }, { "steer", 3, verb_steer },
+        { "fds", 2, verb_fds },
 };
 
 /* getopt would take "-1" for an option: a negative number is no argument of any command, and the one number
@@ -652,7 +823,7 @@ static int check_negative_numbers(int argc, char *argv[]) {
 
                 if (streq(a, "--"))
                         break;
-                if (streq(a, "--runtime-dir") || streq(a, "--canary")) {
+                if (streq(a, "--runtime-dir") || streq(a, "--canary") || streq(a, "--shadow")) {
                         i++;
                         continue;
                 }
@@ -663,13 +834,14 @@ static int check_negative_numbers(int argc, char *argv[]) {
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_WAIT, ARG_NO_SOAK, ARG_CANARY, ARG_VERSION };
+        enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_WAIT, ARG_NO_SOAK, ARG_CANARY, ARG_SHADOW, ARG_VERSION };
         static const struct option options[] = {
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "wait", no_argument, NULL, ARG_WAIT },
                 { "no-soak", no_argument, NULL, ARG_NO_SOAK },
                 { "canary", required_argument, NULL, ARG_CANARY },
+                { "shadow", required_argument, NULL, ARG_SHADOW },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -703,6 +875,9 @@ int main(int argc, char *argv[]) {
                                 return fail(EXIT_USAGE, NULL, "--canary %s: not a percentage between 1 and 100",
                                             optarg);
                         break;
+                case ARG_SHADOW:
+                        arg_shadow = optarg;
+                        break;
                 case 'h':
                         help();
                         return EXIT_OK;
@@ -728,12 +903,16 @@ int main(int argc, char *argv[]) {
                                     ": \"scale\" returns once the new workers are ready, or once the workers it "
                                     "removes take no new connections (\"status\" shows them draining)" : "");
         }
+        if (arg_shadow && !streq(argv[optind], "steer"))
+                return fail(EXIT_USAGE, NULL, "--shadow is an option of \"steer\" only");
         if (arg_no_soak && arg_canary > 0)
                 return fail(EXIT_USAGE, NULL, "--canary runs during the soak: it cannot go with --no-soak");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(verbs[i].name, argv[optind]))
                         continue;
-                if (argc - optind != verbs[i].args) {
+                /* steer NAME --shadow POLICY: the policy argument is optional then. */
+                if (argc - optind != verbs[i].args &&
+                    !(arg_shadow && streq(verbs[i].name, "steer") && argc - optind == verbs[i].args - 1)) {
                         fprintf(stderr, "rpsupctl: \"%s\" takes %d argument%s. See rpsupctl --help.\n", verbs[i].name,
                                 verbs[i].args - 1, verbs[i].args == 2 ? "" : "s");
                         return EXIT_USAGE;

@@ -17,6 +17,7 @@
 #include "config-exec.h"
 #include "fd-util.h"
 #include "rpsup-limits.h"
+#include "steer-shared.h"
 #include "string-util.h"
 #include "parse-util.h"
 #include "path-util.h"
@@ -612,6 +613,20 @@ static int parse_canary(Config *c, ParseContext *ctx, const char *v) {
         return 0;
 }
 
+/* FlowTableSize=: flows remembered (an LRU table in the kernel, sized once: see rpsup.conf(5)); 0: off. */
+static int parse_flow_table_size(Config *c, ParseContext *ctx, const char *v) {
+        unsigned n;
+
+        if (parse_uint(v, &n) < 0 || n > STEER_FLOWS_MAX)
+                return fail(ctx, -EINVAL, "\"%s\" is not a number of flows between 0 (off) and %u", v, STEER_FLOWS_MAX);
+        c->flow_table_size = n;
+        return 0;
+}
+
+static int parse_flow_idle(Config *c, ParseContext *ctx, const char *v) {
+        return parse_time(ctx, v, false, false, &c->flow_idle);
+}
+
 static const struct {
         const char *section;
         const char *key;
@@ -643,6 +658,8 @@ static const struct {
         { "Service", "ReadyProbeFailures", parse_probe_failures },
         { "Service", "SoakSec", parse_soak },
         { "Service", "Canary", parse_canary },
+        { "Service", "FlowTableSize", parse_flow_table_size },
+        { "Service", "FlowIdleSec", parse_flow_idle },
         { "Socket", "ListenStream", parse_listen_stream },
         { "Socket", "ListenDatagram", parse_listen_datagram },
         { "Socket", "Backlog", parse_backlog },
@@ -1057,6 +1074,8 @@ int config_parse_buffer(const char *data, size_t size, const char *path, const c
                 .probe_failures = 3,
                 .soak = 5 * USEC_PER_SEC,
                 .canary = 0,
+                .flow_table_size = STEER_FLOWS_DEFAULT,
+                .flow_idle = FLOW_IDLE_DEFAULT_USEC,
                 .backlog = 4096,
         };
         c->path = strdup(path);

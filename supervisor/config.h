@@ -85,6 +85,11 @@ typedef struct Config {
         usec_t soak;              /* SoakSec=: 0: none */
         unsigned canary;          /* Canary=: percent of new connections for a soaking generation; 0: all */
         SteeringPolicy steering;  /* Steering=: how new connections pick a worker (drain, migrate) */
+        /* Datagram flows (drain, migrate): FlowTableSize= flows remembered, each keeps reaching the worker that
+         * took its first datagram while that worker lives; 0: off. A retiring worker whose flows sent nothing
+         * for FlowIdleSec= is idle. */
+        uint32_t flow_table_size;
+        usec_t flow_idle;
 
         /* [Socket] */
         ListenSpec *listen;

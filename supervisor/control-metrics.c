@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "control-metrics.h"
+#include "control-shadow.h"
 #include "prometheus-label.h"
+#include "rpsup-limits.h"
 #include "netstat.h"
 
 static void metric_header(FILE *f, const char *name, const char *type, const char *help) {
@@ -222,6 +224,111 @@ static void write_slots(FILE *f, const SlotSample *samples, size_t n_samples, St
                                 samples[i].slot->index, kinds[k], samples[i].stats.migrations[k]);
 }
 
+static void write_imbalance(FILE *f, const char *svc, const char *kind, double x) {
+        if (x == SHADOW_IMBALANCE_UNBOUNDED)
+                fprintf(f, "rpsup_steering_shadow_imbalance{service=\"%s\",kind=\"%s\"} +Inf\n", svc, kind);
+        else
+                fprintf(f, "rpsup_steering_shadow_imbalance{service=\"%s\",kind=\"%s\"} %.4f\n", svc, kind, x);
+}
+
+/* A shadow policy (rpsupctl steer --shadow): which runs (none: every sample 0), the connections one would
+ * have sent each worker (a counter, as rpsup_worker_syns_total counts the actual ones), and while one runs,
+ * both shares over its window and the imbalance of both. Nothing without the steering program. */
+static void write_shadow(FILE *f, const StatusView *v, const SlotSample *samples, size_t n_samples,
+                         const char *svc) {
+        Service *s = v->service;
+        SteeringStats st = { .foreign = -1 };
+        ShadowSummary sum;
+
+        if (!v->strategy->ops->steering_stats || v->strategy->ops->steering_stats(v->strategy, &st) < 0)
+                return;
+        shadow_summary(v, &sum);
+        metric_header(f, "rpsup_steering_shadow", "gauge",
+                      "The shadow policy (rpsupctl steer --shadow): 1 for the one computed but not enforced.");
+        for (SteeringPolicy p = 0; p < _STEERING_POLICY_MAX; p++)
+                if (p != STEERING_KERNEL)
+                        fprintf(f, "rpsup_steering_shadow{service=\"%s\",policy=\"%s\"} %d\n", svc,
+                                steering_policy_to_string(p), sum.runs && p == s->shadow);
+        /* As rpsup_worker_syns_total: from the slot's listeners' creation; it grows only while a shadow runs. */
+        metric_header(f, "rpsup_worker_connections_projected_total", "counter",
+                      "New connections a shadow policy would have steered to a worker slot.");
+        for (size_t i = 0; i < n_samples; i++)
+                fprintf(f, "rpsup_worker_connections_projected_total{service=\"%s\",generation=\"%" PRIu64
+                        "\",slot=\"%u\"} %" PRIu64 "\n", svc, samples[i].slot->generation->id,
+                        samples[i].slot->index, samples[i].stats.projected);
+        if (!sum.runs)
+                return;
+        metric_header(f, "rpsup_steering_shadow_start_time_seconds", "gauge",
+                      "When the shadow policy's window began (set, set again, or the policy changed).");
+        fprintf(f, "rpsup_steering_shadow_start_time_seconds{service=\"%s\"} %.3f\n", svc,
+                (double) to_realtime(s->shadow_since) / 1e6);
+        metric_header(f, "rpsup_steering_shadow_imbalance", "gauge",
+                      "Max/min of new connections over the live generation's serving workers in the shadow "
+                      "policy's window: as steered (actual) and as the shadow policy would have (projected).");
+        write_imbalance(f, svc, "actual", sum.imbalance_actual);
+        write_imbalance(f, svc, "projected", sum.imbalance_projected);
+        metric_header(f, "rpsup_worker_shadow_share", "gauge",
+                      "A worker slot's share of new connections in the shadow policy's window, actual and "
+                      "projected.");
+        for (size_t i = 0; i < n_samples; i++) {
+                ShadowSlot x;
+
+                shadow_slot(v, samples[i].slot, &samples[i].stats, &x);
+                fprintf(f, "rpsup_worker_shadow_share{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\","
+                        "kind=\"actual\"} %.6f\n", svc, samples[i].slot->generation->id, samples[i].slot->index,
+                        shadow_share(x.actual, sum.actual));
+                fprintf(f, "rpsup_worker_shadow_share{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\","
+                        "kind=\"projected\"} %.6f\n", svc, samples[i].slot->generation->id,
+                        samples[i].slot->index, shadow_share(x.projected, sum.projected));
+        }
+}
+
+/* The datagram flow table (FlowTableSize=): its size, the flows in it, what it steered, and per worker the
+ * datagrams it steered to flows the worker had served. Nothing without the steering program. */
+static void write_flows(FILE *f, const StatusView *v, const SlotSample *samples, size_t n_samples, const char *svc) {
+        SteeringStats st = { .foreign = -1, .flows = -1 };
+        uint64_t asked;
+
+        if (!v->strategy->ops->steering_stats || v->strategy->ops->steering_stats(v->strategy, &st) < 0)
+                return;
+        asked = st.flow_hits + st.flow_new; /* a lost flow's datagram is entered again: counted in new */
+        metric_header(f, "rpsup_flow_table_enabled", "gauge",
+                      "1 while datagrams of known flows go to the worker that served them (FlowTableSize= > 0, "
+                      "steering policy not kernel).");
+        fprintf(f, "rpsup_flow_table_enabled{service=\"%s\"} %d\n", svc, st.flows_on);
+        metric_header(f, "rpsup_flow_table_size", "gauge",
+                      "Flows the flow table can hold (its size when it was created; least recently seen forgotten "
+                      "first).");
+        fprintf(f, "rpsup_flow_table_size{service=\"%s\"} %" PRIu32 "\n", svc, st.flow_max);
+        if (st.flows >= 0) {
+                metric_header(f, "rpsup_flow_table_flows", "gauge",
+                              "Flows in the flow table at the last complete count (a walk of the table, a step per "
+                              "turn of rpsupd's event loop, started by a scrape at most every 2 s).");
+                fprintf(f, "rpsup_flow_table_flows{service=\"%s\"} %" PRIi64 "\n", svc, st.flows);
+        }
+        metric_header(f, "rpsup_flow_table_hits_total", "counter",
+                      "Datagrams of a known flow steered to the worker that served it.");
+        fprintf(f, "rpsup_flow_table_hits_total{service=\"%s\"} %" PRIu64 "\n", svc, st.flow_hits);
+        metric_header(f, "rpsup_flow_table_new_total", "counter",
+                      "Flows entered in the flow table (their first datagram, steered by the policy).");
+        fprintf(f, "rpsup_flow_table_new_total{service=\"%s\"} %" PRIu64 "\n", svc, st.flow_new);
+        metric_header(f, "rpsup_flow_table_lost_total", "counter",
+                      "Datagrams of a known flow whose worker's listener was gone: steered afresh and entered again "
+                      "(counted in rpsup_flow_table_new_total too).");
+        fprintf(f, "rpsup_flow_table_lost_total{service=\"%s\"} %" PRIu64 "\n", svc, st.flow_lost);
+        metric_header(f, "rpsup_flow_table_hit_ratio", "gauge",
+                      "Of the datagrams looked up in the flow table, the share that went to a known flow's worker "
+                      "(0 when none was).");
+        fprintf(f, "rpsup_flow_table_hit_ratio{service=\"%s\"} %.6f\n", svc,
+                asked > 0 ? (double) st.flow_hits / (double) asked : 0.0);
+        metric_header(f, "rpsup_worker_flow_hits_total", "counter",
+                      "Datagrams the flow table steered to a worker slot (of flows it had served).");
+        for (size_t i = 0; i < n_samples; i++)
+                fprintf(f, "rpsup_worker_flow_hits_total{service=\"%s\",generation=\"%" PRIu64 "\",slot=\"%u\"} %"
+                        PRIu64 "\n", svc, samples[i].slot->generation->id, samples[i].slot->index,
+                        samples[i].stats.flow_hits);
+}
+
 static void write_last_retirement(FILE *f, const Retirement *r, const char *svc) {
         metric_header(f, "rpsup_last_retirement_seconds", "gauge",
                       "How long the last retired generation took to be gone.");
@@ -238,6 +345,62 @@ static void write_last_retirement(FILE *f, const Retirement *r, const char *svc)
                 svc, r ? r->delta.listen_drops : 0);
         fprintf(f, "rpsup_last_retirement_kernel{service=\"%s\",counter=\"listen_overflows\"} %" PRIu64
                 "\n", svc, r ? r->delta.listen_overflows : 0);
+}
+
+static void write_ratio(FILE *f, const char *name, const char *svc, double x) {
+        if (x == BALANCE_IMBALANCE_UNBOUNDED)
+                fprintf(f, "%s{service=\"%s\"} +Inf\n", name, svc);
+        else
+                fprintf(f, "%s{service=\"%s\"} %.4f\n", name, svc, x);
+}
+
+/* Balance (balance.c): per worker, new connections over the last minute and the deepest accept queue sampled
+ * since the caller's last scrape (this one resets the caller's only), and over the live generation's serving
+ * workers the imbalance and coefficient of variation of the per-minute counts. The counts only where the program counts them
+ * (drain, migrate; not under steering policy kernel). */
+_Static_assert(BALANCE_SCRAPERS_MAX == 8, "rpsup_worker_accept_queue_high_water's HELP names the number");
+
+static void write_balance(FILE *f, const StatusView *v, const SlotSample *samples, size_t n_samples,
+                          const char *svc) {
+        BalanceSummary sum;
+
+        balance_summary(v->balance, &sum);
+        if (!sum.uncounted) {
+                metric_header(f, "rpsup_worker_connections_last_minute", "gauge",
+                              "New connections steered to a worker slot over the last minute (60 to 65 s).");
+                for (size_t i = 0; i < n_samples; i++) {
+                        BalanceSlot x;
+
+                        balance_slot(v->balance, samples[i].slot, v->caller, &x);
+                        if (x.last_minute >= 0)
+                                fprintf(f, "rpsup_worker_connections_last_minute{service=\"%s\",generation=\"%"
+                                        PRIu64 "\",slot=\"%u\"} %" PRIi64 "\n", svc, samples[i].slot->generation->id,
+                                        samples[i].slot->index, x.last_minute);
+                }
+                metric_header(f, "rpsup_balance_imbalance", "gauge",
+                              "Max/min of the live generation's serving workers' new connections over the last "
+                              "minute: 1 is even, +Inf when a worker got none while another got some, 0 when none "
+                              "got any.");
+                write_ratio(f, "rpsup_balance_imbalance", svc, sum.live.imbalance);
+                metric_header(f, "rpsup_balance_cv", "gauge",
+                              "Coefficient of variation (standard deviation over mean) of the live generation's "
+                              "serving workers' new connections over the last minute: 0 is even.");
+                write_ratio(f, "rpsup_balance_cv", svc, sum.live.cv);
+        }
+        metric_header(f, "rpsup_worker_accept_queue_high_water", "gauge",
+                      "The deepest a worker slot's own accept queue was seen since this uid's last scrape "
+                      "(sampled). Kept per scraping uid: a scrape resets only its own uid's marks. A uid that "
+                      "has not scraped, or whose marks went to a ninth scraping uid (8 are kept, the least "
+                      "recent goes), gets those since the slot was first seen.");
+        for (size_t i = 0; i < n_samples; i++) {
+                BalanceSlot x;
+
+                balance_slot(v->balance, samples[i].slot, v->caller, &x);
+                if (x.queue_high_water >= 0)
+                        fprintf(f, "rpsup_worker_accept_queue_high_water{service=\"%s\",generation=\"%" PRIu64
+                                "\",slot=\"%u\"} %" PRIi64 "\n", svc, samples[i].slot->generation->id,
+                                samples[i].slot->index, x.queue_high_water);
+        }
 }
 
 /* The network namespace's TcpExt counters, when /proc tells them. */
@@ -269,6 +432,7 @@ int control_metrics(const StatusView *v, char **ret) {
 
         if (!svc || slot_samples(v, &samples, &n_samples) < 0)
                 return -ENOMEM;
+        balance_sample(v->balance);
         f = open_memstream(&buf, &size);
         if (!f)
                 return -ENOMEM;
@@ -279,11 +443,16 @@ int control_metrics(const StatusView *v, char **ret) {
         write_steering(f, v, svc);
         r = write_listeners(f, v->listeners, svc);
         write_slots(f, samples, n_samples, v->strategy->kind, svc);
+        write_shadow(f, v, samples, n_samples, svc);
+        write_flows(f, v, samples, n_samples, svc);
         write_last_retirement(f, retirements_last_finished(v->retirements), svc);
+        write_balance(f, v, samples, n_samples, svc);
         write_kernel(f, svc);
 
         if (fclose(f) != 0 || r < 0)
                 return -ENOMEM;
+        /* Scraped: the caller's next high-water marks are of the time from now (others' stay). */
+        balance_scraped(v->balance, v->caller);
         *ret = TAKE_PTR(buf);
         return 0;
 }

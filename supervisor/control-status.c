@@ -4,11 +4,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control-entry.h"
+#include "control-shadow.h"
 #include "control-status.h"
 #include "log.h"
+#include "netstat.h"
 #include "rpsup-limits.h"
 #include "string-util.h"
-#include "utf8.h"
 
 uint64_t to_realtime(usec_t t) {
         usec_t mono, real;
@@ -19,74 +21,6 @@ uint64_t to_realtime(usec_t t) {
         real = now_usec(CLOCK_REALTIME);
         return t >= mono ? real + (t - mono) : real - (mono - t);
 }
-
-static int entry_begin(sd_bus_message *m, const char *key, const char *type) {
-        int r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", key);
-        if (r < 0)
-                return r;
-        return sd_bus_message_open_container(m, 'v', type);
-}
-
-static int entry_end(sd_bus_message *m) {
-        int r = sd_bus_message_close_container(m);
-        return r < 0 ? r : sd_bus_message_close_container(m);
-}
-
-#define DEFINE_ENTRY(name, ctype, sig)                                                          \
-        static int name(sd_bus_message *m, const char *key, ctype v) {                         \
-                int r = entry_begin(m, key, sig);                                               \
-                if (r < 0)                                                                      \
-                        return r;                                                               \
-                r = sd_bus_message_append_basic(m, sig[0], &v);                                 \
-                return r < 0 ? r : entry_end(m);                                                \
-        }
-
-DEFINE_ENTRY(entry_u64, uint64_t, "t")
-DEFINE_ENTRY(entry_i64, int64_t, "x")
-DEFINE_ENTRY(entry_u32, uint32_t, "u")
-
-static int entry_bool(sd_bus_message *m, const char *key, bool b) {
-        int v = b, r = entry_begin(m, key, "b");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_basic(m, 'b', &v);
-        return r < 0 ? r : entry_end(m);
-}
-
-/* A string (the status field or property `key`). */
-static int append_text(sd_bus_message *m, const char *key, const char *s) {
-        _cleanup_free_ char *valid = NULL;
-
-        /* Text is validated where it enters (worker notifications, the config); should something else slip
-         * through, sd-bus would refuse the whole reply for one string that is not UTF-8. */
-        if (s && !utf8_is_valid(s)) {
-                log_ratelimit(LOG_WARNING, "Status field \"%s\" is not valid UTF-8; sending it with U+FFFD in "
-                              "place of the invalid bytes.", key);
-                valid = utf8_sanitize_dup(s, 0);
-                if (!valid)
-                        return -ENOMEM;
-                s = valid;
-        }
-        return sd_bus_message_append_basic(m, 's', s ?: "");
-}
-
-static int entry_str(sd_bus_message *m, const char *key, const char *s) {
-        int r = entry_begin(m, key, "s");
-        if (r < 0)
-                return r;
-        r = append_text(m, key, s);
-        return r < 0 ? r : entry_end(m);
-}
-
-#define TRY(x)                          \
-        do {                            \
-                int _r_ = (x);          \
-                if (_r_ < 0)            \
-                        return _r_;     \
-        } while (0)
 
 static unsigned ready_workers(Service *s) {
         unsigned n = 0;
@@ -213,6 +147,25 @@ static int append_health_gates(sd_bus_message *m, const StatusView *v) {
         return 0;
 }
 
+/* The datagram flow table (drain, migrate with the steering program; else all 0, flows -1). */
+static int append_flow_table(sd_bus_message *m, const SteeringStats *st) {
+        uint64_t asked = st ? st->flow_hits + st->flow_new : 0;
+
+        TRY(entry_bool(m, "flow_table", st && st->flows_on));
+        TRY(entry_u32(m, "flow_table_size", st ? st->flow_max : 0));
+        /* The last complete count (a walk of the table, a step per turn of the event loop, started by a
+         * status or metrics call) and when it ended (0: none yet). */
+        TRY(entry_i64(m, "flow_table_flows", st ? st->flows : -1));
+        TRY(entry_u64(m, "flow_table_counted_usec",
+                      st && st->flows_counted_at > 0 ? to_realtime(st->flows_counted_at) : 0));
+        TRY(entry_u64(m, "flow_table_hits", st ? st->flow_hits : 0));
+        TRY(entry_u64(m, "flow_table_new", st ? st->flow_new : 0));
+        TRY(entry_u64(m, "flow_table_lost", st ? st->flow_lost : 0));
+        /* Of the datagrams looked up, the share that went to a known flow's worker (0 when none was). */
+        TRY(entry_double(m, "flow_table_hit_ratio", asked > 0 ? (double) st->flow_hits / (double) asked : 0.0));
+        return 0;
+}
+
 /* The steering policy: which, since when, set by whom; and under kernel, what the kernel's choice includes
  * (sockets that are not rpsupd's). Without the steering program (handoff, or BPF refused): "none". */
 static int append_steering(sd_bus_message *m, const StatusView *v) {
@@ -248,6 +201,51 @@ static int append_steering(sd_bus_message *m, const StatusView *v) {
         TRY(entry_str(m, "steering_note", note));
         TRY(entry_u64(m, "steering_kernel_connections", st.kernel));
         TRY(entry_i64(m, "steering_foreign_listeners", steered ? st.foreign : -1));
+        TRY(append_flow_table(m, steered ? &st : NULL));
+        return 0;
+}
+
+/* A shadow policy: which, since when, who set it, and over its window the new connections counted, actual
+ * and projected, and the imbalance (max/min) of both over the live generation's serving workers. */
+static int append_shadow(sd_bus_message *m, const StatusView *v) {
+        Service *s = v->service;
+        ShadowSummary sum;
+        char by[32] = "";
+
+        shadow_summary(v, &sum);
+        if (sum.runs)
+                snprintf(by, sizeof(by), "uid %u", (unsigned) s->shadow_by);
+        TRY(entry_str(m, "steering_shadow", sum.runs ? steering_policy_to_string(s->shadow) : "off"));
+        TRY(entry_u64(m, "steering_shadow_since_usec", sum.runs ? to_realtime(s->shadow_since) : 0));
+        TRY(entry_str(m, "steering_shadow_by", by));
+        TRY(entry_u64(m, "steering_shadow_connections", sum.actual));
+        TRY(entry_u64(m, "steering_shadow_projected", sum.projected));
+        TRY(entry_u32(m, "steering_shadow_workers", sum.workers));
+        TRY(entry_double(m, "steering_shadow_imbalance_actual", sum.imbalance_actual));
+        TRY(entry_double(m, "steering_shadow_imbalance_projected", sum.imbalance_projected));
+        return 0;
+}
+
+/* Balance: new connections per worker over the last minute (a 5 s ring per slot, balance-ring.c), their
+ * imbalance and coefficient of variation over the live generation's serving workers, and next to them the
+ * namespace's accept-queue overflows and drops. */
+static int append_balance(sd_bus_message *m, const StatusView *v) {
+        BalanceSummary sum;
+        NetstatCounters net = {};
+        bool have_net = netstat_read(&net) >= 0;
+
+        balance_sample(v->balance);
+        balance_summary(v->balance, &sum);
+        TRY(entry_bool(m, "balance_counted", !sum.uncounted));
+        TRY(entry_str(m, "balance_note", sum.uncounted ?: "new connections per worker over the last 60 to 65 s"));
+        TRY(entry_u32(m, "balance_workers", (uint32_t) sum.live.n));
+        TRY(entry_u64(m, "balance_connections_last_minute", sum.live.total));
+        TRY(entry_u64(m, "balance_min_last_minute", sum.live.min));
+        TRY(entry_u64(m, "balance_max_last_minute", sum.live.max));
+        TRY(entry_double(m, "balance_imbalance", sum.live.imbalance));
+        TRY(entry_double(m, "balance_cv", sum.live.cv));
+        TRY(entry_i64(m, "listen_overflows", have_net ? (int64_t) net.listen_overflows : -1));
+        TRY(entry_i64(m, "listen_drops", have_net ? (int64_t) net.listen_drops : -1));
         return 0;
 }
 
@@ -262,6 +260,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_str(m, "strategy", strategy_kind_to_string(v->strategy->kind)));
         TRY(entry_str(m, "strategy_reason", v->strategy->reason));
         TRY(append_steering(m, v));
+        TRY(append_shadow(m, v));
         TRY(entry_u64(m, "live_generation", s->live ? s->live->id : 0));
         TRY(entry_u32(m, "workers", target_workers(v)));
         TRY(entry_u32(m, "ready_workers", ready_workers(s)));
@@ -296,6 +295,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
                 TRY(entry_u64(m, "last_retirement_listen_overflows", r ? r->delta.listen_overflows : 0));
         }
         TRY(append_health_gates(m, v));
+        TRY(append_balance(m, v));
         return sd_bus_message_close_container(m);
 }
 
@@ -376,7 +376,10 @@ static const char *slot_state(const Slot *slot) {
 
 int status_append_workers(sd_bus_message *m, const StatusView *v) {
         Strategy *st = v->strategy;
+        ShadowSummary shadow;
 
+        shadow_summary(v, &shadow);
+        balance_sample(v->balance);
         TRY(sd_bus_message_open_container(m, 'a', "a{sv}"));
         FOREACH_GENERATION(g, v->service)
                 for (size_t i = 0; i < g->n_slots; i++) {
@@ -385,8 +388,12 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
                         SlotStats stats = { .accept_queue = -1 };
                         SlotDrainState ds = { .accept_queue = -1, .open_connections = -1 };
                         bool draining = w && w->state == WORKER_DRAINING && slot->retiring;
+                        ShadowSlot projection;
+                        BalanceSlot balance;
 
                         (void) st->ops->slot_stats(st, slot, &stats);
+                        shadow_slot(v, slot, &stats, &projection);
+                        balance_slot(v->balance, slot, v->caller, &balance);
                         /* What a draining worker still has to serve before it is asked to stop. */
                         if (draining && st->ops->slot_drain_state &&
                             st->ops->slot_drain_state(st, slot, w->pid, &ds) < 0)
@@ -410,11 +417,27 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
                         TRY(entry_i64(m, "accept_queue", stats.accept_queue));
                         TRY(entry_bool(m, "accept_queue_shared", stats.queue_shared));
                         TRY(entry_u64(m, "syns", stats.syns));
+                        TRY(entry_i64(m, "connections_last_minute", balance.last_minute));
+                        TRY(entry_i64(m, "accept_queue_high_water", balance.queue_high_water));
+                        /* In a shadow policy's window: actual and projected new connections, and their
+                         * shares of all the slots' (0 without a shadow). */
+                        TRY(entry_u64(m, "shadow_actual", projection.actual));
+                        TRY(entry_u64(m, "shadow_projected", projection.projected));
+                        TRY(entry_double(m, "shadow_actual_share", shadow_share(projection.actual, shadow.actual)));
+                        TRY(entry_double(m, "shadow_projected_share",
+                                         shadow_share(projection.projected, shadow.projected)));
                         TRY(entry_u64(m, "migrated_accept_queue", stats.migrations[MIGRATION_ACCEPT_QUEUE]));
                         TRY(entry_u64(m, "migrated_request_ack", stats.migrations[MIGRATION_REQUEST_ACK]));
                         TRY(entry_u64(m, "migrated_request_timer", stats.migrations[MIGRATION_REQUEST_TIMER]));
                         TRY(entry_i64(m, "drain_queue", ds.accept_queue));
                         TRY(entry_i64(m, "drain_open_connections", ds.open_connections));
+                        TRY(entry_u64(m, "flow_hits", stats.flow_hits));
+                        TRY(entry_u64(m, "flow_new", stats.flow_new));
+                        /* A draining worker's datagram flows: still reaching it (it is not idle), and since when
+                         * they are quiet (-1: no flow seen, or not applicable). */
+                        TRY(entry_bool(m, "drain_flows_active", ds.flows && ds.flows_busy));
+                        TRY(entry_i64(m, "drain_flows_quiet_usec", ds.flows && ds.flow_quiet != USEC_INFINITY
+                                                                           ? (int64_t) ds.flow_quiet : -1));
                         TRY(entry_u64(m, "drain_deadline_usec", draining && slot->drain_deadline != USEC_INFINITY
                                                                         ? to_realtime(slot->drain_deadline) : 0));
                         TRY(sd_bus_message_close_container(m));

@@ -7,6 +7,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "balance.h"
 #include "config.h"
 #include "listener.h"
 #include "probe.h"
@@ -25,6 +26,8 @@ typedef struct StatusView {
         Strategy *strategy;
         ListenerSet *listeners;
         Retirements *retirements;      /* read; a retiring generation's record is brought up to date */
+        Balance *balance;              /* per-worker balance figures, sampled when read; NULL: unknown */
+        uid_t caller;                  /* who asks (high-water marks are per scraping uid); BALANCE_NO_CALLER */
 } StatusView;
 
 /* Monotonic timestamps (what the state machine keeps) as wall-clock microseconds (what people read); 0 for

@@ -19,6 +19,7 @@
 #include "probe.h"
 #include "rpsup-protocol.h"
 #include "control-metrics.h"
+#include "control-listeners.h"
 
 /* Methods that change the state, hand out the listeners or load BPF programs: for root and the user
  * rpsupd runs as (see uid_privileged()), checked before their arguments. */
@@ -100,15 +101,18 @@ static void reload_done(Service *s, int r, const char *message, void *userdata) 
 
 /* ---- methods ---- */
 
-static StatusView control_view(ControlServer *cs) {
+/* m: the call (NULL: no caller known). */
+static StatusView control_view(ControlServer *cs, sd_bus_message *m) {
+        ControlConnection *c = m ? connection_of(cs, m) : NULL;
         StatusView v = {};
 
         cs->handlers->view(cs->userdata, &v);
+        v.caller = c ? c->peer.uid : BALANCE_NO_CALLER;
         return v;
 }
 
 static int method_list(sd_bus_message *m, ControlServer *cs, int (*append)(sd_bus_message *, const StatusView *)) {
-        StatusView v = control_view(cs);
+        StatusView v = control_view(cs, m);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
@@ -135,6 +139,11 @@ static int method_list_workers(sd_bus_message *m, void *userdata, sd_bus_error *
 
 static int method_list_listeners(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return method_list(m, userdata, status_append_listeners);
+}
+
+/* Read-only, for anyone who may read the status: the inodes and pids it gives, /proc and ListWorkers show. */
+static int method_list_listener_holders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_list(m, userdata, control_append_listener_holders);
 }
 
 static int reply_probe(sd_bus_message *m, ControlServer *cs) {
@@ -174,7 +183,7 @@ static int method_reprobe(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static int method_get_metrics(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *text = NULL;
-        StatusView v = control_view(userdata);
+        StatusView v = control_view(userdata, m);
         int r;
 
         r = control_metrics(&v, &text);
@@ -220,12 +229,11 @@ static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return 1;
 }
 
-static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        ControlServer *cs = userdata;
+/* What SetSteering and SetShadowSteering begin with: root or rpsupd's uid (checked before the argument is
+ * read), the caller's connection, the policy's name. */
+static int policy_call_begin(ControlServer *cs, sd_bus_message *m, sd_bus_error *error, ControlConnection **ret_c,
+                             const char **ret_name) {
         ControlConnection *c;
-        _cleanup_free_ char *message = NULL;
-        const char *name;
-        SteeringPolicy p;
         int r;
 
         r = require_privileged(cs, m, error);
@@ -234,7 +242,22 @@ static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *
         c = connection_of(cs, m);
         if (!c)
                 return -ENOTCONN;
-        r = sd_bus_message_read(m, "s", &name);
+        r = sd_bus_message_read(m, "s", ret_name);
+        if (r < 0)
+                return r;
+        *ret_c = c;
+        return 0;
+}
+
+static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
+        ControlConnection *c;
+        _cleanup_free_ char *message = NULL;
+        const char *name;
+        SteeringPolicy p;
+        int r;
+
+        r = policy_call_begin(cs, m, error, &c, &name);
         if (r < 0)
                 return r;
         p = steering_policy_from_string(name);
@@ -243,6 +266,28 @@ static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *
                                          "\"%.64s\" is not a steering policy (expected round-robin, hash or kernel)",
                                          name);
         r = cs->handlers->steer(cs->userdata, p, c->peer.uid, &message);
+        if (r < 0)
+                return sd_bus_error_setf(error, rpsup_error_name(r), "%s", message ?: strerror(-r));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_set_shadow_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ControlServer *cs = userdata;
+        ControlConnection *c;
+        _cleanup_free_ char *message = NULL;
+        const char *name;
+        SteeringPolicy p;
+        int r;
+
+        r = policy_call_begin(cs, m, error, &c, &name);
+        if (r < 0)
+                return r;
+        /* "off" stops it; kernel is a policy, refused by the service with the reason. */
+        p = streq(name, "off") ? _STEERING_POLICY_INVALID : steering_policy_from_string(name);
+        if (p < 0 && !streq(name, "off"))
+                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
+                                         "\"%.64s\" is not a shadow policy (expected round-robin, hash or off)", name);
+        r = cs->handlers->steer_shadow(cs->userdata, p, c->peer.uid, &message);
         if (r < 0)
                 return sd_bus_error_setf(error, rpsup_error_name(r), "%s", message ?: strerror(-r));
         return sd_bus_reply_method_return(m, NULL);
@@ -421,7 +466,7 @@ static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_err
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        v = control_view(cs);
+        v = control_view(cs, m);
         r = status_append_listener_fds(reply, &v);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, RPSUP_ERROR_BUSY, "no generation is serving yet");
@@ -447,7 +492,7 @@ static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_err
 /* The properties: what `rpsupctl list` shows, for tools that read properties (busctl get-property). */
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        StatusView v = control_view(userdata);
+        StatusView v = control_view(userdata, NULL);
 
         return status_append_property(reply, &v, property);
 }
@@ -470,6 +515,9 @@ const sd_bus_vtable control_vtable[] = {
                                 method_list_workers, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListListeners", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", listeners),
                                 method_list_listeners, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListListenerHolders", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a{sv}", supervisor, "aa{sv}", listeners, "aa{sv}", expected),
+                                method_list_listener_holders, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", text),
                                 method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Probe", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", strategies),
@@ -480,6 +528,8 @@ const sd_bus_vtable control_vtable[] = {
                                 method_scale, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetSteering", SD_BUS_ARGS("s", policy), SD_BUS_NO_RESULT,
                                 method_set_steering, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetShadowSteering", SD_BUS_ARGS("s", policy), SD_BUS_NO_RESULT,
+                                method_set_shadow_steering, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_ARGS("b", wait), SD_BUS_RESULT("t", generation),
                                 method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ReloadWithOptions", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("t", generation),

@@ -24,6 +24,8 @@ typedef struct ControlHandlers {
         void (*rollback)(void *userdata, const char *by, ServiceDone done, void *done_userdata);
         /* Switches the steering policy at once; `by` is the caller's uid. On failure *ret_error may say why. */
         int (*steer)(void *userdata, SteeringPolicy policy, uid_t by, char **ret_error);
+        /* Starts (or restarts) a shadow policy, or stops it (shadow < 0); `by` is the caller's uid. */
+        int (*steer_shadow)(void *userdata, SteeringPolicy shadow, uid_t by, char **ret_error);
 } ControlHandlers;
 
 /* Listens on path (or adopts `fd`, if >= 0, already listening). `handlers` and `userdata` must outlive

@@ -79,6 +79,7 @@ ListenerSet *listener_set_free(ListenerSet *set) {
                 return NULL;
         while (set->listeners)
                 listener_free(set->listeners);
+        listener_history_free(set->closed);
         free(set);
         return NULL;
 }
@@ -98,6 +99,7 @@ Listener *listener_unref(Listener *l) {
         }
         if (l->store_name)
                 (void) fdstore_remove(l->store_name);
+        listener_history_add(&l->set->closed, l->fd, &l->address);
         listener_free(l);
         return NULL;
 }

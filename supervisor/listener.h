@@ -7,6 +7,7 @@
  * rpsupd is not stopping (a stopping rpsupd leaves them all to the fd store for its successor). */
 
 #include "config.h"
+#include "listener-history.h"
 #include "systemd-fdstore.h"
 #include "macro.h"
 #include "socket-address.h"
@@ -33,6 +34,7 @@ struct ListenerSet {
         size_t n;
         InheritedFds *inherited; /* fds passed at start-up, claimed by name */
         bool keep;               /* stopping: close nothing */
+        ListenerHistory *closed; /* the listeners closed last, for `rpsupctl fds` */
 };
 
 int listener_set_new(InheritedFds *inherited, ListenerSet **ret);

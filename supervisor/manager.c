@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "balance.h"
 #include "control-status.h"
 #include "control.h"
 #include "fd-util.h"
@@ -41,6 +42,7 @@ struct Manager {
         NotifyServer *notify;
         ControlServer *control;
         QueueWatch *queue_watch;
+        Balance *balance;        /* per-worker balance figures: samples only while connections come */
         WorkerHost workers;      /* what worker-process.c starts and watches workers with */
         ProbeRunner *probes;     /* ReadyProbe= attempts */
 
@@ -158,6 +160,7 @@ static void control_view(void *userdata, StatusView *ret) {
                 .strategy = m->strategy,
                 .listeners = m->listeners,
                 .retirements = &m->retirements,
+                .balance = m->balance,
         };
 }
 
@@ -192,9 +195,19 @@ static int control_steer(void *userdata, SteeringPolicy policy, uid_t by, char *
         return r;
 }
 
+static int control_steer_shadow(void *userdata, SteeringPolicy shadow, uid_t by, char **ret_error) {
+        Manager *m = userdata;
+        int r;
+
+        r = service_steer_shadow(m->service, shadow, by, ret_error);
+        manager_changed(m);
+        return r;
+}
+
 static const ControlHandlers control_handlers = {
         .view = control_view,
         .steer = control_steer,
+        .steer_shadow = control_steer_shadow,
         .reload = control_reload,
         .scale = control_scale,
         .promote = control_promote,
@@ -265,11 +278,12 @@ static void sync_stall_watch(Manager *m) {
                 queue_watch_sync(m->queue_watch);
 }
 
-/* The service changed: each of the three follows it. */
+/* The service changed: each of the four follows it. */
 static void manager_changed(Manager *m) {
         rearm_deadline(m);
         schedule_publish(m);
         sync_stall_watch(m);
+        balance_sync(m->balance);
 }
 
 /* A queue is not empty: sampling began, with a deadline of its own, and the watches rest meanwhile. Nothing
@@ -609,6 +623,13 @@ static int setup_service(Manager *m) {
                             }, &m->queue_watch);
         if (r < 0)
                 return log_oom();
+        r = balance_new(&(BalanceHost) {
+                                .event = m->event,
+                                .service = m->service,
+                                .strategy = m->strategy,
+                        }, &m->balance);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the balance figures' timer: %m");
         return 0;
 }
 
@@ -675,6 +696,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
         log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
+        m->strategy->event = m->event;
         r = strategy_check_steering(m->strategy, m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", error);
@@ -741,6 +763,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->queue_watch = queue_watch_free(m->queue_watch);
+        m->balance = balance_free(m->balance);
         m->service = service_free(m->service);
         m->probes = probe_runner_free(m->probes); /* after the workers (their attempts end with them) */
         m->control = control_server_free(m->control);

@@ -20,6 +20,8 @@
 #define CONTROL_CONNECTIONS_PRIVILEGED_MAX 32u   /* clients of uid 0 and rpsupd's uid */
 #define CONTROL_CONNECTIONS_UNPRIVILEGED_MAX 32u /* clients of all other uids together */
 #define CONTROL_CONNECTIONS_PER_UID_MAX 8u       /* clients of one unprivileged uid */
+#define BALANCE_SCRAPERS_MAX 8u                  /* uids whose accept-queue high-water marks are kept since
+                                                  * their own last GetMetrics (more: the least recent goes) */
 #define CONTROL_BACKLOG 4096u                    /* connections waiting to be accepted (capped by somaxconn) */
 #define CONTROL_AUTH_USEC (5ULL * 1000000ULL)    /* from connecting to BEGIN, however slowly the bytes come */
 #define CONTROL_MESSAGE_USEC (5ULL * 1000000ULL) /* from a message's first byte to its last */
@@ -63,3 +65,13 @@
 #define PROBE_INTERVAL_MIN_USEC (10ULL * 1000ULL) /* ReadyProbeIntervalSec=: probes are not a busy loop */
 #define PROBE_ANSWER_MAX 4096u      /* bytes of an HTTP probe's answer read for its status line */
 #define SOAK_MAX_USEC (3600ULL * 1000000ULL) /* SoakSec= */
+/* FlowIdleSec= default: a retiring worker's datagram flows that sent nothing for this long are over (it is
+ * then asked to stop; its drain window bounds it in any case). Longer than the keep-alive period of most
+ * datagram protocols' clients under load (a game tick, a media stream), short enough not to hold old
+ * generations for long. */
+#define FLOW_IDLE_DEFAULT_USEC (5ULL * 1000000ULL)
+/* How often status and metrics may start a count of the flows in the flow table (a walk of the whole table:
+ * about 0.3 s for a million flows, done FLOW_COUNT_STEP entries per turn of the event loop, a few ms each);
+ * in between, and while a walk goes on, they show the last complete count. */
+#define FLOW_COUNT_USEC (2ULL * 1000000ULL)
+#define FLOW_COUNT_STEP 16384

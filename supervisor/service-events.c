@@ -649,8 +649,9 @@ static usec_t drain_check_next(usec_t t, usec_t period) {
         return next - t < period / 2 ? next + period : next;
 }
 
-/* A retiring slot's worker drains: once nothing waits in its listeners and it has no connection open, it
- * is asked to stop (KillSignal) without waiting for the drain window to end. */
+/* A retiring slot's worker drains: once nothing waits in its listeners, it has no connection open and no
+ * datagram flow reaches it any more (flows_busy), it is asked to stop (KillSignal) without waiting for the
+ * drain window to end. */
 static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
         Worker *w = slot->worker;
         SlotDrainState ds = { .accept_queue = -1, .open_connections = -1 };
@@ -662,7 +663,7 @@ static void slot_drain_check(Service *s, Slot *slot, usec_t t) {
         r = s->strategy->ops->slot_drain_state(s->strategy, slot, w->pid, &ds);
         if (r == -EOPNOTSUPP)
                 return; /* the drain window decides */
-        if (r >= 0 && ds.accept_queue == 0 && ds.open_connections == 0) {
+        if (r >= 0 && ds.accept_queue == 0 && ds.open_connections == 0 && !ds.flows_busy) {
                 /* Twice in a row: one look may miss a connection that moved while the kernel listed them. */
                 if (slot->drain_idle_seen) {
                         log_debug("Worker %u of generation %" PRIu64 " (pid %d) has drained: asking it to stop.",

@@ -130,6 +130,12 @@ struct Slot {
         uint64_t sample_queue;
         uint64_t sample_in;
         usec_t stall_since;    /* 0: not stalled */
+        /* A shadow policy's window (Service.shadow): the slot's new connections and projected ones when it
+         * began, valid while the slot keeps the id it had then (fresh listeners count from 0); status shows
+         * the counts since then (slot_shadow_counts()). */
+        uint64_t shadow_base_id;
+        uint64_t shadow_base_syns;
+        uint64_t shadow_base_projected;
         void *strategy_data;   /* owned by the strategy: per-slot listeners */
 };
 
@@ -242,6 +248,12 @@ struct Service {
         usec_t steering_since;          /* when the policy was set */
         uid_t steering_by;              /* who set it: a uid (rpsupctl steer), or STEERING_BY_CONFIG */
         uint64_t steering_changes;      /* policy changes while the service ran */
+        /* A shadow policy (`rpsupctl steer --shadow`): computed for every new connection, counted per slot,
+         * not enforced. Its window restarts when it is set again and when the policy changes. */
+        bool shadow_runs;
+        SteeringPolicy shadow;          /* round-robin or hash (the kernel's choice cannot be computed) */
+        usec_t shadow_since;            /* when its window began */
+        uid_t shadow_by;                /* who set it */
 
         /* The operation in progress (start, reload or scale), at most one. */
         struct Operation *op;
@@ -299,6 +311,13 @@ int service_stop(Service *s, ServiceDone done, void *userdata);
  * for kernel during a canary or while the service stops. Switching to the policy that runs already is no
  * change (returns 0). */
 int service_steer(Service *s, SteeringPolicy policy, uid_t by, char **ret_error);
+/* Starts (or restarts: a fresh window) a shadow policy, or stops it (shadow < 0), in one steering update;
+ * `by` is the caller's uid. Refused (with *ret_error): -EINVAL for kernel (it cannot be computed) and without
+ * the steering program, -EBUSY while the service stops. */
+int service_steer_shadow(Service *s, SteeringPolicy shadow, uid_t by, char **ret_error);
+/* A slot's new connections and projected ones in the shadow's window, from its stats. */
+struct SlotStats;
+void slot_shadow_counts(const Slot *slot, const struct SlotStats *st, uint64_t *ret_actual, uint64_t *ret_projected);
 /* While stopping: every worker still draining is asked to stop now (a second SIGTERM or SIGINT). */
 void service_stop_now(Service *s);
 
@@ -354,6 +373,12 @@ void service_adopt_slot_history(Slot *slot, unsigned restarts, unsigned consecut
 /* The steering policy the previous rpsupd ran, who set it and when (monotonic), and its Steering=. */
 void service_adopt_steering(Service *s, SteeringPolicy policy, SteeringPolicy config, usec_t since, uid_t by,
                             uint64_t changes);
+/* The shadow policy the previous rpsupd ran, since when (monotonic) and who set it; a slot's window base. */
+void service_adopt_shadow(Service *s, SteeringPolicy shadow, usec_t since, uid_t by);
+void service_adopt_slot_shadow(Slot *slot, uint64_t base_syns, uint64_t base_projected);
+/* A shadow taken over whose counters did not survive (the steering program was loaded afresh): a fresh
+ * window, from the slots' counts now. */
+void service_shadow_restart(Service *s);
 /* The starting worker had said it is ready and was being probed (ReadyProbe=): probing goes on. */
 void service_adopt_ready_claim(Service *s, Worker *w);
 /* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.

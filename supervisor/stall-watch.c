@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "fd-util.h"
@@ -73,7 +74,7 @@ static void watch_drop(Watch *w) {
         safe_close(w->fd);
 }
 
-/* The listeners of the serving workers, each once (a socket unit's listener is shared by every slot),
+/* The stream listeners of the serving workers, each once (a socket unit's listener is shared by every slot),
  * sorted by inode. */
 static int served_listeners(const StallWatchHost *h, Served **ret, size_t *ret_n) {
         Generation *g = h->service->live;
@@ -95,7 +96,15 @@ static int served_listeners(const StallWatchHost *h, Served **ret, size_t *ret_n
                 if (!slot_is_serving(g->slots[i]) || h->strategy->ops->slot_fds(h->strategy, g->slots[i], &l) < 0)
                         continue;
                 for (size_t j = 0; j < l.n; j++) {
-                        ino_t inode = inode_of(l.fds[j]);
+                        ino_t inode;
+                        int type;
+                        socklen_t len = sizeof(type);
+
+                        /* A stall is a queue of connections nobody accepts: datagram sockets have none, and
+                         * watching them would wake rpsupd for every datagram. */
+                        if (getsockopt(l.fds[j], SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+                                continue;
+                        inode = inode_of(l.fds[j]);
                         if (inode != 0)
                                 list[n++] = (Served) { .inode = inode, .fd = l.fds[j] };
                 }

@@ -55,6 +55,11 @@ typedef struct SlotListeners {
         Listener *listeners[LISTEN_MAX];
         uint32_t index[LISTEN_MAX];
         bool shut;                  /* shut down (migrated away): out of every set */
+        /* Retiring with the flow table on: its datagram listeners' flow datagrams (flow_hits + flow_new) at
+         * the last look, and when a look last saw them move. */
+        bool flow_looked;
+        uint64_t flow_count;
+        usec_t flow_seen_at;        /* 0: never */
 } SlotListeners;
 
 /* A generation's listeners from the socket unit (Generation.strategy_data), shared by every slot. */
@@ -97,6 +102,19 @@ typedef struct Reuseport {
         bool stop_drains;           /* every stream address is held: the workers drain as when replaced */
         Lingering *lingering;
         size_t n_lingering;
+        /* The datagram flow table: on in the sets written last; its counts of listeners that are gone
+         * (their counters are reset when the index is reused); the flow count, cached; the FlowTableSize=
+         * last said to wait for a restart. */
+        bool flows_on;
+        uint64_t flow_hits_gone, flow_new_gone;
+        uint32_t flow_size_noted;
+        /* The flow count: the last complete walk's, when it ended; the walk going on (a step per turn of
+         * the event loop while walk_source is on). */
+        uint32_t flow_count;
+        bool flow_counted;
+        usec_t flow_counted_at;
+        SteeringFlowWalk walk;
+        sd_event_source *walk_source;
 } Reuseport;
 
 /* ---- indices and groups ---- */
@@ -193,7 +211,19 @@ fail:
         return r;
 }
 
+/* A listener leaves the sockarray: what the flow table steered to it stays in the totals. */
+static void flow_counts_keep(Reuseport *rp, uint32_t index) {
+        struct steer_counters c;
+
+        if (rp->steering && index > 0 && index < STEER_LISTENERS_MAX && rp->used[index] &&
+            steering_counters(rp->steering, index, &c) >= 0) {
+                rp->flow_hits_gone += c.flow_hits;
+                rp->flow_new_gone += c.flow_new;
+        }
+}
+
 static void listener_leave(Reuseport *rp, Listener *l, uint32_t index, bool in_map) {
+        flow_counts_keep(rp, index);
         if (in_map && rp->steering)
                 (void) steering_remove(rp->steering, index);
         if (index > 0 && index < STEER_LISTENERS_MAX)
@@ -276,7 +306,9 @@ static void reuseport_generation_close(Strategy *st, Generation *g) {
 
 static void slot_listeners_release(Reuseport *rp, SlotListeners *sl) {
         for (size_t i = 0; i < sl->n; i++)
-                listener_leave(rp, sl->listeners[i], sl->index[i], !sl->shut);
+                /* shutdown() takes a stream listener out of the sockarray, not a datagram one. */
+                listener_leave(rp, sl->listeners[i], sl->index[i],
+                               !sl->shut || sl->listeners[i]->address.type != SOCK_STREAM);
         sl->n = 0;
 }
 
@@ -322,8 +354,10 @@ static int reuseport_slot_open(Strategy *st, Slot *slot, char **ret_error) {
 
 static void shut_down(SlotListeners *sl);
 
-/* The slot is gone: its listeners stop listening now (what is queued migrates at once) and linger for the
- * handshakes still in flight on them. */
+/* The slot is gone: its stream listeners stop listening now (what is queued migrates at once) and linger for
+ * the handshakes still in flight on them. Its datagram listeners leave the sockarray now: shutdown() does
+ * not take a datagram socket out of it, and one left there would still be chosen, a flow of the gone worker
+ * included, with nobody to read it; without it, such a flow misses (flow_lost) and is steered afresh. */
 static void slot_listeners_linger(Reuseport *rp, SlotListeners *sl, usec_t linger) {
         Lingering *l;
         usec_t until = usec_add(now_usec(CLOCK_MONOTONIC), linger);
@@ -337,11 +371,23 @@ static void slot_listeners_linger(Reuseport *rp, SlotListeners *sl, usec_t linge
         }
         rp->lingering = l;
         for (size_t i = 0; i < sl->n; i++) {
+                if (sl->listeners[i]->address.type != SOCK_STREAM) {
+                        listener_leave(rp, sl->listeners[i], sl->index[i], true);
+                        continue;
+                }
+                flow_counts_keep(rp, sl->index[i]);
                 if (sl->index[i] > 0 && sl->index[i] < STEER_LISTENERS_MAX)
                         rp->used[sl->index[i]] = 0; /* shut down: the kernel took it out of the sockarray */
                 rp->lingering[rp->n_lingering++] = (Lingering) { .listener = sl->listeners[i], .until = until };
         }
         sl->n = 0;
+}
+
+static bool slot_has_stream(const SlotListeners *sl) {
+        for (size_t i = 0; i < sl->n; i++)
+                if (sl->listeners[i]->address.type == SOCK_STREAM)
+                        return true;
+        return false;
 }
 
 static void reuseport_slot_close(Strategy *st, Slot *slot) {
@@ -355,12 +401,13 @@ static void reuseport_slot_close(Strategy *st, Slot *slot) {
                  * them waits for the next rpsupd (or migrates into the socket unit's listener). */
                 for (size_t i = 0; i < sl->n; i++)
                         listener_unref(sl->listeners[i]);
-        } else if (sl->n > 0 && sl->listeners[0]->address.type == SOCK_STREAM)
+        } else if (slot_has_stream(sl))
                 /* The worker is gone: what is still queued migrates now, the handshakes in flight when they
-                 * complete (drain and migrate alike: nothing is left to be reset). */
+                 * complete (drain and migrate alike: nothing is left to be reset); its datagram listeners
+                 * leave the steering at once. */
                 slot_listeners_linger(rp, sl, reuseport_handshake_window());
         else
-                slot_listeners_release(rp, sl);
+                slot_listeners_release(rp, sl); /* datagrams only: out of the sockarray now */
         free(sl);
         slot->strategy_data = NULL;
 }
@@ -564,6 +611,7 @@ static bool stop_hold(Reuseport *rp, Service *s) {
 static bool set_equal(const struct steer_set *a, const struct steer_set *b) {
         return a->n_active == b->n_active && a->n_standby == b->n_standby && a->n_previous == b->n_previous &&
                a->previous_percent == b->previous_percent && a->policy == b->policy && a->shadow == b->shadow &&
+               a->flows == b->flows &&
                memcmp(a->active, b->active, sizeof(uint32_t) * a->n_active) == 0 &&
                memcmp(a->standby, b->standby, sizeof(uint32_t) * a->n_standby) == 0 &&
                memcmp(a->previous, b->previous, sizeof(uint32_t) * a->n_previous) == 0;
@@ -580,12 +628,39 @@ static uint32_t steer_policy(SteeringPolicy p) {
         }
 }
 
+static bool config_has_datagram(const Config *c) {
+        for (size_t i = 0; i < c->n_listen; i++)
+                if (c->listen[i].address.type != SOCK_STREAM)
+                        return true;
+        return false;
+}
+
+/* Whether datagrams of known flows go to their listener: FlowTableSize= of the generation that takes new
+ * connections is not 0, and the program chooses (not under the kernel policy). The table's size was fixed
+ * when it was created: another FlowTableSize= is said once to wait for the service's next fresh start. */
+static bool flows_wanted(Reuseport *rp, Service *s, Generation *target) {
+        const Config *c = target ? target->config : NULL;
+        uint32_t max = steering_flow_max(rp->steering);
+
+        /* Without a datagram listener there is nothing to keep (and the table was created with 1 entry). */
+        if (!c || c->flow_table_size == 0 || s->steering == STEERING_KERNEL || !config_has_datagram(c))
+                return false;
+        if (c->flow_table_size != max && c->flow_table_size != rp->flow_size_noted) {
+                log_notice("FlowTableSize=%" PRIu32 " applies once the service is stopped and started again: the "
+                           "flow table was created with %" PRIu32 " entr%s%s and is kept across reloads and rpsupd "
+                           "restarts.", c->flow_table_size, max, max == 1 ? "y" : "ies",
+                           max == 1 ? " (the service had no datagram listener then)" : "");
+                rp->flow_size_noted = c->flow_table_size;
+        }
+        return true;
+}
+
 /* While the service stops, the policy is round-robin whatever it was: new connections must reach the
  * listeners held for them (stop_hold()), which the kernel's own choice would not prefer to the workers'. */
 static int reuseport_steer(Strategy *st, Service *s) {
         Reuseport *rp = st->data;
         struct steer_set *builds;
-        Generation *target = s->live ?: s->pending;
+        Generation *target = s->live ?: s->pending, *newest;
         bool stopping = s->state == SERVICE_STOPPING || s->state == SERVICE_STOPPED;
         /* A canary: the warm generation keeps the share the soaking one does not take. */
         bool canary = s->warm && s->canary > 0 && s->canary < 100;
@@ -616,6 +691,12 @@ static int reuseport_steer(Strategy *st, Service *s) {
                 for (size_t i = 0; i < rp->n_held; i++)
                         set_add(rp, builds, rp->held[i], rp->held_index[i], SET_ACTIVE);
                 rp->stop_steered = true;
+                /* Flows keep their workers while they drain (the newest generation's FlowTableSize=). */
+                newest = target;
+                if (!newest)
+                        FOREACH_GENERATION(g, s)
+                                newest = g;
+                rp->flows_on = flows_wanted(rp, s, newest);
         } else {
                 FOREACH_GENERATION(g, s)
                         for (size_t i = 0; i < g->n_slots; i++) {
@@ -628,10 +709,13 @@ static int reuseport_steer(Strategy *st, Service *s) {
                                         add_slot(rp, builds, slot, SET_STANDBY);
                         }
                 add_socket_unit(rp, builds, target, SET_STANDBY);
+                rp->flows_on = flows_wanted(rp, s, target);
                 for (size_t i = 0; i < rp->n_groups; i++) {
                         builds[i].previous_percent = builds[i].n_previous > 0 ? 100 - s->canary : 0;
-                        /* The policy travels with the sets: a switch is this same one update per group. */
+                        /* The policy travels with the sets: a switch is this same one update per group. So
+                         * does a shadow policy (computed, counted, not enforced). */
                         builds[i].policy = steer_policy(s->steering);
+                        builds[i].shadow = s->shadow_runs ? steer_policy(s->shadow) + 1 : 0;
                 }
         }
 
@@ -639,6 +723,9 @@ static int reuseport_steer(Strategy *st, Service *s) {
                 Group *g = &rp->groups[i];
                 struct steer_set *set = &builds[i];
                 int k;
+
+                /* A flow keeps its listener while the listener's worker lives, whatever the sets say. */
+                set->flows = rp->flows_on;
 
                 if (g->written && set_equal(&g->last, set))
                         continue;
@@ -677,15 +764,23 @@ usec_t reuseport_handshake_window(void) {
         return ((1ULL << (retries + 1)) - 1) * USEC_PER_SEC;
 }
 
-usec_t reuseport_drain_window(const Config *c) {
-        bool stream = false;
+static bool config_has_stream(const Config *c) {
+        for (size_t i = 0; i < c->n_listen; i++)
+                if (c->listen[i].address.type == SOCK_STREAM)
+                        return true;
+        return false;
+}
+
+usec_t reuseport_drain_window(const Config *c, bool flows) {
+        bool stream = config_has_stream(c);
 
         if (c->drain != USEC_INFINITY)
                 return c->drain;
-        for (size_t i = 0; i < c->n_listen; i++)
-                stream = stream || c->listen[i].address.type == SOCK_STREAM;
-        if (!stream)
-                return USEC_PER_SEC; /* datagrams only: what is already in the socket buffers */
+        /* Datagrams only, without the flow table: what is already in the socket buffers. With it, flows
+         * keep reaching the worker, which is asked to stop once they are quiet (FlowIdleSec=): as for TCP,
+         * the window only bounds flows that never end. */
+        if (!stream && !flows)
+                return USEC_PER_SEC;
         return MAX(MIN(DRAIN_AUTO_USEC, c->stop_timeout), USEC_PER_SEC);
 }
 
@@ -710,18 +805,51 @@ static usec_t reuseport_retire(Strategy *st, Slot *slot) {
         if (!slot->strategy_data || (rp->set->keep && !rp->stop_drains))
                 return 0;
         /* A stop drains for StopTimeoutSec= at most, whatever DrainSec= says: with the SIGKILL bound after it,
-         * a stop takes at most twice StopTimeoutSec=, which the unit's TimeoutStopSec= must allow. */
+         * a stop takes at most twice StopTimeoutSec=, which the unit's TimeoutStopSec= must allow. No
+         * generation follows to keep datagram flows apart from: datagrams only get what they got without
+         * the flow table (slot_drain_state() does not count flows then). */
         if (rp->set->keep)
-                return MIN(reuseport_drain_window(c), c->stop_timeout);
-        return reuseport_drain_window(c);
+                return MIN(reuseport_drain_window(c, false), c->stop_timeout);
+        /* Whether flows keep reaching it is what the sets say now (a policy switched at run time included),
+         * not what the config said. */
+        return reuseport_drain_window(c, rp->flows_on && rp->steering);
+}
+
+/* A retiring slot's datagram listeners under the flow table: flows that reached them keep reaching them
+ * while the worker lives. They are busy while their flow counters move: a flow datagram came within
+ * FlowIdleSec= (a look reads one counter per listener; it never walks the table). The first look counts
+ * any flow the listener ever took as just seen, so a worker that served flows gets FlowIdleSec= to show
+ * they are over. */
+static void slot_flows_look(Reuseport *rp, Slot *slot, SlotListeners *sl, SlotDrainState *ds) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        uint64_t count = 0;
+
+        for (size_t i = 0; i < sl->n; i++) {
+                struct steer_counters c;
+
+                if (sl->listeners[i]->address.type != SOCK_STREAM &&
+                    steering_counters(rp->steering, sl->index[i], &c) >= 0)
+                        count += c.flow_hits + c.flow_new;
+        }
+        if (!sl->flow_looked || count != sl->flow_count) {
+                if (count > 0)
+                        sl->flow_seen_at = now;
+                sl->flow_count = count;
+                sl->flow_looked = true;
+        }
+        ds->flows = true;
+        ds->flow_quiet = sl->flow_seen_at == 0 ? USEC_INFINITY : now > sl->flow_seen_at ? now - sl->flow_seen_at : 0;
+        ds->flows_busy = ds->flow_quiet < slot->generation->config->flow_idle;
 }
 
 static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotDrainState *ret) {
+        Reuseport *rp = st->data;
         SlotListeners *sl = slot->strategy_data;
         SocketUnitListeners *h = slot->generation->strategy_data;
         SlotDrainState ds = { .accept_queue = 0, .open_connections = 0 };
         int fds[2 * LISTEN_MAX];
         size_t n = 0, n_stream;
+        bool datagrams = false;
         uint64_t open;
         int r;
 
@@ -734,8 +862,10 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
 
                 if (sl->listeners[i]->address.type != SOCK_STREAM) {
                         /* Datagrams have no connections to count, and a request being answered cannot be
-                         * seen: the drain window decides. */
-                        ds.accept_queue = -1;
+                         * seen: the drain window decides; with the flow table, its flows do. */
+                        if (!rp->flows_on || !rp->steering || rp->set->keep)
+                                ds.accept_queue = -1;
+                        datagrams = true;
                         continue;
                 }
                 fds[n++] = sl->listeners[i]->fd;
@@ -766,6 +896,8 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
                 ds.open_connections = -1; /* unknown: the drain window decides */
         } else
                 ds.open_connections = n_stream > 0 ? (int64_t) open : 0;
+        if (datagrams && rp->flows_on && rp->steering && !rp->set->keep)
+                slot_flows_look(rp, slot, sl, &ds);
         *ret = ds;
         return 0;
 }
@@ -882,13 +1014,91 @@ static int reuseport_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
                 if (rp->steering && steering_counters(rp->steering, sl->index[i], &c) >= 0) {
                         stats.syns += c.syns; /* probes are not client traffic: counted apart */
                         stats.probes += c.probes;
+                        stats.projected += c.shadow;
                         stats.migrations[MIGRATION_ACCEPT_QUEUE] += c.migrated_queue;
                         stats.migrations[MIGRATION_REQUEST_ACK] += c.migrated_ack;
                         stats.migrations[MIGRATION_REQUEST_TIMER] += c.migrated_timer;
+                        stats.flow_hits += c.flow_hits;
+                        stats.flow_new += c.flow_new;
                 }
         }
         *ret = stats;
         return 0;
+}
+
+/* One step of the flow count: at most FLOW_COUNT_STEP entries (a few ms); at the end of the table the
+ * count is published and the walk stops. */
+static bool flow_walk_step(Reuseport *rp) {
+        uint32_t count = 0;
+        bool done = false;
+        int r;
+
+        r = steering_flow_count_step(rp->steering, &rp->walk, FLOW_COUNT_STEP, &count, &done);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot count the flows in the flow table: %m");
+                rp->walk = (SteeringFlowWalk) {};
+                return true;
+        }
+        if (done) {
+                rp->flow_count = count;
+                rp->flow_counted = true;
+                rp->flow_counted_at = now_usec(CLOCK_MONOTONIC);
+        }
+        return done;
+}
+
+static int on_flow_walk(sd_event_source *source, void *userdata) {
+        if (flow_walk_step(userdata))
+                (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+        return 0;
+}
+
+/* Status or metrics asked for the flow count. A walk of a large table takes long (a million entries: about
+ * 0.3 s), so it never runs in one go: the first step runs now (a table of up to FLOW_COUNT_STEP entries is
+ * counted at once), the rest one step per turn of the event loop, at idle priority (anything else pending
+ * goes first). A walk starts only when the last count is older than FLOW_COUNT_USEC; nothing runs once it
+ * is done until someone asks again. */
+static void flow_count_ask(Reuseport *rp, sd_event *event) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        if (rp->walk_source && sd_event_source_get_enabled(rp->walk_source, NULL) > 0)
+                return; /* a walk is going on */
+        if (rp->flow_counted && now - rp->flow_counted_at < FLOW_COUNT_USEC)
+                return;
+        if (flow_walk_step(rp) || !event)
+                return;
+        if (!rp->walk_source) {
+                r = sd_event_add_defer(event, &rp->walk_source, on_flow_walk, rp);
+                if (r < 0) {
+                        log_debug_errno(r, "Cannot count the flows in the flow table: %m");
+                        rp->walk = (SteeringFlowWalk) {};
+                        return;
+                }
+                (void) sd_event_source_set_priority(rp->walk_source, SD_EVENT_PRIORITY_IDLE);
+                (void) sd_event_source_set_description(rp->walk_source, "flow-count");
+        }
+        (void) sd_event_source_set_enabled(rp->walk_source, SD_EVENT_ON);
+}
+
+/* The flow table for status and metrics: its totals (a counter read per listener held), and the last
+ * complete count of the flows it holds (flow_count_ask()). */
+static void flow_stats(Reuseport *rp, sd_event *event, SteeringStats *stats) {
+        stats->flows_on = rp->flows_on;
+        stats->flow_max = steering_flow_max(rp->steering);
+        stats->flow_hits = rp->flow_hits_gone;
+        stats->flow_new = rp->flow_new_gone;
+        for (uint32_t i = 1; i < STEER_LISTENERS_MAX; i++) {
+                struct steer_counters c;
+
+                if (rp->used[i] && steering_counters(rp->steering, i, &c) >= 0) {
+                        stats->flow_hits += c.flow_hits;
+                        stats->flow_new += c.flow_new;
+                }
+        }
+        flow_count_ask(rp, event);
+        stats->flows = rp->flow_counted ? (int64_t) rp->flow_count : -1;
+        stats->flows_counted_at = rp->flow_counted ? rp->flow_counted_at : 0;
 }
 
 static int reuseport_steering_stats(Strategy *st, SteeringStats *ret) {
@@ -901,8 +1111,11 @@ static int reuseport_steering_stats(Strategy *st, SteeringStats *ret) {
 
         if (!rp->steering)
                 return -EOPNOTSUPP;
-        if (steering_counters(rp->steering, 0, &c) >= 0)
+        if (steering_counters(rp->steering, 0, &c) >= 0) {
                 stats.kernel = c.kernel;
+                stats.flow_lost = c.flow_lost;
+        }
+        flow_stats(rp, st->event, &stats);
         for (Listener *l = rp->set->listeners; l && n_own < ELEMENTSOF(own); l = l->next) {
                 struct stat sb;
                 if (fstat(l->fd, &sb) >= 0)
@@ -932,6 +1145,7 @@ static void reuseport_free(Strategy *st) {
         for (size_t i = 0; i < rp->n_lingering; i++)
                 listener_unref(rp->lingering[i].listener);
         free(rp->lingering);
+        sd_event_source_disable_unref(rp->walk_source);
         for (size_t i = 0; i < rp->n_held; i++)
                 listener_unref(rp->held[i]);
         steering_free(rp->steering);
@@ -963,9 +1177,9 @@ static const StrategyOps reuseport_ops = {
 
 
 int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *inherited, bool without_bpf,
-                           const char *reason, Strategy **ret, char **ret_error) {
+                           uint32_t flow_max, const char *reason, Strategy **ret, char **ret_error) {
         int fds[_STEERING_FD_MAX], old_listeners = -EBADF;
-        bool have_all = true, have_any = false;
+        bool have_all = true, have_any = false, restored = false;
         Reuseport *rp;
         Strategy *st;
         _cleanup_free_ char *error = NULL;
@@ -1004,7 +1218,8 @@ int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *in
                         safe_close(fds[i]);
         }
         if (!rp->steering) {
-                r = steering_load(&rp->steering, ret_error);
+                /* FlowTableSize=0: the table is off (steer() says so in every set), and as small as can be. */
+                r = steering_load(&rp->steering, MAX(flow_max, 1u), ret_error);
                 if (r < 0) {
                         safe_close(old_listeners);
                         free(rp);
@@ -1022,8 +1237,10 @@ int strategy_reuseport_new(StrategyKind kind, ListenerSet *set, InheritedFds *in
                                                   "store; a restarted rpsupd will load it afresh: %m",
                                                   steering_fd_names[i]);
                 }
-        } else
+        } else {
                 log_info("Took over the steering program and its maps from the previous rpsupd.");
+                restored = true;
+        }
         safe_close(old_listeners);
 
 done:
@@ -1035,6 +1252,7 @@ done:
         st->kind = kind;
         st->ops = &reuseport_ops;
         st->data = rp;
+        st->steering_restored = restored;
         st->reason = strdup(reason);
         if (!st->reason) {
                 reuseport_free(st);

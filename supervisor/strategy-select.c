@@ -107,9 +107,20 @@ static char *options_obstacle(const Config *c, InheritedFds *in) {
         return NULL;
 }
 
+/* The size of a flow table created now: FlowTableSize= when the service has a datagram listener; else the
+ * table would never be used (it is preallocated: 65,536 flows take about 7 MB of kernel memory), so 1 entry.
+ * The size is fixed for the life of the maps (steer() says so when a reload asks for another). */
+static uint32_t flow_table_size(const Config *c) {
+        for (size_t i = 0; i < c->n_listen; i++)
+                if (c->listen[i].address.type == SOCK_DGRAM)
+                        return c->flow_table_size;
+        return 1;
+}
+
 int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind running, Strategy **ret,
                     char **ret_error) {
         StrategyKind want = running >= 0 ? running : c->strategy;
+        uint32_t flow_max = flow_table_size(c);
         _cleanup_free_ char *obstacle = NULL, *why = NULL, *error = NULL, *reason = NULL;
         int r;
 
@@ -133,7 +144,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
                 want = why ? STRATEGY_DRAIN : STRATEGY_MIGRATE;
                 reason = why ? strdup_printf("auto: BPF steering works here, and %s", why)
                              : strdup_printf("auto: BPF steering and socket migration work here");
-                r = strategy_reuseport_new(want, set, in, false, reason, ret, &error);
+                r = strategy_reuseport_new(want, set, in, false, flow_max, reason, ret, &error);
                 if (r >= 0)
                         return r;
                 reason = mfree(reason);
@@ -152,7 +163,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
         }
         reason = strdup_printf("Strategy=%s is configured%s", strategy_kind_to_string(want),
                                running >= 0 ? " (taken over from the previous rpsupd)" : "");
-        r = strategy_reuseport_new(want, set, in, false, reason, ret, &error);
+        r = strategy_reuseport_new(want, set, in, false, flow_max, reason, ret, &error);
         if (r >= 0)
                 return r;
         if (want == STRATEGY_MIGRATE) {
@@ -165,7 +176,7 @@ int strategy_select(Config *c, ListenerSet *set, InheritedFds *in, StrategyKind 
                         reason = mfree(reason);
                         reason = strdup_printf("Strategy=migrate is configured; without BPF (%s), through "
                                                "net.ipv4.tcp_migrate_req=1", error ?: strerror(-r));
-                        return strategy_reuseport_new(want, set, in, true, reason, ret, ret_error);
+                        return strategy_reuseport_new(want, set, in, true, flow_max, reason, ret, ret_error);
                 }
         }
         *ret_error = strdup_printf("%s: Strategy=%s cannot run: %s%s", c->path, strategy_kind_to_string(want),

@@ -12,6 +12,8 @@
  *  migrate  retires the same way; a hung worker's (evacuate()) queue moves to the serving workers at once,
  *           where drain leaves it for the replacement. */
 
+#include <systemd/sd-event.h>
+
 #include "config.h"
 #include "service.h"
 
@@ -35,19 +37,35 @@ typedef struct SlotStats {
         bool queue_shared;      /* the queue is shared by all workers (handoff) */
         uint64_t syns;          /* new connections steered to the slot */
         uint64_t probes;        /* readiness probe connections aimed at the slot (not client traffic) */
+        uint64_t projected;     /* new connections the shadow policy would have steered to the slot */
         uint64_t migrations[_MIGRATION_KIND_MAX]; /* connections migrated into the slot's listeners */
+        uint64_t flow_hits;     /* datagrams the flow table steered to the slot (flows it had served) */
+        uint64_t flow_new;      /* flows whose first datagram the slot took (entered in the flow table) */
 } SlotStats;
 
 typedef struct SlotDrainState {
         int64_t accept_queue;     /* connections waiting in the slot's listeners; -1: unknown */
         int64_t open_connections; /* connections the worker (and its children) still have open on them; -1:
                                    * unknown */
+        bool flows;               /* it has datagram listeners and the flow table is on: flows may still reach
+                                   * them; then: */
+        bool flows_busy;          /* a flow's datagram reached them within FlowIdleSec=: not idle */
+        usec_t flow_quiet;        /* since the last flow datagram seen reaching them (USEC_INFINITY: none) */
 } SlotDrainState;
 
 /* What the steering program did that no slot's counters show. */
 typedef struct SteeringStats {
         uint64_t kernel;        /* new connections left to the kernel's choice (steering policy kernel) */
         int64_t foreign;        /* TCP listeners in the reuseport groups that are not rpsupd's; -1: unknown */
+        /* The datagram flow table: */
+        bool flows_on;          /* datagrams of known flows go to their listener (FlowTableSize= > 0, policy not
+                                 * kernel) */
+        uint32_t flow_max;      /* its size, fixed when it was created */
+        int64_t flows;          /* flows in it at the last complete count; -1: none yet */
+        usec_t flows_counted_at; /* when that count ended (CLOCK_MONOTONIC; 0: none yet) */
+        uint64_t flow_hits;     /* datagrams steered by it (of listeners open now, and of those gone) */
+        uint64_t flow_new;      /* flows entered in it */
+        uint64_t flow_lost;     /* datagrams of a flow whose listener was gone: steered afresh, re-entered */
 } SteeringStats;
 
 typedef struct StrategyOps {
@@ -112,6 +130,10 @@ struct Strategy {
         const StrategyOps *ops;
         void *data;   /* the implementation's state */
         char *reason; /* why this strategy runs (for status) */
+        sd_event *event; /* rpsupd's event loop, for work the strategy spreads over its turns (NULL: none) */
+        /* The steering program and its maps, counters included, are the previous rpsupd's (from the fd
+         * store); false: loaded afresh (its counters start from 0), or none. */
+        bool steering_restored;
 };
 
 Strategy *strategy_free(Strategy *st);

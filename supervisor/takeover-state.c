@@ -1,4 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The state file: one record a line, "KEY VALUE...", in the order state_load() describes. Every rpsupd skips
+ * a line that starts with '#', so a record an older rpsupd can do without (it then merely loses what the
+ * record keeps, never the workers) is written as an optional one, "#+KEY VALUE...": an older rpsupd skips it
+ * as a comment; this one reads the keys it knows (refusing a malformed one like any other record) and skips
+ * "#+" keys it does not know, which a newer rpsupd may write. Optional records: "#+shadow" (the shadow
+ * policy, since when, who set it) and "#+shadow-base" (a slot's counts when the shadow's window began, after
+ * that slot's records). A record an older rpsupd must not ignore is a plain line (which it refuses) or a new
+ * STATE_VERSION. Every line, optional ones too, stays within STATE_LINE_MAX: a longer one is refused before
+ * it is read, by this rpsupd and older ones. */
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +58,9 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
                 fprintf(f, "steering %s %s %" PRIu64 " %s %" PRIu64 "\n", steering_policy_to_string(s->steering),
                         steering_policy_to_string(s->steering_config), s->steering_since, by, s->steering_changes);
         }
+        if (s->shadow_runs)
+                fprintf(f, "#+shadow %s %" PRIu64 " %u\n", steering_policy_to_string(s->shadow), s->shadow_since,
+                        (unsigned) s->shadow_by);
         FOREACH_GENERATION(g, s) {
                 fprintf(f, "generation %" PRIu64 " %s\n", g->id, generation_state_to_string(g->state));
                 for (size_t i = 0; i < g->n_slots; i++) {
@@ -61,6 +75,9 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
                                         w->started_at);
                         if (w && w->state == WORKER_STARTING && w->claimed_ready)
                                 fprintf(f, "claimed-ready %" PRIu64 "\n", slot->id);
+                        if (s->shadow_runs && slot->shadow_base_id == slot->id)
+                                fprintf(f, "#+shadow-base %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", slot->id,
+                                        slot->shadow_base_syns, slot->shadow_base_projected);
                 }
         }
         {
@@ -95,6 +112,37 @@ static int grow(void **array, size_t *n, size_t size, size_t max) {
         return 0;
 }
 
+/* An optional record, "#+" taken off: a known key must be well-formed and in its place; an unknown one (a
+ * newer rpsupd's) is skipped. */
+static int optional_record(const char *rec, SavedState *st, SavedSlot *last_s) {
+        size_t n = strcspn(rec, " \n");
+        char word[32], by[32];
+        uint64_t a, b, c;
+
+        if (n == 0)
+                return -EBADMSG; /* "#+" names a key */
+        if (n == strlen("shadow") && strncmp(rec, "shadow", n) == 0) {
+                if (sscanf(rec, "shadow %31s %" SCNu64 " %31s", word, &a, by) != 3)
+                        return -EBADMSG;
+                st->shadow = steering_policy_from_string(word);
+                st->shadow_since = a;
+                if (st->shadow < 0 || st->shadow == STEERING_KERNEL || parse_uid(by, &st->shadow_by) < 0)
+                        return -EBADMSG;
+                st->has_shadow = true;
+                return 0;
+        }
+        if (n == strlen("shadow-base") && strncmp(rec, "shadow-base", n) == 0) {
+                if (sscanf(rec, "shadow-base %" SCNu64 " %" SCNu64 " %" SCNu64, &a, &b, &c) != 3 ||
+                    !last_s || last_s->id != a || last_s->has_shadow_base)
+                        return -EBADMSG;
+                last_s->has_shadow_base = true;
+                last_s->shadow_base_syns = b;
+                last_s->shadow_base_projected = c;
+                return 0;
+        }
+        return 0;
+}
+
 /* The file is rpsupd's own, written in one order: a generation (oldest first), then its slots, each followed
  * by its worker. Anything else is refused, so that every worker named is one that takeover reaches. */
 int state_load(const char *path, SavedState *ret) {
@@ -118,6 +166,12 @@ int state_load(const char *path, SavedState *ret) {
                 if (!strchr(line, '\n') && !feof(f)) {
                         r = -EBADMSG; /* longer than any line rpsupd writes */
                         break;
+                }
+                if (strncmp(line, "#+", 2) == 0) {
+                        r = optional_record(line + 2, &st, last_s);
+                        if (r < 0)
+                                break;
+                        continue;
                 }
                 if (line[0] == '#' || line[0] == '\n')
                         continue;

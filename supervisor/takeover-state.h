@@ -25,6 +25,9 @@ typedef struct SavedSlot {
         unsigned failures;
         bool has_worker;
         SavedWorker worker;
+        bool has_shadow_base;      /* a "#+shadow-base" record: its counts when the shadow's window began */
+        uint64_t shadow_base_syns;
+        uint64_t shadow_base_projected;
 } SavedSlot;
 
 typedef struct SavedGeneration {
@@ -44,6 +47,10 @@ typedef struct SavedState {
         usec_t steering_since;     /* CLOCK_MONOTONIC */
         uid_t steering_by;         /* STEERING_BY_CONFIG: the config */
         uint64_t steering_changes;
+        bool has_shadow;           /* a "#+shadow" record: the shadow policy, since when, who set it */
+        SteeringPolicy shadow;
+        usec_t shadow_since;       /* CLOCK_MONOTONIC */
+        uid_t shadow_by;
         SavedGeneration *generations;
         size_t n_generations;
         SavedSlot *slots;

@@ -20,12 +20,16 @@ static void end_saved_workers(const SavedState *saved, const Config *c, bool ado
 
 static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *adopted, unsigned *gone) {
         Service *s = h->service;
+        /* The shadow's window goes on only with the counters it was based on: the previous rpsupd's maps. */
+        bool counters_kept = s->strategy->steering_restored;
 
         service_adopt_counters(s, saved->next_generation, saved->next_slot, saved->scaled_workers,
                                saved->scaled_base);
         if (saved->has_steering)
                 service_adopt_steering(s, saved->steering, saved->steering_config, saved->steering_since,
                                        saved->steering_by, saved->steering_changes);
+        if (saved->has_shadow)
+                service_adopt_shadow(s, saved->shadow, saved->shadow_since, saved->shadow_by);
 
         for (size_t i = 0; i < saved->n_generations; i++) {
                 const SavedGeneration *sg = &saved->generations[i];
@@ -48,6 +52,8 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
                         if (!slot)
                                 return -EIO; /* logged */
                         service_adopt_slot_history(slot, ss->restarts, ss->failures);
+                        if (ss->has_shadow_base && counters_kept)
+                                service_adopt_slot_shadow(slot, ss->shadow_base_syns, ss->shadow_base_projected);
                         if (!ss->has_worker)
                                 continue;
 
@@ -74,6 +80,8 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
                         (*adopted)++;
                 }
         }
+        if (saved->has_shadow && !counters_kept)
+                service_shadow_restart(s);
         return 0;
 }
 
@@ -143,23 +151,29 @@ int takeover_restore(const TakeoverHost *h, const SavedState *saved) {
 
 static unsigned wait_or_kill(struct pollfd *pfd, size_t n, usec_t deadline) {
         unsigned killed = 0;
+        size_t alive = n;
 
-        for (;;) {
+        /* A pidfd stays readable once its process has exited: it leaves the poll set then (poll() ignores a
+         * negative fd), or poll() would return at once until the deadline. */
+        while (alive > 0) {
                 usec_t t = now_usec(CLOCK_MONOTONIC);
-                size_t alive = 0;
 
-                for (size_t i = 0; i < n; i++)
-                        if (!(pfd[i].revents & POLLIN))
-                                alive++;
-                if (alive == 0 || t >= deadline)
+                if (t >= deadline)
                         break;
-                (void) poll(pfd, n, (int) MIN((deadline - t) / USEC_PER_MSEC + 1, 1000));
+                if (poll(pfd, n, (int) MIN((deadline - t) / USEC_PER_MSEC + 1, 1000)) < 0 && errno != EINTR)
+                        break;
+                for (size_t i = 0; i < n; i++)
+                        if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                                pfd[i].fd = safe_close(pfd[i].fd);
+                                alive--;
+                        }
         }
-        for (size_t i = 0; i < n; i++) {
-                if (!(pfd[i].revents & POLLIN) && pidfd_signal(pfd[i].fd, SIGKILL) >= 0)
-                        killed++;
-                safe_close(pfd[i].fd);
-        }
+        for (size_t i = 0; i < n; i++)
+                if (pfd[i].fd >= 0) {
+                        if (pidfd_signal(pfd[i].fd, SIGKILL) >= 0)
+                                killed++;
+                        pfd[i].fd = safe_close(pfd[i].fd);
+                }
         return killed;
 }
 

@@ -29,6 +29,7 @@
 #include "fd-util.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "proc-parse.h"
 #include "rpsup-limits.h"
 #include "sock-diag.h"
 #include "time-util.h"
@@ -111,20 +112,6 @@ int worker_connections_filter(const uint16_t *ports, size_t n_ports, void *buf, 
                 off += sz;
         }
         return (int) len;
-}
-
-int socket_inode_from_link(const char *target, uint32_t *ret) {
-        unsigned long long v;
-        char *end;
-
-        if (strncmp(target, "socket:[", 8) != 0)
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(target + 8, &end, 10);
-        if (errno != 0 || end == target + 8 || strcmp(end, "]") != 0 || v == 0 || v > UINT32_MAX)
-                return -EINVAL;
-        *ret = (uint32_t) v;
-        return 0;
 }
 
 /* ---- the listeners ---- */
@@ -245,11 +232,6 @@ static int dump_family(int family, const Endpoint *endpoints, size_t n_endpoints
                               &(DumpMatch) { .endpoints = endpoints, .n_endpoints = n_endpoints, .c = c });
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 static int compare_u32(const void *a, const void *b) {
         uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
         return x < y ? -1 : x > y;
@@ -267,7 +249,7 @@ typedef struct Walk {
 
 static int walk_fds(Walk *w, pid_t pid) {
         char path[64], target[64];
-        _cleanup_(closedirp) DIR *d = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
 
         snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
@@ -275,6 +257,7 @@ static int walk_fds(Walk *w, pid_t pid) {
         if (!d)
                 return -errno;
         while ((de = readdir(d))) {
+                uint64_t v;
                 uint32_t inode;
                 ssize_t k;
 
@@ -286,8 +269,11 @@ static int walk_fds(Walk *w, pid_t pid) {
                 if (k < 0)
                         continue; /* closed meanwhile */
                 target[k] = 0;
-                if (socket_inode_from_link(target, &inode) < 0 ||
-                    bsearch(&inode, w->listeners, w->n_listeners, sizeof(uint32_t), compare_u32))
+                /* sock_diag's inodes are 32 bits wide: a larger one matches no connection it lists. */
+                if (parse_socket_link(target, &v) < 0 || v > UINT32_MAX)
+                        continue;
+                inode = (uint32_t) v;
+                if (bsearch(&inode, w->listeners, w->n_listeners, sizeof(uint32_t), compare_u32))
                         continue;
                 if (w->n_held == w->allocated) {
                         size_t a = MAX(w->allocated * 2, (size_t) 64);
@@ -305,7 +291,7 @@ static int walk_fds(Walk *w, pid_t pid) {
 /* Appends pid's children (of every thread) to the queue. Threads count as fds do: one read each. */
 static int add_children(Walk *w, pid_t pid, pid_t *queue, size_t *n) {
         char path[64];
-        _cleanup_(closedirp) DIR *d = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
 
         snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);

@@ -27,5 +27,3 @@ int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, u
  * (host byte order). Returns its length in bytes, or -E2BIG if it does not fit in size. */
 int worker_connections_filter(const uint16_t *ports, size_t n_ports, void *buf, size_t size);
 
-/* The inode of an fd's /proc/PID/fd link target "socket:[INODE]"; -EINVAL if it is not a socket. */
-int socket_inode_from_link(const char *target, uint32_t *ret);

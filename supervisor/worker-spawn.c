@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "proc-parse.h"
 #include "worker-spawn.h"
 #include "strv.h"
 
@@ -157,8 +158,6 @@ int process_start_time(pid_t pid, uint64_t *ret) {
         char path[64], buf[1024];
         _cleanup_close_ int fd = -EBADF;
         ssize_t n;
-        char *p;
-        unsigned long long t;
 
         snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -168,19 +167,5 @@ int process_start_time(pid_t pid, uint64_t *ret) {
         if (n < 0)
                 return -errno;
         buf[n] = 0;
-        /* The command name may contain anything, including ") ": parse from the last ')'. */
-        p = strrchr(buf, ')');
-        if (!p)
-                return -EIO;
-        p++;
-        /* Fields after the name start at 3 (state); starttime is field 22. */
-        for (int field = 3; field < 22; field++) {
-                p = strchr(p + 1, ' ');
-                if (!p)
-                        return -EIO;
-        }
-        if (sscanf(p, " %llu", &t) != 1)
-                return -EIO;
-        *ret = (uint64_t) t;
-        return 0;
+        return parse_proc_stat_start_time(buf, ret) < 0 ? -EIO : 0;
 }

@@ -153,6 +153,28 @@ static void per_cpu(uint32_t index, struct steer_counters *ret) {
         assert_int_equal(bpf_map_lookup_elem(steering_fd(steering, STEERING_COUNTERS), &index, ret), 0);
 }
 
+/* The group's round-robin positions on each CPU (n_cpus of them). */
+static void per_cpu_turns(const struct steer_group_key *k, struct steer_turns *ret) {
+        struct steer_set *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        assert_int_equal(steering_get_group(steering, k, v), 0);
+        assert_true(v->group < STEER_GROUPS_MAX);
+        assert_int_equal(bpf_map_lookup_elem(steering_fd(steering, STEERING_TURNS), &v->group, ret), 0);
+        free(v);
+}
+
+/* The flow table's count, walked to the end. */
+static uint32_t flow_count(void) {
+        SteeringFlowWalk w = {};
+        uint32_t n = 0;
+        bool done = false;
+
+        while (!done)
+                assert_int_equal(steering_flow_count_step(steering, &w, 100, &n, &done), 0);
+        return n;
+}
+
 static uint64_t syns(int i) {
         struct steer_counters c;
 
@@ -163,7 +185,7 @@ static uint64_t syns(int i) {
 static int setup(void **state) {
         n_cpus = libbpf_num_possible_cpus();
         assert_true(n_cpus > 0);
-        assert_int_equal(steering_load(&steering, NULL), 0);
+        assert_int_equal(steering_load(&steering, 1024, NULL), 0);
         listeners[0] = listener(0);
         {
                 struct sockaddr_in sa;
@@ -266,16 +288,17 @@ static void test_outsider_gets_nothing(void **state) {
 /* A canary: 10 % of new connections to the previous set, exactly, per CPU: of the CPU's turns in
  * [first, last), those whose (turn % 100) * 10 % 100 < 10. The active set shares the rest evenly. */
 static void test_canary_share(void **state) {
-        struct steer_counters turns_before[n_cpus], turns_after[n_cpus], before[n_cpus], after[n_cpus];
+        struct steer_turns turns_before[n_cpus], turns_after[n_cpus];
+        struct steer_counters before[n_cpus], after[n_cpus];
         int counts[N_LISTENERS] = {}, steered = 0;
         uint64_t expected_total = 0;
         const unsigned percent = 10;
 
         set_canary(&indices[1], 2, &indices[0], 1, percent);
-        per_cpu(0, turns_before);
+        per_cpu_turns(&key, turns_before);
         per_cpu(indices[0], before);
         connect_many(CANARY_CONNECTIONS, counts);
-        per_cpu(0, turns_after);
+        per_cpu_turns(&key, turns_after);
         per_cpu(indices[0], after);
 
         for (int c = 0; c < n_cpus; c++) {
@@ -413,6 +436,417 @@ static uint64_t probes(int i) {
 
         assert_int_equal(steering_counters(steering, indices[i], &c), 0);
         return c.probes;
+}
+
+static void set_shadow(const uint32_t *active, size_t n_active, uint32_t policy, uint32_t shadow) {
+        struct steer_set *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        v->n_active = (uint32_t) n_active;
+        memcpy(v->active, active, sizeof(uint32_t) * n_active);
+        v->policy = policy;
+        v->shadow = shadow;
+        assert_int_equal(steering_write_group(steering, &key, v), 0);
+        free(v);
+}
+
+#define SHADOW_FLOWS 300
+
+/* One connection from each of the ports (0: an ephemeral one, written back), accepted at once; adds what
+ * each listener took to counts[]. */
+static void connect_from(uint16_t *ports, int n, int counts[N_LISTENERS]) {
+        for (int k = 0; k < n; k++) {
+                uint16_t p;
+                int fd = client(ports[k], &p), who;
+
+                ports[k] = p;
+                assert_int_equal(connect_one(fd), 0);
+                who = taken_by();
+                assert_true(who >= 0);
+                counts[who]++;
+                close_reset(fd);
+        }
+}
+
+/* shadow: the program counts where the shadow policy would have sent each new connection, and changes
+ * nothing; enforcing that policy on the same 4-tuples then gives exactly the counts projected. */
+static void test_shadow_projects_enforced(void **state) {
+        uint16_t ports[SHADOW_FLOWS] = {};
+        int actual[N_LISTENERS] = {}, enforced[N_LISTENERS] = {}, projected[N_LISTENERS] = {};
+        struct steer_counters before[N_LISTENERS], after;
+
+        for (int i = 0; i < N_LISTENERS; i++)
+                assert_int_equal(steering_counters(steering, indices[i], &before[i]), 0);
+        set_shadow(indices, N_LISTENERS, STEER_POLICY_ROUND_ROBIN, STEER_POLICY_HASH + 1);
+        connect_from(ports, SHADOW_FLOWS, actual);
+        for (int i = 0; i < N_LISTENERS; i++) {
+                assert_int_equal(steering_counters(steering, indices[i], &after), 0);
+                projected[i] = (int) (after.shadow - before[i].shadow);
+                /* Round-robin went on as before: turns, whatever the shadow. */
+                assert_true(abs(actual[i] - SHADOW_FLOWS / N_LISTENERS) <= n_cpus);
+        }
+        set_shadow(indices, N_LISTENERS, STEER_POLICY_HASH, 0);
+        connect_from(ports, SHADOW_FLOWS, enforced);
+        fprintf(stderr, "shadow hash: projected %d %d %d %d %d, enforced %d %d %d %d %d\n", projected[0],
+                projected[1], projected[2], projected[3], projected[4], enforced[0], enforced[1], enforced[2],
+                enforced[3], enforced[4]);
+        for (int i = 0; i < N_LISTENERS; i++)
+                assert_int_equal(projected[i], enforced[i]);
+
+        /* Round-robin shadowed under hash: the turns it would take. */
+        for (int i = 0; i < N_LISTENERS; i++)
+                assert_int_equal(steering_counters(steering, indices[i], &before[i]), 0);
+        set_shadow(indices, N_LISTENERS, STEER_POLICY_HASH, STEER_POLICY_ROUND_ROBIN + 1);
+        memset(actual, 0, sizeof(actual));
+        connect_from(ports, SHADOW_FLOWS, actual);
+        for (int i = 0; i < N_LISTENERS; i++) {
+                assert_int_equal(actual[i], enforced[i]); /* hash went on as before */
+                assert_int_equal(steering_counters(steering, indices[i], &after), 0);
+                assert_true(abs((int) (after.shadow - before[i].shadow) - SHADOW_FLOWS / N_LISTENERS) <= n_cpus);
+        }
+        set(indices, 1, NULL, 0);
+}
+
+/* Two groups on one port, family and protocol (two addresses) have no fast copy: both are steered from the
+ * groups map, each to its own set; the ports map names neither. */
+static void test_shared_port_uses_groups_map(void **state) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x0a090909) };
+        struct steer_group_key other;
+        struct steer_port entry;
+        uint32_t other_index = 31, p = port;
+        uint32_t one_index[1] = { 31 };
+        int one = 1, lfd, cfd, afd;
+        struct steer_set *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(lfd >= 0);
+        assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 16), 0);
+        assert_int_equal(steering_insert(steering, other_index, lfd), 0);
+        assert_int_equal(steering_attach(steering, lfd), 0);
+        assert_int_equal(steering_group_key(lfd, &other), 0);
+        v->n_active = 1;
+        memcpy(v->active, one_index, sizeof(one_index));
+        assert_int_equal(steering_write_group(steering, &other, v), 0);
+        set(&indices[2], 1, NULL, 0);
+
+        assert_int_equal(bpf_map_lookup_elem(steering_fd(steering, STEERING_PORTS), &p, &entry), 0);
+        assert_int_equal(entry.set[steer_port_slot(AF_INET, IPPROTO_TCP)], 0);
+
+        cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(cfd >= 0);
+        assert_int_equal(connect(cfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(afd >= 0);
+        close(afd);
+        close_reset(cfd);
+        cfd = client(0, &(uint16_t) { 0 });
+        assert_int_equal(connect_one(cfd), 0);
+        assert_int_equal(taken_by(), 2);
+        close_reset(cfd);
+
+        assert_int_equal(steering_remove(steering, other_index), 0);
+        close(lfd);
+        free(v);
+        set(indices, 1, NULL, 0);
+}
+
+#define FLOW_CLIENTS 40
+
+/* A UDP group: which of its sockets got the one datagram queued; -1 if none. Reads it. */
+static int received_by(int *socks, int n) {
+        char buf[16];
+        int who = -1;
+
+        for (int i = 0; i < n; i++)
+                while (recv(socks[i], buf, sizeof(buf), MSG_DONTWAIT) >= 0) {
+                        assert_int_equal(who, -1);
+                        who = i;
+                }
+        return who;
+}
+
+/* The flow table: a datagram of a known flow goes where the flow's first one went, while that socket is in
+ * the sockarray, whatever the set says now; a new flow goes to the set; a flow whose socket left the
+ * sockarray is steered afresh (and counted lost). */
+static void test_flow_table_keeps_flows(void **state) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        uint32_t uidx[4] = { 41, 42, 43, 44 };
+        int usock[4], clients[FLOW_CLIENTS + 1], first[FLOW_CLIENTS], one = 1;
+        struct steer_group_key ukey;
+        struct steer_counters c0_before, c0_after, c;
+        socklen_t l = sizeof(sa);
+        uint64_t hits = 0;
+        struct steer_set *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        for (int i = 0; i < 4; i++) {
+                usock[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                assert_true(usock[i] >= 0);
+                assert_int_equal(setsockopt(usock[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+                assert_int_equal(bind(usock[i], (struct sockaddr *) &sa, sizeof(sa)), 0);
+                if (i == 0)
+                        assert_int_equal(getsockname(usock[0], (struct sockaddr *) &sa, &l), 0);
+                assert_int_equal(steering_insert(steering, uidx[i], usock[i]), 0);
+                assert_int_equal(steering_counters_reset(steering, uidx[i]), 0);
+        }
+        assert_int_equal(steering_attach(steering, usock[0]), 0);
+        assert_int_equal(steering_group_key(usock[0], &ukey), 0);
+        /* The old generation: sockets 0 and 1, by hash, flows on. */
+        v->n_active = 2;
+        memcpy(v->active, uidx, 2 * sizeof(uint32_t));
+        v->policy = STEER_POLICY_HASH;
+        v->flows = 1;
+        assert_int_equal(steering_write_group(steering, &ukey, v), 0);
+        for (int k = 0; k <= FLOW_CLIENTS; k++) {
+                clients[k] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                assert_true(clients[k] >= 0);
+                assert_int_equal(connect(clients[k], (struct sockaddr *) &sa, sizeof(sa)), 0);
+        }
+        for (int k = 0; k < FLOW_CLIENTS; k++) {
+                assert_int_equal(send(clients[k], "a", 1, 0), 1);
+                first[k] = received_by(usock, 4);
+                assert_true(first[k] == 0 || first[k] == 1);
+        }
+
+        /* A reload: the new generation's sockets 2 and 3 are the set; 0 and 1 stay (draining). */
+        memcpy(v->active, &uidx[2], 2 * sizeof(uint32_t));
+        assert_int_equal(steering_write_group(steering, &ukey, v), 0);
+        for (int round = 0; round < 3; round++)
+                for (int k = 0; k < FLOW_CLIENTS; k++) {
+                        assert_int_equal(send(clients[k], "b", 1, 0), 1);
+                        assert_int_equal(received_by(usock, 4), first[k]);
+                }
+        assert_int_equal(send(clients[FLOW_CLIENTS], "n", 1, 0), 1);
+        {
+                int who = received_by(usock, 4);
+                assert_true(who == 2 || who == 3);
+        }
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(steering_counters(steering, uidx[i], &c), 0);
+                hits += c.flow_hits;
+        }
+        assert_int_equal(hits, 3 * FLOW_CLIENTS);
+
+        /* Socket 0's worker is gone: its flows go to the new generation, once counted lost, then stick. */
+        assert_int_equal(steering_counters(steering, 0, &c0_before), 0);
+        assert_int_equal(steering_remove(steering, uidx[0]), 0);
+        for (int round = 0; round < 2; round++)
+                for (int k = 0; k < FLOW_CLIENTS; k++) {
+                        int who;
+
+                        assert_int_equal(send(clients[k], "c", 1, 0), 1);
+                        who = received_by(usock, 4);
+                        if (first[k] == 1)
+                                assert_int_equal(who, 1);
+                        else {
+                                assert_true(who == 2 || who == 3);
+                                if (round == 0)
+                                        first[k] = 10 + who;
+                                else
+                                        assert_int_equal(who, first[k] - 10);
+                        }
+                }
+        assert_int_equal(steering_counters(steering, 0, &c0_after), 0);
+        {
+                int moved = 0;
+                for (int k = 0; k < FLOW_CLIENTS; k++)
+                        moved += first[k] >= 10;
+                assert_true(moved > 0);
+                assert_int_equal(c0_after.flow_lost - c0_before.flow_lost, moved);
+        }
+        {
+                assert_int_equal(flow_count(), FLOW_CLIENTS + 1);
+                assert_int_equal(steering_flow_max(steering), 1024);
+        }
+
+        /* Socket 1's index goes to a new socket (a starting worker's, in no set): socket 1's flows do not
+         * follow the index there, they go to the set. */
+        {
+                int fresh = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), who;
+
+                assert_true(fresh >= 0);
+                assert_int_equal(setsockopt(fresh, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+                assert_int_equal(bind(fresh, (struct sockaddr *) &sa, sizeof(sa)), 0);
+                assert_int_equal(steering_remove(steering, uidx[1]), 0);
+                close(usock[1]);
+                usock[1] = fresh;
+                assert_int_equal(steering_insert(steering, uidx[1], fresh), 0);
+                for (int k = 0; k < FLOW_CLIENTS; k++)
+                        if (first[k] == 1) {
+                                assert_int_equal(send(clients[k], "d", 1, 0), 1);
+                                who = received_by(usock, 4);
+                                assert_true(who == 2 || who == 3);
+                        }
+        }
+
+        for (int k = 0; k <= FLOW_CLIENTS; k++)
+                close(clients[k]);
+        for (int i = 1; i < 4; i++)
+                assert_int_equal(steering_remove(steering, uidx[i]), 0);
+        for (int i = 0; i < 4; i++)
+                close(usock[i]);
+        free(v);
+}
+
+/* A second group on another port, with listeners of its own at indices 51.., round-robin: connections to
+ * the two groups strictly alternating still give each listener of each group its equal share (each group
+ * has its own turns). */
+#define OTHER_LISTENERS 2
+static void test_round_robin_per_group(void **state) {
+        int other[OTHER_LISTENERS], counts[N_LISTENERS] = {}, other_counts[OTHER_LISTENERS] = {};
+        uint32_t other_indices[OTHER_LISTENERS] = { 51, 52 };
+        struct steer_group_key other_key;
+        uint16_t other_port;
+        struct sockaddr_in sa;
+        socklen_t l = sizeof(sa);
+        struct steer_set *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        other[0] = listener(0);
+        assert_int_equal(getsockname(other[0], (struct sockaddr *) &sa, &l), 0);
+        other_port = ntohs(sa.sin_port);
+        other[1] = listener(other_port);
+        for (int i = 0; i < OTHER_LISTENERS; i++)
+                assert_int_equal(steering_insert(steering, other_indices[i], other[i]), 0);
+        assert_int_equal(steering_attach(steering, other[0]), 0);
+        assert_int_equal(steering_group_key(other[0], &other_key), 0);
+        v->n_active = OTHER_LISTENERS;
+        memcpy(v->active, other_indices, sizeof(other_indices));
+        assert_int_equal(steering_write_group(steering, &other_key, v), 0);
+        set(indices, 4, NULL, 0);
+
+        /* Pinned to one CPU: one CPU's turns, strictly alternating groups. */
+        {
+                cpu_set_t one, saved;
+                assert_int_equal(sched_getaffinity(0, sizeof(saved), &saved), 0);
+                CPU_ZERO(&one);
+                CPU_SET(sched_getcpu(), &one);
+                assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+                for (int k = 0; k < 200; k++) {
+                        struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(other_port),
+                                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                        uint16_t p;
+                        int fd = client(0, &p), who = -1;
+
+                        assert_int_equal(connect_one(fd), 0);
+                        counts[taken_by()]++;
+                        close_reset(fd);
+                        fd = client(0, &p);
+                        assert_int_equal(connect(fd, (struct sockaddr *) &to, sizeof(to)), 0);
+                        for (int i = 0; i < OTHER_LISTENERS; i++) {
+                                int a = accept4(other[i], NULL, NULL, SOCK_CLOEXEC);
+                                if (a >= 0) {
+                                        close_reset(a);
+                                        who = i;
+                                }
+                        }
+                        assert_true(who >= 0);
+                        other_counts[who]++;
+                        close_reset(fd);
+                }
+                assert_int_equal(sched_setaffinity(0, sizeof(saved), &saved), 0);
+        }
+        fprintf(stderr, "round-robin, two groups alternating: %d %d %d %d and %d %d\n", counts[0], counts[1],
+                counts[2], counts[3], other_counts[0], other_counts[1]);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(counts[i], 50);
+        assert_int_equal(other_counts[0], 100);
+        assert_int_equal(other_counts[1], 100);
+
+        for (int i = 0; i < OTHER_LISTENERS; i++) {
+                assert_int_equal(steering_remove(steering, other_indices[i]), 0);
+                close(other[i]);
+        }
+        free(v);
+        set(indices, 1, NULL, 0);
+}
+
+/* Round-robin as a shadow during a canary keeps a position per set, as the enforced round-robin does: under
+ * hash (whose canary split the shadow keeps), the projection spreads each set's connections evenly over its
+ * listeners, as round-robin enforced then does (with one position for both sets, the turns the previous set
+ * takes would skew the active set's). */
+static void test_shadow_round_robin_canary(void **state) {
+        struct steer_counters before[N_LISTENERS], after;
+        int projected[N_LISTENERS] = {}, enforced[N_LISTENERS] = {};
+        struct steer_set *v = calloc(1, sizeof(*v));
+        cpu_set_t one, saved;
+
+        assert_non_null(v);
+        assert_int_equal(sched_getaffinity(0, sizeof(saved), &saved), 0);
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu(), &one);
+        assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+
+        v->n_active = 4;
+        memcpy(v->active, &indices[1], 4 * sizeof(uint32_t));
+        v->n_previous = 1;
+        v->previous[0] = indices[0];
+        v->previous_percent = 20;
+        v->policy = STEER_POLICY_HASH;
+        v->shadow = STEER_POLICY_ROUND_ROBIN + 1;
+        assert_int_equal(steering_write_group(steering, &key, v), 0);
+        for (int i = 0; i < N_LISTENERS; i++)
+                assert_int_equal(steering_counters(steering, indices[i], &before[i]), 0);
+        connect_many(500, (int[N_LISTENERS]) {});
+        for (int i = 0; i < N_LISTENERS; i++) {
+                assert_int_equal(steering_counters(steering, indices[i], &after), 0);
+                projected[i] = (int) (after.shadow - before[i].shadow);
+        }
+        /* The previous set's share is the hash's here (the canary split is the policy's): round-robin
+         * within each set gives equal counts within each set. */
+        for (int i = 2; i < N_LISTENERS; i++)
+                assert_true(abs(projected[i] - projected[1]) <= 1);
+
+        v->policy = STEER_POLICY_ROUND_ROBIN;
+        v->shadow = 0;
+        assert_int_equal(steering_write_group(steering, &key, v), 0);
+        connect_many(500, enforced);
+        fprintf(stderr, "round-robin shadow in a canary: projected %d | %d %d %d %d, enforced %d | %d %d %d %d\n",
+                projected[0], projected[1], projected[2], projected[3], projected[4], enforced[0], enforced[1],
+                enforced[2], enforced[3], enforced[4]);
+        assert_int_equal(enforced[0], 100);
+        for (int i = 1; i < N_LISTENERS; i++)
+                assert_int_equal(enforced[i], 100);
+        assert_int_equal(sched_setaffinity(0, sizeof(saved), &saved), 0);
+        free(v);
+        set(indices, 1, NULL, 0);
+}
+
+/* After a restore, a set written through the restored Steering takes effect at once (its fast copy is
+ * written, never the live one in place), and the group keeps its number. */
+static void test_restore_then_update(void **state) {
+        int fds[_STEERING_FD_MAX], c[20];
+        Steering *copy = NULL;
+        struct steer_set *v = calloc(1, sizeof(*v)), *w = calloc(1, sizeof(*w));
+        uint32_t group;
+
+        assert_non_null(v);
+        assert_non_null(w);
+        set(&indices[1], 1, NULL, 0);
+        assert_int_equal(steering_get_group(steering, &key, v), 0);
+        group = v->group;
+        for (int i = 0; i < _STEERING_FD_MAX; i++)
+                fds[i] = fcntl(steering_fd(steering, i), F_DUPFD_CLOEXEC, 3);
+        assert_int_equal(steering_restore(fds, &copy, NULL), 0);
+        assert_int_equal(steering_get_group(copy, &key, w), 0);
+        assert_int_equal(w->group, group);
+        for (int round = 0; round < 3; round++) {
+                uint32_t to = indices[2 + round % 2];
+                memset(w, 0, sizeof(*w));
+                w->n_active = 1;
+                w->active[0] = to;
+                assert_int_equal(steering_write_group(copy, &key, w), 0);
+                assert_int_equal(connect_n(20, c), 0);
+                assert_int_equal(drain(listeners[2 + round % 2]), 20);
+                close_all(c, 20);
+        }
+        steering_free(copy);
+        free(v);
+        free(w);
+        set(indices, 1, NULL, 0);
 }
 
 /* A probe aimed by its source port reaches the listener named, though it is in no set, every time, and
@@ -627,7 +1061,7 @@ static void test_take_over_from_older_sockarray(void **state) {
         int counts[N_LISTENERS] = {};
         uint32_t index;
 
-        assert_int_equal(steering_load(&fresh, NULL), 0);
+        assert_int_equal(steering_load(&fresh, 1024, NULL), 0);
         assert_int_equal(steering_insert(fresh, 21, listeners[0]), -EBUSY);
         assert_int_equal(steering_take_over_from(fresh, fcntl(steering_fd(steering, STEERING_LISTENERS), F_DUPFD_CLOEXEC, 3)), 0);
         assert_int_equal(steering_insert(fresh, 21, listeners[0]), 0);
@@ -680,6 +1114,12 @@ int main(void) {
                 cmocka_unit_test(test_policy_hash_keeps_flow),
                 cmocka_unit_test(test_policy_kernel_includes_outsiders),
                 cmocka_unit_test(test_canary_share),
+                cmocka_unit_test(test_shadow_projects_enforced),
+                cmocka_unit_test(test_shared_port_uses_groups_map),
+                cmocka_unit_test(test_flow_table_keeps_flows),
+                cmocka_unit_test(test_round_robin_per_group),
+                cmocka_unit_test(test_shadow_round_robin_canary),
+                cmocka_unit_test(test_restore_then_update),
                 cmocka_unit_test(test_probe_aimed_by_source_port),
                 cmocka_unit_test(test_probe_only_from_loopback),
                 cmocka_unit_test(test_migration_ignores_previous),

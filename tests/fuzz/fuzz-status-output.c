@@ -12,7 +12,9 @@
  * Input, in order: service name \0, FileDescriptorName= \0, a byte with the number of addresses, then
  * each address \0 (ListenStream=, or ListenDatagram= when it starts with 'u'); bytes for the strategy and
  * its retire delay; the kernel's statistics for four slots; generations and their slots (a byte each);
- * counters; a byte for the retired listeners and the last retirement; the health gates (reload outcome
+ * counters; a byte for the retired listeners and the last retirement; a byte for a shadow policy (whether
+ * one runs, which, its window's age and who set it, and which slots' counts are its window's base: then a
+ * base above the counts, as after counters that were reset, too); the health gates (reload outcome
  * counters, the last reload's record with its reason and who decided, a soak and its canary, probe
  * failures of the workers); then events until the input is used up: a byte choosing the worker and the
  * kind of event, then the event's bytes or datagram. The soak and the probe results are set after the
@@ -34,6 +36,7 @@
 #include "records.h"
 #include "rpsup-limits.h"
 #include "service.h"
+#include "steer-shared.h"
 #include "strategy.h"
 #include "utf8.h"
 
@@ -98,7 +101,31 @@ static int fake_slot_stats(Strategy *st, Slot *slot, SlotStats *ret) {
         return 0;
 }
 
+static int fake_steering_stats(Strategy *st, SteeringStats *ret) {
+        /* The steering program runs with drain and migrate. */
+        if (st->kind == STRATEGY_HANDOFF)
+                return -EOPNOTSUPP;
+        /* The flow table's figures, from what the input gave the slots (no input of their own). */
+        *ret = (SteeringStats) {
+                .foreign = -1,
+                .flows_on = fake.stats[0].syns & 1,
+                .flow_max = (uint32_t) (fake.stats[1].syns % (STEER_FLOWS_MAX + 1)),
+                .flows = (int64_t) (fake.stats[2].syns % (STEER_FLOWS_MAX + 2)) - 1,
+                .flows_counted_at = fake.stats[2].probes,
+                .flow_hits = fake.stats[0].syns,
+                .flow_new = fake.stats[1].migrations[MIGRATION_REQUEST_TIMER],
+                .flow_lost = fake.stats[3].syns,
+        };
+        return 0;
+}
+
+/* The steering program runs with drain and migrate: the balance figures count per worker there. */
+static bool fake_can_weigh(Strategy *st) {
+        return st->kind != STRATEGY_HANDOFF;
+}
+
 static const StrategyOps fake_ops = {
+        .can_weigh = fake_can_weigh,
         .generation_open = fake_generation_open,
         .generation_close = fake_generation_close,
         .slot_open = fake_slot_open,
@@ -107,7 +134,27 @@ static const StrategyOps fake_ops = {
         .steer = fake_steer,
         .retire = fake_retire,
         .slot_stats = fake_slot_stats,
+        .steering_stats = fake_steering_stats,
 };
+
+/* A shadow policy, set as a restarted rpsupd takes one over; the base of every other slot is its counts
+ * now, or (bit 7) above them. */
+static void apply_shadow(Service *s, uint8_t b) {
+        unsigned k = 0;
+
+        if (!(b & 1))
+                return;
+        service_adopt_shadow(s, b & 2 ? STEERING_HASH : STEERING_ROUND_ROBIN, fake.now - ((b >> 2) & 7) * USEC_PER_SEC,
+                             (uid_t) (b >> 5));
+        FOREACH_GENERATION(g, s)
+                for (size_t i = 0; i < g->n_slots; i++, k++) {
+                        const SlotStats *x = &fake.stats[g->slots[i]->id % ELEMENTSOF(fake.stats)];
+
+                        if (k % 2 == 0)
+                                service_adopt_slot_shadow(g->slots[i], x->syns / 2 + (b >> 7) * x->syns,
+                                                          x->projected / 3 + (b >> 7) * x->projected);
+                }
+}
 
 static void op_done(Service *s, int r, const char *message, void *userdata) {
 }
@@ -183,6 +230,7 @@ static void gates_done(GatesInput *in) {
 static int tcp_listener = -EBADF; /* one real listening socket: the accept queue metrics need TCP_INFO */
 static sd_bus *bus;
 static uint64_t cookie;
+static sd_event *event; /* the balance figures' timer and watch (never run: each status takes a sample) */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -204,6 +252,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 fprintf(stderr, "Cannot set up a bus object for the records.\n");
                 abort();
         }
+        if (sd_event_new(&event) < 0)
+                abort();
         return 0;
 }
 
@@ -460,9 +510,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ListenerSet set = {};
         Service *s = NULL;
         Config *c;
-        uint8_t retired;
+        uint8_t retired, shadow;
         Retirements retirements = {};
         GatesInput gates = {};
+        Balance *balance = NULL;
         StatusView v;
 
         if (size > 8192)
@@ -510,6 +561,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 x->migrations[MIGRATION_ACCEPT_QUEUE] = b >> 4;
                 x->migrations[MIGRATION_REQUEST_ACK] = b & 0xf;
                 x->migrations[MIGRATION_REQUEST_TIMER] = b & 2 ? fuzz_u64(&f) : 0;
+                x->projected = x->syns / 8 * (b & 7 ? b & 7 : 16);
+                x->flow_hits = b & 4 ? x->syns : 0;
+                x->flow_new = x->migrations[MIGRATION_REQUEST_TIMER];
         }
 
         fuzz_check(service_new(name, &fake_host, NULL, &strategy, &s) >= 0, "service_new() failed");
@@ -520,10 +574,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         s->counters.last_reload_usec = fuzz_u64(&f);
         s->counters.last_reload_own_usec = fuzz_byte(&f) * USEC_PER_MSEC;
         retired = fuzz_byte(&f);
+        shadow = fuzz_byte(&f);
         read_gates(&f, s, &gates);
         run_events(&f, s);
         apply_gates(s, &gates);
         gates_done(&gates);
+        apply_shadow(s, shadow);
 
         listeners_build(&set, c, s, strategy.kind, retired);
         if (asprintf(&runtime_dir, "/run/rpsup/%s", name) < 0)
@@ -534,6 +590,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .delta = { .listen_drops = retired & 1, .migrate_req_success = retired >> 1 },
         };
         retirements.n = 1;
+        /* The balance figures: the slots as they are now are seen first (a slot that serves counts from
+         * its counter now; one that does not, from 0), then each status and metrics takes a sample. */
+        fuzz_check(balance_new(&(BalanceHost) { .event = event, .service = s, .strategy = &strategy }, &balance) >= 0,
+                   "balance_new() failed");
+        balance_sync(balance);
         v = (StatusView) {
                 .service_name = name,
                 .config_path = c->path,
@@ -544,11 +605,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .strategy = &strategy,
                 .listeners = &set,
                 .retirements = &retirements,
+                .balance = balance,
         };
 
         check_metrics(&v);
         check_json(&v);
 
+        balance_free(balance);
         service_free(s);
         listeners_free(&set);
         config_unref(c);

@@ -45,10 +45,26 @@ def test():
         check(st["service"]["strategy"] == "drain", f"strategy {st['service']['strategy']}")
         fams = parse(metrics(r))
         for name, kind, n in (("rpsup_worker_accept_queue", "gauge", 3), ("rpsup_worker_syns", "counter", 3),
-                              ("rpsup_worker_migrations", "counter", 9)):
+                              ("rpsup_worker_migrations", "counter", 9),
+                              ("rpsup_flow_table_enabled", "gauge", 1), ("rpsup_flow_table_size", "gauge", 1),
+                              ("rpsup_flow_table_flows", "gauge", 1), ("rpsup_flow_table_hits", "counter", 1),
+                              ("rpsup_flow_table_new", "counter", 1), ("rpsup_flow_table_lost", "counter", 1),
+                              ("rpsup_flow_table_hit_ratio", "gauge", 1), ("rpsup_worker_flow_hits", "counter", 3),
+                              ("rpsup_worker_connections_last_minute", "gauge", 3),
+                              ("rpsup_balance_imbalance", "gauge", 1), ("rpsup_balance_cv", "gauge", 1),
+                              ("rpsup_worker_accept_queue_high_water", "gauge", 3)):
             check(name in fams and fams[name].type == kind, f"no {kind} family {name}: {sorted(fams)}")
             check(len(fams[name].samples) == n, f"{name}: {len(fams[name].samples)} samples, expected {n}")
         log(f"drain: {len(fams)} families, each once, labels intact")
+        # A shadow policy adds its families (and per-worker samples), under the same rules.
+        rc, out, err = r.ctl("steer", NAME, "--shadow", "hash")
+        check(rc == 0, f"steer --shadow hash: {err}")
+        fams = parse(metrics(r))
+        for name, kind, n in (("rpsup_steering_shadow", "gauge", 2), ("rpsup_steering_shadow_imbalance", "gauge", 2),
+                              ("rpsup_worker_connections_projected", "counter", 3),
+                              ("rpsup_worker_shadow_share", "gauge", 6)):
+            check(name in fams and fams[name].type == kind, f"no {kind} family {name}: {sorted(fams)}")
+            check(len(fams[name].samples) == n, f"{name}: {len(fams[name].samples)} samples, expected {n}")
         r.stop()
     finally:
         r.cleanup()
@@ -60,6 +76,10 @@ def test():
         fams = parse(metrics(r))
         check(fams["rpsup_info"].samples[0].labels["strategy"] == "handoff", "not handoff")
         check(len(fams["rpsup_listener_accept_queue"].samples) == 1, "no listener accept queue sample")
+        # No per-worker counts or queues: the balance figures are not made up.
+        check("rpsup_balance_imbalance" not in fams and "rpsup_worker_connections_last_minute" not in fams,
+              "handoff shows per-worker connection counts")
+        check(not fams["rpsup_worker_accept_queue_high_water"].samples, "handoff shows per-worker queue marks")
         log(f"handoff: {len(fams)} families, each once, labels intact")
         r.stop()
     finally:

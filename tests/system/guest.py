@@ -474,9 +474,43 @@ def worker_privileges(strategy):
     check(gone < 15, f"the retired worker left only after {gone:.1f} s")
 
 
+def fds(strategy):
+    """rpsupctl fds under systemd: PID 1 holds the socket unit's listener (port 8080) and the fd store's
+    copies of the others (8081, which rpsupd binds), rpsupd and each worker the listeners it has, and nobody
+    else."""
+    write_config(strategy)
+    with open("/etc/rpsup/web.conf", "a") as f:
+        f.write(f"ListenStream={PORT + 1}\n")
+    rc, out, err = systemctl("start", "rpsup@web.socket")
+    check(rc == 0, f"systemctl start rpsup@web.socket: {err}")
+    request(PORT, timeout=20)  # starts the service
+    wait_for("the service to be active", lambda: prop("ActiveState") == "active", timeout=10)
+    workers = set(live_pids(status()))
+    rc, out, err = sh("rpsupctl", "--json", "fds", "web")
+    check(rc == 0, f"rpsupctl --json fds web exited {rc}: {err}")
+    report = json.loads(out)
+    log(sh("rpsupctl", "fds", "web")[1])
+    check(report["notify_socket"] == "/run/systemd/notify", f"rpsupd's NOTIFY_SOCKET: {report['notify_socket']}")
+    check(report["unexpected"] == 0 and report["scan"]["complete"] and not report["missing"],
+          f"unexpected holders, or an incomplete scan: {json.dumps(report, indent=1)}")
+    roles = {s["role"] for s in report["sockets"]}
+    check("socket-unit" in roles and any(s["fdstore_name"] for s in report["sockets"]),
+          f"the socket unit's listener, or one in the fd store, is not listed: {roles}")
+    seen = set()
+    for s in report["sockets"]:
+        holders = {(h["pid"], h["holder"]) for h in s["holders"]}
+        seen |= {pid for pid, kind in holders if kind == "worker"}
+        check((report["rpsupd_pid"], "rpsupd") in holders, f"rpsupd does not hold {s}")
+        if s["role"] == "socket-unit":
+            check((1, "socket-unit") in holders, f"PID 1 does not hold the socket unit's listener: {s}")
+        elif s["fdstore_name"]:
+            check((1, "fdstore") in holders, f"PID 1 does not hold the fd store's copy: {s}")
+    check(seen == workers, f"the workers holding listeners are {seen}, the live ones {workers}")
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in
              (notify_start, socket_activation, reload_under_load, crash_restart, restart, scale_status,
-              verify_units, quickstart, metrics_exporter, worker_privileges)}
+              verify_units, quickstart, metrics_exporter, worker_privileges, fds)}
 
 
 def install_package():

@@ -26,6 +26,7 @@
 
 #include "capability-util.h"
 #include "config.h"
+#include "steer-shared.h"
 #include "strv.h"
 #include "utf8.h"
 
@@ -976,6 +977,46 @@ static void test_error_steering_key(void **state) {
         check_socket_key_error("Steering=hash", -EINVAL, "Steering", "belongs in [Service], not [Socket]");
 }
 
+static void test_flow_keys(void **state) {
+        Config *c;
+
+        /* On by default, the table's default size; FlowIdleSec= 5 s. */
+        c = load_service_key("Workers=2");
+        assert_int_equal(c->flow_table_size, STEER_FLOWS_DEFAULT);
+        assert_true(c->flow_idle == 5 * USEC_PER_SEC);
+        config_unref(c);
+        /* 0 turns it off; the largest table; the last one given counts. */
+        c = load_service_key("FlowTableSize=0\nFlowIdleSec=500ms");
+        assert_int_equal(c->flow_table_size, 0);
+        assert_true(c->flow_idle == 500 * USEC_PER_MSEC);
+        config_unref(c);
+        c = load_service_key("FlowTableSize=4194304");
+        assert_int_equal(c->flow_table_size, STEER_FLOWS_MAX);
+        config_unref(c);
+        c = load_service_key("FlowTableSize=1\nFlowTableSize=4096\nFlowIdleSec=1min");
+        assert_int_equal(c->flow_table_size, 4096);
+        assert_true(c->flow_idle == 60 * USEC_PER_SEC);
+        config_unref(c);
+        /* It means nothing with handoff, which is not an error (as for the other steering keys' defaults). */
+        config_unref(load_service_key("Strategy=handoff\nFlowTableSize=1024"));
+}
+
+static void test_error_flow_keys(void **state) {
+        static const char *const bad[] = { "-1", "4194305", "65536k", "", "1 2", "lots", "99999999999" };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char line[64], needle[128];
+
+                snprintf(line, sizeof(line), "FlowTableSize=%s", bad[i]);
+                snprintf(needle, sizeof(needle), "\"%s\" is not a number of flows between 0 (off) and 4194304", bad[i]);
+                check_service_key_error(line, -EINVAL, "FlowTableSize", needle);
+        }
+        check_service_key_error("FlowIdleSec=0", -EINVAL, "FlowIdleSec", "must be greater than 0");
+        check_service_key_error("FlowIdleSec=auto", -EINVAL, "FlowIdleSec", "is not a time span");
+        check_service_key_error("FlowIdleSec=8d", -ERANGE, "FlowIdleSec", "day maximum");
+        check_socket_key_error("FlowTableSize=1", -EINVAL, "FlowTableSize", "belongs in [Service], not [Socket]");
+}
+
 static void test_comments_and_blank_lines(void **state) {
         Config *c = load("# a comment\n"
                          "; another comment\n"
@@ -1725,6 +1766,8 @@ int main(void) {
                 cmocka_unit_test(test_parse_buffer),
                 cmocka_unit_test(test_steering_key),
                 cmocka_unit_test(test_error_steering_key),
+                cmocka_unit_test(test_flow_keys),
+                cmocka_unit_test(test_error_flow_keys),
                 cmocka_unit_test(test_error_nul_byte),
                 cmocka_unit_test(test_error_long_lines),
                 cmocka_unit_test(test_error_file_too_large),

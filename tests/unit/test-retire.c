@@ -96,6 +96,43 @@ static void test_retiring_worker_that_takes_nothing(void **state) {
         teardown(s);
 }
 
+static void test_retiring_worker_with_active_flows(void **state) {
+        Service *s = reloaded();
+        Generation *g1 = generation_by_id(s, 1);
+        pid_t p0 = g1->slots[0]->worker->pid, p1 = g1->slots[1]->worker->pid;
+
+        /* Datagram listeners only, the flow table on: nothing queued, no connection, but worker 0's flows
+         * still send to it (their datagrams keep reaching it): it is not idle while they do. Worker 1's flows
+         * are quiet: it is asked to stop after two looks. */
+        fake.drain[0] = (SlotDrainState) { .flows = true, .flows_busy = true, .flow_quiet = 0 };
+        fake.drain[1] = (SlotDrainState) { .flows = true, .flows_busy = false, .flow_quiet = USEC_INFINITY };
+        advance(s, 3 * DRAIN_CHECK_USEC);
+        assert_true(killed(p1, SIGTERM));
+        advance(s, 5 * USEC_PER_SEC);
+        assert_false(killed(p0, SIGTERM));
+        /* Its flows went quiet (FlowIdleSec= passed without a datagram): asked to stop at the next two looks. */
+        fake.drain[0].flows_busy = false;
+        advance(s, DRAIN_CHECK_USEC);
+        assert_false(killed(p0, SIGTERM));
+        advance(s, DRAIN_CHECK_USEC);
+        assert_true(killed(p0, SIGTERM));
+        teardown(s);
+}
+
+static void test_flows_that_never_end_meet_the_window(void **state) {
+        Service *s = reloaded();
+        Generation *g1 = generation_by_id(s, 1);
+        pid_t p0 = g1->slots[0]->worker->pid;
+
+        /* Flows that keep sending hold a retiring worker only for its drain window, as connections do. */
+        fake.drain[0] = (SlotDrainState) { .flows = true, .flows_busy = true, .flow_quiet = 0 };
+        advance(s, WINDOW - DRAIN_CHECK_USEC);
+        assert_false(killed(p0, SIGTERM));
+        advance(s, DRAIN_CHECK_USEC);
+        assert_true(killed(p0, SIGTERM));
+        teardown(s);
+}
+
 static void test_strategy_that_cannot_tell_uses_the_window(void **state) {
         Service *s = reloaded();
         Generation *g1 = generation_by_id(s, 1);
@@ -204,6 +241,8 @@ int main(void) {
                 cmocka_unit_test(test_retiring_worker_stopped_once_drained),
                 cmocka_unit_test(test_retiring_worker_that_takes_nothing),
                 cmocka_unit_test(test_strategy_that_cannot_tell_uses_the_window),
+                cmocka_unit_test(test_retiring_worker_with_active_flows),
+                cmocka_unit_test(test_flows_that_never_end_meet_the_window),
                 cmocka_unit_test(test_stop_drains),
                 cmocka_unit_test(test_hung_worker_replaced_beside_it),
                 cmocka_unit_test(test_departing_worker_keeps_its_generation),

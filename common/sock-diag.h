@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* One NETLINK_SOCK_DIAG dump of the kernel's TCP (or other inet) sockets in rpsupd's network namespace. */
+/* One NETLINK_SOCK_DIAG dump of the kernel's TCP (or other inet) sockets in the caller's network namespace:
+ * rpsupd's (worker-connections.c, reuseport-group.c) and rpsupctl's (ctl/fds.c). */
 
 #include <linux/inet_diag.h>
 #include <stddef.h>
