@@ -475,21 +475,27 @@ static int find_in(int map_fd, uint64_t cookie, uint32_t *ret_index) {
         return -ENOENT;
 }
 
-/* A listener takes an index another listener had (or none yet): the index's epoch moves on, so that the
- * flows entered with the other one miss (steer-shared.h). The same listener again (an rpsupd restart) keeps
- * it. */
+/* A listener takes an index: the same listener again (an rpsupd restart) keeps its epoch; an index that is
+ * empty moves its epoch on (another listener may have had it), so that the flows entered with that one miss
+ * (steer-shared.h); one that holds another listener is not taken (-EEXIST): that listener is live. */
 static int epoch_renew(Steering *s, uint32_t index, uint64_t cookie) {
         uint64_t held;
         steer_epoch epoch = 0;
 
-        if (bpf_map_lookup_elem(s->fds[STEERING_LISTENERS], &index, &held) == 0 && held == cookie)
-                return 0;
+        if (bpf_map_lookup_elem(s->fds[STEERING_LISTENERS], &index, &held) == 0)
+                return held == cookie ? 0 : -EEXIST;
         if (bpf_map_lookup_elem(s->fds[STEERING_EPOCHS], &index, &epoch) < 0)
                 return -errno;
         epoch++;
         if (bpf_map_update_elem(s->fds[STEERING_EPOCHS], &index, &epoch, BPF_ANY) < 0)
                 return -errno;
         return 0;
+}
+
+bool steering_index_vacant(Steering *s, uint32_t index) {
+        uint64_t held;
+
+        return bpf_map_lookup_elem(s->fds[STEERING_LISTENERS], &index, &held) < 0;
 }
 
 int steering_insert(Steering *s, uint32_t index, int listener_fd) {

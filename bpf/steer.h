@@ -52,7 +52,10 @@ int steering_fd(Steering *s, int which);
 
 /* Attaches the program to the reuseport group of a listening socket (it then steers the whole group). */
 int steering_attach(Steering *s, int listener_fd);
+/* -EEXIST when another listener has the index (a restored sockarray keeps the previous rpsupd's). */
 int steering_insert(Steering *s, uint32_t index, int listener_fd);
+/* No listener has the index in the sockarray. */
+bool steering_index_vacant(Steering *s, uint32_t index);
 int steering_remove(Steering *s, uint32_t index);
 /* The sockarray index of a listener (by its socket cookie), or -ENOENT. */
 int steering_find(Steering *s, int listener_fd, uint32_t *ret_index);

@@ -119,9 +119,11 @@ typedef struct Reuseport {
 
 /* ---- indices and groups ---- */
 
+/* An index no listener of ours has, and none in the sockarray either: after a restart, the sockarray holds
+ * the previous rpsupd's listeners at their indices until their slots are adopted. */
 static int index_alloc(Reuseport *rp, uint32_t *ret) {
         for (uint32_t i = 1; i < STEER_LISTENERS_MAX; i++)
-                if (!rp->used[i]) {
+                if (!rp->used[i] && steering_index_vacant(rp->steering, i)) {
                         rp->used[i] = 1;
                         (void) steering_counters_reset(rp->steering, i);
                         *ret = i;
@@ -649,10 +651,12 @@ static bool flows_wanted(Reuseport *rp, Service *s, Generation *target) {
                 log_notice("FlowTableSize=%" PRIu32 " applies once the service is stopped and started again: the "
                            "flow table was created with %" PRIu32 " entr%s%s and is kept across reloads and rpsupd "
                            "restarts.", c->flow_table_size, max, max == 1 ? "y" : "ies",
-                           max == 1 ? " (the service had no datagram listener then)" : "");
+                           max == 1 ? " (the service had no datagram listener then): flows are not kept until "
+                                      "then" : "");
                 rp->flow_size_noted = c->flow_table_size;
         }
-        return true;
+        /* A table of one entry keeps no flow: every new flow would push the last one out. */
+        return max > 1;
 }
 
 /* While the service stops, the policy is round-robin whatever it was: new connections must reach the
