@@ -249,8 +249,9 @@ static int policy_call_begin(ControlServer *cs, sd_bus_message *m, sd_bus_error 
         return 0;
 }
 
-static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        ControlServer *cs = userdata;
+/* SetSteering and SetShadowSteering: the policy's name, then the service decides (and says why not). A shadow
+ * may also be "off"; kernel is a policy, refused as a shadow by the service with the reason. */
+static int set_policy(sd_bus_message *m, ControlServer *cs, sd_bus_error *error, bool shadow) {
         ControlConnection *c;
         _cleanup_free_ char *message = NULL;
         const char *name;
@@ -260,37 +261,24 @@ static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *
         r = policy_call_begin(cs, m, error, &c, &name);
         if (r < 0)
                 return r;
-        p = steering_policy_from_string(name);
-        if (p < 0)
-                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
-                                         "\"%.64s\" is not a steering policy (expected round-robin, hash or kernel)",
-                                         name);
-        r = cs->handlers->steer(cs->userdata, p, c->peer.uid, &message);
+        p = shadow && streq(name, "off") ? _STEERING_POLICY_INVALID : steering_policy_from_string(name);
+        if (p < 0 && !(shadow && streq(name, "off")))
+                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT, "\"%.64s\" is not a %s policy (expected %s)",
+                                         name, shadow ? "shadow" : "steering",
+                                         shadow ? "round-robin, hash or off" : "round-robin, hash or kernel");
+        r = shadow ? cs->handlers->steer_shadow(cs->userdata, p, c->peer.uid, &message)
+                   : cs->handlers->steer(cs->userdata, p, c->peer.uid, &message);
         if (r < 0)
                 return sd_bus_error_setf(error, rpsup_error_name(r), "%s", message ?: strerror(-r));
         return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_set_shadow_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        ControlServer *cs = userdata;
-        ControlConnection *c;
-        _cleanup_free_ char *message = NULL;
-        const char *name;
-        SteeringPolicy p;
-        int r;
+static int method_set_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return set_policy(m, userdata, error, false);
+}
 
-        r = policy_call_begin(cs, m, error, &c, &name);
-        if (r < 0)
-                return r;
-        /* "off" stops it; kernel is a policy, refused by the service with the reason. */
-        p = streq(name, "off") ? _STEERING_POLICY_INVALID : steering_policy_from_string(name);
-        if (p < 0 && !streq(name, "off"))
-                return sd_bus_error_setf(error, RPSUP_ERROR_INVALID_ARGUMENT,
-                                         "\"%.64s\" is not a shadow policy (expected round-robin, hash or off)", name);
-        r = cs->handlers->steer_shadow(cs->userdata, p, c->peer.uid, &message);
-        if (r < 0)
-                return sd_bus_error_setf(error, rpsup_error_name(r), "%s", message ?: strerror(-r));
-        return sd_bus_reply_method_return(m, NULL);
+static int method_set_shadow_steering(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return set_policy(m, userdata, error, true);
 }
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
