@@ -207,11 +207,18 @@ static void print_generations(json_object *status, json_object *generations) {
         Table *t;
 
         printf("\n");
-        t = table_new(6, "GENERATION", "STATE", "WORKERS", "STARTED", "LIVE SINCE", "DRAIN DEADLINE / FAILURE");
+        t = table_new(7, "GENERATION", "STATE", "WORKERS", "CPU", "STARTED", "LIVE SINCE", "DRAIN DEADLINE / FAILURE");
         for (size_t i = 0; t && i < json_object_array_length(generations); i++) {
                 json_object *g = json_object_array_get_idx(generations, i);
-                char id[32], n[32], started[FORMAT_TIMESPAN_MAX + 16], deadline[FORMAT_TIMESPAN_MAX + 16];
+                char id[32], n[32], cpu[FORMAT_TIMESPAN_MAX], started[FORMAT_TIMESPAN_MAX + 16],
+                        deadline[FORMAT_TIMESPAN_MAX + 16];
                 const char *state = record_str(g, "state");
+                json_object *usec;
+                /* Where the service's cgroups tell: its processes' CPU time, gone ones included. */
+                if (json_object_object_get_ex(g, "cpu_usec", &usec))
+                        format_timespan(cpu, sizeof(cpu), (uint64_t) json_object_get_int64(usec), USEC_PER_MSEC);
+                else
+                        snprintf(cpu, sizeof(cpu), "-");
                 snprintf(id, sizeof(id), "%" PRIi64, record_int(g, "id"));
                 snprintf(n, sizeof(n), "%" PRIi64, record_int(g, "workers"));
                 format_relative(started, sizeof(started), (uint64_t) record_int(g, "started_usec"));
@@ -222,7 +229,7 @@ static void print_generations(json_object *status, json_object *generations) {
                         format_relative(deadline, sizeof(deadline), (uint64_t) record_int(status, "soak_deadline_usec"));
                 else
                         format_relative(deadline, sizeof(deadline), (uint64_t) record_int(g, "drain_deadline_usec"));
-                table_add(t, id, state, n, started, rel, deadline);
+                table_add(t, id, state, n, cpu, started, rel, deadline);
         }
         if (t)
                 table_print(t);

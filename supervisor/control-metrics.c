@@ -72,6 +72,45 @@ static void write_service(FILE *f, const StatusView *v, const char *svc) {
                         by_state[ws]);
         metric_header(f, "rpsup_workers_target", "gauge", "Workers the live generation should have.");
         fprintf(f, "rpsup_workers_target{service=\"%s\"} %u\n", svc, service_live_workers(s));
+
+        /* Where the service's cgroups tell: each generation's CPU time and memory. */
+        if (!v->cgroups)
+                return;
+        uint64_t cpu[GENERATIONS_MAX + 1], mem[GENERATIONS_MAX + 1];
+        size_t n = 0;
+        bool any_memory = false;
+        FOREACH_GENERATION(g, s) {
+                if (n >= ELEMENTSOF(cpu))
+                        break;
+                if (cgroup_tree_usage(v->cgroups, g->id, &cpu[n], &mem[n]) < 0)
+                        cpu[n] = mem[n] = UINT64_MAX;
+                any_memory = any_memory || mem[n] != UINT64_MAX;
+                n++;
+        }
+        metric_header(f, "rpsup_generation_cpu_seconds_total", "counter",
+                      "CPU time of a generation's processes, those gone included (its cgroup's cpu.stat).");
+        n = 0;
+        FOREACH_GENERATION(g, s) {
+                if (n >= ELEMENTSOF(cpu))
+                        break;
+                if (cpu[n] != UINT64_MAX)
+                        fprintf(f, "rpsup_generation_cpu_seconds_total{service=\"%s\",generation=\"%" PRIu64 "\"} %.6f\n",
+                                svc, g->id, (double) cpu[n] / 1e6);
+                n++;
+        }
+        if (!any_memory)
+                return;
+        metric_header(f, "rpsup_generation_memory_bytes", "gauge",
+                      "Memory of a generation's processes (its cgroup's memory.current).");
+        n = 0;
+        FOREACH_GENERATION(g, s) {
+                if (n >= ELEMENTSOF(cpu))
+                        break;
+                if (mem[n] != UINT64_MAX)
+                        fprintf(f, "rpsup_generation_memory_bytes{service=\"%s\",generation=\"%" PRIu64 "\"} %" PRIu64 "\n",
+                                svc, g->id, mem[n]);
+                n++;
+        }
 }
 
 /* The service's counters: reloads, scales, worker starts and failures. */

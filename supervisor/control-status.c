@@ -270,6 +270,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_u32(m, "pid", (uint32_t) getpid()));
         TRY(entry_str(m, "config", v->config_path));
         TRY(entry_str(m, "runtime_directory", v->runtime_dir));
+        TRY(entry_str(m, "cgroup", cgroup_tree_path(v->cgroups)));
         TRY(entry_u64(m, "started_usec", v->started_at_realtime));
         TRY(entry_u64(m, "reloads_ok", s->counters.reloads_ok));
         TRY(entry_u64(m, "reloads_failed", s->counters.reloads_failed));
@@ -349,6 +350,15 @@ int status_append_generations(sd_bus_message *m, const StatusView *v) {
                 TRY(entry_u64(m, "retired_usec", to_realtime(g->retired_at)));
                 TRY(entry_u64(m, "drain_deadline_usec", g->state == GENERATION_RETIRING ? to_realtime(drain) : 0));
                 TRY(entry_str(m, "failure", g->failure));
+                {
+                        /* Its processes' CPU time (gone ones included) and memory, where cgroups tell. */
+                        uint64_t cpu, mem;
+                        if (cgroup_tree_usage(v->cgroups, g->id, &cpu, &mem) >= 0) {
+                                TRY(entry_u64(m, "cpu_usec", cpu));
+                                if (mem != UINT64_MAX)
+                                        TRY(entry_u64(m, "memory_bytes", mem));
+                        }
+                }
                 /* During a soak: new connections steered to the soaking and the warm generation since it
                  * began (the measured canary share). */
                 TRY(entry_u64(m, "steered", v->service->warm && (g == v->service->live || g == v->service->warm)

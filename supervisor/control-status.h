@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "probe.h"
 #include "retirement.h"
+#include "cgroup-tree.h"
 #include "service.h"
 #include "strategy.h"
 
@@ -27,6 +28,7 @@ typedef struct StatusView {
         ListenerSet *listeners;
         Retirements *retirements;      /* read; a retiring generation's record is brought up to date */
         Balance *balance;              /* per-worker balance figures, sampled when read; NULL: unknown */
+        CgroupTree *cgroups;           /* the service's cgroups (each generation's CPU and memory); NULL: none */
         uid_t caller;                  /* who asks (high-water marks are per scraping uid); BALANCE_NO_CALLER */
 } StatusView;
 

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "balance.h"
+#include "cgroup-tree.h"
 #include "control-status.h"
 #include "control.h"
 #include "fd-util.h"
@@ -36,6 +38,7 @@ struct Manager {
         Config *config;          /* as last loaded (start or reload) */
 
         InheritedFds inherited;
+        CgroupTree *cgroups;     /* the service's cgroups; NULL where there are none */
         ListenerSet *listeners;
         Strategy *strategy;
         Service *service;
@@ -53,6 +56,7 @@ struct Manager {
         sd_event_source *sigterm, *sigint, *sighup;
 
         bool stopping;
+        bool stopped;            /* every worker is gone */
         bool ready_sent;
         bool reloading;          /* RELOADING=1 sent, READY=1 due when the reload is over */
         int exit_code;
@@ -122,6 +126,9 @@ static void host_generation_gone(void *userdata, Generation *g) {
         const Retirement *r = retirements_end(&m->retirements, g->id);
         char span[FORMAT_TIMESPAN_MAX];
 
+        /* Whatever its workers left (double-forked daemons, children) goes with it. */
+        cgroup_tree_generation_gone(m->cgroups, g->id);
+
         if (!r) {
                 log_info("Generation %" PRIu64 " is gone.", g->id);
                 return;
@@ -161,6 +168,7 @@ static void control_view(void *userdata, StatusView *ret) {
                 .listeners = m->listeners,
                 .retirements = &m->retirements,
                 .balance = m->balance,
+                .cgroups = m->cgroups,
         };
 }
 
@@ -407,6 +415,7 @@ static void stop_done(Service *s, int r, const char *message, void *userdata) {
 
         if (m->strategy->ops->stopped)
                 m->strategy->ops->stopped(m->strategy);
+        m->stopped = true;
         /* The last word (state file, STATUS=) now: the loop ends before deferred work would run. */
         publish_now(m);
         (void) sd_event_exit(m->event, m->exit_code);
@@ -598,6 +607,7 @@ static int setup_service(Manager *m) {
                 .service_name = m->service_name,
                 .notify_socket = notify_server_path(m->notify),
                 .strategy = m->strategy,
+                .cgroups = m->cgroups,
                 .started = host_worker_started,
                 .userdata = m,
         };
@@ -633,6 +643,39 @@ static int setup_service(Manager *m) {
         return 0;
 }
 
+/* For cgroup_tree_end_unknown(): a generation taken over. */
+static bool cgroup_known_generation(void *userdata, uint64_t generation) {
+        Manager *m = userdata;
+
+        FOREACH_GENERATION(g, m->service)
+                if (g->id == generation)
+                        return true;
+        return false;
+}
+
+/* What runs in the service's cgroups and was not taken over (a worker started just before the earlier
+ * rpsupd died, before its state file named it; leftovers of workers) ends now. */
+static void end_unknown_cgroups(Manager *m) {
+        _cleanup_free_ pid_t *adopted = NULL;
+        size_t n = 0;
+
+        if (!m->cgroups)
+                return;
+        FOREACH_GENERATION(g, m->service)
+                n += g->n_slots;
+        adopted = calloc(n ?: 1, sizeof(pid_t));
+        if (!adopted) {
+                log_oom();
+                return;
+        }
+        n = 0;
+        FOREACH_GENERATION(g, m->service)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        if (g->slots[i]->worker && g->slots[i]->worker->pid > 0)
+                                adopted[n++] = g->slots[i]->worker->pid;
+        (void) cgroup_tree_end_unknown(m->cgroups, cgroup_known_generation, m, adopted, n);
+}
+
 /* Takes over what the predecessor left (if `saved`), finishes it, and starts a generation if none serves. */
 static int start_service(Manager *m, const SavedState *saved) {
         int r;
@@ -643,6 +686,7 @@ static int start_service(Manager *m, const SavedState *saved) {
                 if (r < 0)
                         return r;
         }
+        end_unknown_cgroups(m);
         r = 0;
         if (service_count_generations(m->service) > 0) {
                 r = service_resume(m->service, start_done, m);
@@ -690,6 +734,10 @@ int manager_start(Manager *m) {
         r = load_predecessor(m, &saved, &adopt);
         if (r < 0)
                 return r;
+        /* After the predecessor's leftovers were looked for in our own cgroup: then rpsupd leaves it. */
+        r = cgroup_tree_open(m->event, m->service_name, m->runtime_dir, &m->cgroups);
+        if (r < 0)
+                return r;
 
         r = strategy_select(m->config, m->listeners, &m->inherited, adopt ? saved.strategy : _STRATEGY_INVALID,
                             &m->strategy, &error);
@@ -715,6 +763,15 @@ int manager_start(Manager *m) {
 int manager_run(Manager *m) {
         int r = sd_event_loop(m->event);
 
+        /* Every worker is gone: nothing of the service outlives it (KillMode=process leaves that to us).
+         * The last worker may not be reaped yet (the loop ended in its exit's callback): a zombie still
+         * counts in its cgroup. */
+        if (m->stopped) {
+                siginfo_t si = {};
+                while (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) >= 0 && si.si_pid > 0)
+                        si = (siginfo_t) {};
+                cgroup_tree_end_all(m->cgroups);
+        }
         /* What systemd has not read yet (the last STATUS=, fds) goes out before we do. */
         systemd_notify_flush(USEC_PER_SEC);
         if (r < 0)
@@ -770,6 +827,7 @@ Manager *manager_free(Manager *m) {
         m->notify = notify_server_free(m->notify);
         m->strategy = strategy_free(m->strategy);
         m->listeners = listener_set_free(m->listeners);
+        m->cgroups = cgroup_tree_free(m->cgroups);
         inherited_fds_done(&m->inherited);
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->publish_event);

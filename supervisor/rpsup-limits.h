@@ -16,6 +16,11 @@
 #define STATE_LINE_MAX 256u         /* a line of the state file (rpsupd writes at most about 120 bytes) */
 #define TAKEOVER_PIDFDS_MAX 512u    /* pidfds waited on at once when ending an earlier rpsupd's processes */
 #define CGROUP_LEFTOVERS_MAX 65536u /* processes left in the service's cgroup ended at start-up; more: an error */
+#define CGROUP_PENDING_REMOVALS_MAX 1024u /* cgroups watched until empty to be removed; more: left until their
+                                           * generation goes or the service stops (logged) */
+#define CGROUP_KILL_PIDS_MAX 65536u /* processes signalled per cgroup per pass where cgroup.kill is missing */
+#define CGROUP_KILL_PASSES 16u      /* passes of SIGKILL over a cgroup where cgroup.kill is missing */
+#define CGROUP_REMOVE_RETRIES 50u   /* rmdir() of an emptied cgroup that the kernel still holds, 20 ms apart */
 /* Control clients: root and rpsupd's own uid have a budget of their own that other users cannot use up. */
 #define CONTROL_CONNECTIONS_PRIVILEGED_MAX 32u   /* clients of uid 0 and rpsupd's uid */
 #define CONTROL_CONNECTIONS_UNPRIVILEGED_MAX 32u /* clients of all other uids together */

@@ -63,6 +63,7 @@ static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, voi
 static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
         WorkerProcess *wp = userdata;
 
+        wp->exited = true;
         /* If the exec status was not read yet, read it first: it says why the worker is gone. */
         if (wp->exec_source)
                 (void) on_exec_status(wp->exec_source, sd_event_source_get_io_fd(wp->exec_source), EPOLLIN, wp);
@@ -74,6 +75,7 @@ static int on_adopted_exit(sd_event_source *source, int fd, uint32_t revents, vo
         WorkerProcess *wp = userdata;
 
         /* Not our child: another process reaps it, and its exit status is not ours to know. */
+        wp->exited = true;
         service_worker_exited(wp->host->service, wp->worker, 0, 0);
         return 0;
 }
@@ -103,9 +105,10 @@ static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, voi
 
 /* Starts w's process: its listeners, environment and command line as its generation's config says. */
 static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd,
-                         int *ret_go_fd) {
+                         int *ret_go_fd, char ret_cgroup[static 64]) {
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL, **argv = NULL;
+        _cleanup_(cgroup_place_done) CgroupPlace place = CGROUP_PLACE_NULL;
         FdList fds = {};
         int r;
 
@@ -118,6 +121,12 @@ static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *re
         r = exec_argv_expand(c->exec_words, env, &argv);
         if (r < 0)
                 return r;
+        if (h->cgroups) {
+                r = cgroup_tree_place_worker(h->cgroups, w->slot->generation->id, w->slot->index, &place);
+                if (r < 0)
+                        return r;
+        }
+        ret_cgroup[0] = 0;
 
         SpawnParams p = {
                 .argv = argv,
@@ -128,17 +137,26 @@ static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *re
                 .privileges = worker_privileges_from_config(c),
                 .working_directory = c->working_directory,
                 .working_directory_missing_ok = c->working_directory_missing_ok,
+                .cgroup_fd = place.dir_fd,
+                .cgroup_v1_procs_fd = place.v1_procs_fd,
         };
-        return spawn_worker(&p, ret_pid, ret_pidfd, ret_exec_fd, ret_go_fd);
+        r = spawn_worker(&p, ret_pid, ret_pidfd, ret_exec_fd, ret_go_fd);
+        if (r < 0) {
+                cgroup_tree_worker_gone(h->cgroups, place.name);
+                return r;
+        }
+        strcpy(ret_cgroup, place.name);
+        return 0;
 }
 
 int worker_process_spawn(WorkerHost *h, Worker *w) {
         _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF, go_fd = -EBADF;
+        char cgroup[64];
         WorkerProcess *wp;
         pid_t pid;
         int r;
 
-        r = spawn_process(h, w, &pid, &pidfd, &exec_fd, &go_fd);
+        r = spawn_process(h, w, &pid, &pidfd, &exec_fd, &go_fd, cgroup);
         if (r < 0)
                 return r;
 
@@ -149,6 +167,7 @@ int worker_process_spawn(WorkerHost *h, Worker *w) {
                 return -ENOMEM;
         }
         *wp = (WorkerProcess) { .host = h, .worker = w, .pidfd = -EBADF, .go_fd = -EBADF };
+        strcpy(wp->cgroup, cgroup);
         /* With the pid, the state file's name for this process: without it a restarted rpsupd could not
          * take the worker over. */
         r = process_start_time(pid, &wp->start_time);
@@ -166,6 +185,7 @@ int worker_process_spawn(WorkerHost *h, Worker *w) {
         wp->go_fd = TAKE_FD(go_fd);
 
         w->pid = pid;
+        wp->child = true;
         w->host_data = wp;
         /* The state file is written once for all the workers started in this turn of the loop, then they
          * are released. */
@@ -231,6 +251,9 @@ int worker_process_attach(WorkerProcess *wp, Worker *w) {
         }
         wp->worker = w;
         w->host_data = wp;
+        /* Started by an rpsupd with cgroups: in one of ours (else in the subtree's root: nothing to end). */
+        if (wp->host->cgroups && cgroup_tree_find(wp->host->cgroups, w->pid, wp->cgroup, sizeof(wp->cgroup)) < 0)
+                wp->cgroup[0] = 0;
         return 0;
 }
 
@@ -248,8 +271,23 @@ int worker_process_kill(Worker *w, int sig) {
         return 0;
 }
 
+/* The worker's process exited: what it started is ended with it, and its cgroup removed once empty (a
+ * restart of the slot gets a new one). */
+static void end_leftovers(WorkerProcess *wp, Worker *w) {
+        if (wp->host->cgroups)
+                cgroup_tree_worker_gone(wp->host->cgroups, wp->cgroup);
+        else if (w->pid > 0 && wp->child)
+                /* Its process group (it made one with setsid()): until we reap it, its pid names no other. An
+                 * adopted worker is reaped by another process, and then its pid may name another group. */
+                (void) kill(-w->pid, SIGKILL);
+}
+
 void worker_process_forget(Worker *w) {
-        w->host_data = worker_process_free(w->host_data);
+        WorkerProcess *wp = w->host_data;
+
+        if (wp && wp->exited)
+                end_leftovers(wp, w);
+        w->host_data = worker_process_free(wp);
 }
 
 uint64_t worker_process_start_time(Worker *w) {

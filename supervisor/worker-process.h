@@ -5,6 +5,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "cgroup-tree.h"
 #include "macro.h"
 #include "service.h"
 #include "strategy.h"
@@ -17,6 +18,7 @@ typedef struct WorkerHost {
         const char *notify_socket;      /* NOTIFY_SOCKET= */
         Strategy *strategy;             /* gives each worker its listeners */
         Service *service;               /* told when a worker exec'd or exited */
+        CgroupTree *cgroups;            /* where workers run; NULL: no cgroups (process groups) */
         /* A worker was started: the state file is due (then worker_process_release_held()). */
         void (*started)(void *userdata);
         void *userdata;
@@ -28,11 +30,15 @@ typedef struct WorkerProcess {
         int pidfd;
         int go_fd;                      /* held before execve() until the state file names it; else -EBADF */
         uint64_t start_time;            /* /proc/PID/stat starttime: identity across rpsupd restarts */
+        bool exited;                    /* what it left behind is ended when it is forgotten */
+        bool child;                     /* started by this rpsupd (not adopted): it reaps it */
+        char cgroup[64];                /* its cgroup, relative to the service's subtree; "" if none */
         sd_event_source *exit_source;   /* child source (our child) or pidfd io source (adopted) */
         sd_event_source *exec_source;   /* exec status pipe */
 } WorkerProcess;
 
-/* For the ServiceHost: starts w's process; signals it; forgets it (the worker is gone). */
+/* For the ServiceHost: starts w's process; signals it; forgets it (the worker is gone: if its process
+ * exited, what it left in its cgroup, or else in its process group, is killed). */
 int worker_process_spawn(WorkerHost *h, Worker *w);
 int worker_process_kill(Worker *w, int sig);
 void worker_process_forget(Worker *w);

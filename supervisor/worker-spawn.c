@@ -3,14 +3,17 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <unistd.h>
 
+#include "clone3-vfork.h"
 #include "fd-util.h"
 #include "proc-parse.h"
 #include "worker-spawn.h"
 #include "strv.h"
+#include "worker-privileges.h"
 
 _noreturn_ static void child_fail(int exec_fd, int error) {
         (void) !write(exec_fd, &error, sizeof(error));
@@ -32,17 +35,38 @@ static void child_wait_go(int go_fd, int exec_fd) {
         }
 }
 
-_noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid_index, int exec_fd, int go_fd) {
-        sigset_t all;
+/* What the child needs; in the clone3 child it lives in rpsupd's memory, which the child only reads (and
+ * writes listen_pid, rpsupd's own buffer for it). */
+typedef struct ChildArgs {
+        const SpawnParams *p;
+        char **env;
+        char *listen_pid;       /* the environment's "LISTEN_PID=" entry, room for any pid */
+        int exec_fd;
+        int go_fd;              /* -EBADF: nothing to wait for (the cgroup records the worker) */
+} ChildArgs;
+
+#define LISTEN_PID_SIZE 32
+
+/* Only system calls from here to execve(): this runs after fork() or in a clone3 child that shares
+ * rpsupd's memory. */
+_noreturn_ static void child(const ChildArgs *a) {
+        const SpawnParams *p = a->p;
+        int exec_fd = a->exec_fd, go_fd = a->go_fd;
+        sigset_t none;
         int base, r;
 
-        /* Undo what rpsupd set up for itself: blocked signals, handlers, a session shared with it. */
-        sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        /* Undo what rpsupd set up for itself: handlers, blocked signals (all of them, around a clone3), a
+         * session shared with it. Handlers first: then no handler of rpsupd's runs here. */
         for (int sig = 1; sig < _NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void) signal(sig, SIG_DFL);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) setsid();
+
+        /* The name=systemd cgroup (hybrid mode), where "systemctl status" looks; cgroup2's is set already. */
+        if (p->cgroup_v1_procs_fd >= 0 && write(p->cgroup_v1_procs_fd, "0", 1) != 1)
+                child_fail(exec_fd, errno);
 
         /* Move the listeners to 3..3+n-1. First out of the way (above every target), then into place. */
         base = 3 + (int) p->n_fds;
@@ -58,7 +82,7 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
                         child_fail(exec_fd, errno);
                 exec_fd = e;
         }
-        if (go_fd < base) {
+        if (go_fd >= 0 && go_fd < base) {
                 int g = fcntl(go_fd, F_DUPFD_CLOEXEC, base);
                 if (g < 0)
                         child_fail(exec_fd, errno);
@@ -79,67 +103,92 @@ _noreturn_ static void child(const SpawnParams *p, char **env, size_t listen_pid
                         child_fail(exec_fd, errno);
         }
 
-        child_wait_go(go_fd, exec_fd);
+        if (go_fd >= 0)
+                child_wait_go(go_fd, exec_fd);
 
         /* LISTEN_PID is the pid of this process; only known here. */
-        char listen_pid[32];
-        snprintf(listen_pid, sizeof(listen_pid), "LISTEN_PID=%d", (int) getpid());
-        env[listen_pid_index] = listen_pid;
+        snprintf(a->listen_pid, LISTEN_PID_SIZE, "LISTEN_PID=%d", (int) getpid());
 
-        execve(p->path, p->argv, env);
+        execve(p->path, p->argv, a->env);
         child_fail(exec_fd, errno);
+}
+
+static int child_clone3(void *arg) {
+        child(arg);
 }
 
 int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd, int *ret_go_fd) {
         _cleanup_strv_free_ char **env = NULL;
-        _cleanup_close_ int pidfd = -EBADF, go_read = -EBADF, go_write = -EBADF;
+        _cleanup_close_ int pidfd = -EBADF, go_read = -EBADF, go_write = -EBADF, exec_read = -EBADF,
+                exec_write = -EBADF;
+        _cleanup_free_ gid_t *groups = NULL;
+        SpawnParams params = *p;
+        char *listen_pid;
         int pipefd[2], gofd[2];
-        size_t listen_pid_index;
-        pid_t pid;
+        pid_t pid = -ENOSYS;
         int r;
 
-        /* Build everything the child needs before fork(): after it, only async-signal-safe calls. */
+        /* Everything the child needs is built before it exists: after, only system calls. */
         env = strv_copy(p->env);
         if (!env)
                 return -ENOMEM;
-        r = strv_extend(&env, "LISTEN_PID=0");
+        listen_pid = calloc(1, LISTEN_PID_SIZE);
+        if (!listen_pid)
+                return -ENOMEM;
+        strcpy(listen_pid, "LISTEN_PID=0");
+        r = strv_consume(&env, listen_pid);
         if (r < 0)
                 return r;
-        listen_pid_index = strv_length(env) - 1;
-
-        if (pipe2(gofd, O_CLOEXEC) < 0)
-                return -errno;
-        go_read = gofd[0];
-        go_write = gofd[1];
+        r = worker_privileges_resolve_groups(&params.privileges, &groups);
+        if (r < 0)
+                return r;
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
+        exec_read = pipefd[0];
+        exec_write = pipefd[1];
 
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(pipefd[0]);
-                safe_close(pipefd[1]);
-                return r;
+        ChildArgs a = { .p = &params, .env = env, .listen_pid = listen_pid, .exec_fd = exec_write, .go_fd = -EBADF };
+
+        /* In its cgroup, a new worker needs no go-ahead: a worker the state file does not name yet is found
+         * there by the next rpsupd. The clone3 child shares rpsupd's memory, and returns once it exec'd. */
+        if (p->cgroup_fd >= 0) {
+                int fd = -EBADF;
+
+                pid = clone3_vfork(p->cgroup_fd, &fd, child_clone3, &a);
+                if (pid >= 0)
+                        pidfd = fd;
+                else if (pid != -ENOSYS)
+                        return pid;
         }
-        if (pid == 0) {
-                safe_close(pipefd[0]);
-                safe_close(go_write);
-                child(p, env, listen_pid_index, pipefd[1], go_read);
+        if (pid == -ENOSYS) {
+                /* fork(), and the child waits before execve() until the state file names it. */
+                if (pipe2(gofd, O_CLOEXEC) < 0)
+                        return -errno;
+                go_read = gofd[0];
+                go_write = gofd[1];
+                a.go_fd = go_read;
+                pid = fork();
+                if (pid < 0)
+                        return -errno;
+                if (pid == 0) {
+                        safe_close(exec_read);
+                        safe_close(go_write);
+                        child(&a);
+                }
+                go_read = safe_close(go_read);
+                pidfd = pidfd_open(pid, 0);
+                if (pidfd < 0) {
+                        r = -errno;
+                        (void) kill(pid, SIGKILL);
+                        return r;
+                }
         }
 
-        safe_close(pipefd[1]);
-        go_read = safe_close(go_read);
-        pidfd = pidfd_open(pid, 0);
-        if (pidfd < 0) {
-                r = -errno;
-                (void) kill(pid, SIGKILL);
-                safe_close(pipefd[0]);
-                return r;
-        }
-        (void) fd_set_nonblock(pipefd[0], true);
+        exec_write = safe_close(exec_write);
+        (void) fd_set_nonblock(exec_read, true);
         *ret_pid = pid;
         *ret_pidfd = TAKE_FD(pidfd);
-        *ret_exec_fd = pipefd[0];
+        *ret_exec_fd = TAKE_FD(exec_read);
         *ret_go_fd = TAKE_FD(go_write);
         return 0;
 }

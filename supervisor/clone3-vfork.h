@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* clone3() with CLONE_VM|CLONE_VFORK: a child that shares rpsupd's memory (nothing is copied: no page
+ * tables, no copy-on-write faults) and runs fn on a stack of its own while rpsupd waits, until it calls
+ * execve() or exits. With CLONE_PIDFD (the pidfd exists as the child does: no pid reuse race) and, if
+ * cgroup_fd >= 0, CLONE_INTO_CGROUP (the child starts in that cgroup).
+ *
+ * fn runs in rpsupd's memory: it may not allocate, change anything rpsupd keeps, or return into
+ * rpsupd's stack; it ends with execve() or _exit(). rpsupd's signals are blocked around the call, so no
+ * handler of rpsupd's runs in the child.
+ *
+ * Returns the child's pid, or -ENOSYS where this architecture or kernel cannot (the caller falls back
+ * to fork()), or another negative errno. */
+
+#include <sys/types.h>
+
+pid_t clone3_vfork(int cgroup_fd, int *ret_pidfd, int (*fn)(void *arg), void *arg);
