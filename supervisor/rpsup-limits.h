@@ -16,6 +16,10 @@
 #define STATE_LINE_MAX 256u         /* a line of the state file (rpsupd writes at most about 120 bytes) */
 #define TAKEOVER_PIDFDS_MAX 512u    /* pidfds waited on at once when ending an earlier rpsupd's processes */
 #define CGROUP_LEFTOVERS_MAX 65536u /* processes left in the service's cgroup ended at start-up; more: an error */
+/* Copies rpsupd keeps of what it hands to the fd store (for a reexec): its listeners (LISTENERS_MAX), its
+ * sockets and BPF objects, and whatever else goes through fdstore_add() (workers' stored fds, bounded by
+ * their own limit). Beyond it an fd is not kept (logged) and a reexec is refused. */
+#define FDSTORE_KEPT_MAX 16384u
 /* Control clients: root and rpsupd's own uid have a budget of their own that other users cannot use up. */
 #define CONTROL_CONNECTIONS_PRIVILEGED_MAX 32u   /* clients of uid 0 and rpsupd's uid */
 #define CONTROL_CONNECTIONS_UNPRIVILEGED_MAX 32u /* clients of all other uids together */

@@ -21,3 +21,7 @@ void takeover_end_orphans(const SavedState *saved, const Config *c);
 /* Under systemd, with nothing to take over: other processes in our control group are workers of an earlier
  * rpsupd that nobody supervises (and that may hold our addresses). They are stopped the same way. */
 void takeover_end_cgroup_leftovers(const Config *c);
+/* After a reexec (same process): children of this process that are not taken-over workers (an exec probe
+ * in flight, a hung worker ended by takeover_restore()) are watched, so that each is reaped when it exits.
+ * Bounded by the children the previous image had. */
+void takeover_reap_strays(sd_event *e, Service *s);

@@ -29,6 +29,7 @@ typedef struct WorkerProcess {
         int go_fd;                      /* held before execve() until the state file names it; else -EBADF */
         uint64_t start_time;            /* /proc/PID/stat starttime: identity across rpsupd restarts */
         sd_event_source *exit_source;   /* child source (our child) or pidfd io source (adopted) */
+        bool child;                     /* taken over, and our child: after a reexec */
         sd_event_source *exec_source;   /* exec status pipe */
 } WorkerProcess;
 
