@@ -732,7 +732,8 @@ static int start_service(Manager *m, const SavedState *saved) {
         int r;
 
         if (saved) {
-                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers };
+                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers,
+                                      .same_process = reexec_taking_over() };
                 r = takeover_restore(&host, saved);
                 if (r < 0)
                         return r;

@@ -76,6 +76,8 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
                         }
                         if (ss->worker.claimed_ready)
                                 service_adopt_ready_claim(s, w);
+                        if (ss->has_drain && h->same_process)
+                                service_adopt_drain(s, slot, ss->drain_deadline);
                         r = worker_process_attach(wp, w);
                         if (r < 0)
                                 return log_error_errno(r, "Failed to watch worker pid %d: %m", (int) w->pid);

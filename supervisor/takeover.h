@@ -12,6 +12,8 @@ typedef struct TakeoverHost {
         Service *service;      /* rebuilt through service_adopt_*() */
         const Config *config;  /* the config the adopted generations run with */
         WorkerHost *workers;   /* watches the adopted workers' processes */
+        bool same_process;     /* a reexec: the same boot and clock, the workers are our children; retiring
+                                * workers keep their drain windows */
 } TakeoverHost;
 
 int takeover_restore(const TakeoverHost *h, const SavedState *saved);

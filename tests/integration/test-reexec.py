@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, sys.path[0])
 from rpsuptest import RPSUPD, Load, Rpsup, check, log, run, wait_until  # noqa: E402
+from slowrequest import busy, slow_client  # noqa: E402
 
 ABI_NEXT = os.environ.get("RPSUPD_ABI_NEXT") or os.path.join(os.path.dirname(RPSUPD), "..", "tests", "helpers",
                                                              "rpsupd-abi-next")
@@ -75,8 +76,26 @@ def same_process(r, pid, workers, inodes):
     return st
 
 
+def drain_across_reexec(r, workers):
+    """A reexec while a retired worker drains a request: it goes on draining (its window is carried), is not
+    asked to stop meanwhile, and answers."""
+    slow = slow_client(r.port)
+    drainer = wait_until(lambda: next((w for w in workers if busy(w)), None), timeout=5,
+                         what="a worker busy with the slow request")
+    rc, _, err = r.reload()
+    check(rc == 0, f"reload: {err}")
+    rc, _, err = reexec(r)
+    check(rc == 0, f"reexec while a worker drains: {err}")
+    st = r.status()
+    state = next((w["state"] for w in st["workers"] if w["pid"] == drainer), None)
+    check(state == "draining", f"the draining worker {drainer} is {state} after the reexec, not draining")
+    reply = slow.answered_within(10)
+    check(reply is not None, "the request the retired worker was serving got no answer")
+    slow.close()
+
+
 def test(mode, strategy):
-    r = Rpsup(workers=3, strategy=strategy)
+    r = Rpsup(workers=3, strategy=strategy, worker_args="--slow-request 2500")
     bindir = os.path.join(r.tmp, "bin")
     os.mkdir(bindir)
     binary = os.path.join(bindir, "rpsupd")
@@ -103,6 +122,13 @@ def test(mode, strategy):
                     check(st["service"]["reexecs_done"] == i + 1 and st["service"]["reexecs_failed"] == 0,
                           f"status counts {st['service']['reexecs_done']} reexecs done after {i + 1}")
                 log(f"10 reexecs: {', '.join(f'{t:.1f}' for t in times)} ms")
+                # A reexec while a retired worker drains a request: it goes on draining (its window is carried),
+                # is not asked to stop meanwhile, and answers.
+                done = 10
+                if strategy != "handoff":  # handoff stops retired workers at once: nothing drains
+                    done += 1
+                    drain_across_reexec(r, workers)
+
                 # The taken-over workers are children: a reload retires them, and their exit is seen with its
                 # status (a clean exit after KillSignal=, not a crash) and reaped.
                 rc, _, err = r.reload("--wait")
@@ -111,9 +137,11 @@ def test(mode, strategy):
                 check(st["service"]["retiring_failures"] == 0,
                       f"retired workers counted as crashes: {st['service']['retiring_failures']}")
                 for w in workers:
-                    check(not os.path.exists(f"/proc/{w}"), f"worker {w} was not reaped (zombie or running)")
+                    wait_until(lambda: not os.path.exists(f"/proc/{w}"), timeout=10,
+                               what=f"worker {w} reaped (it is a zombie, or still runs)")
                 new = sorted(w["pid"] for w in r.live_workers(st))
                 check(len(new) == 3 and not set(new) & set(workers), f"the reload did not replace the workers: {new}")
+                check(st["service"]["reexecs_done"] == done, f"status does not count {done} reexecs")
             else:
                 install(ABI_NEXT, binary)
                 rc, _, err = reexec(r)
