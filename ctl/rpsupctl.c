@@ -650,7 +650,7 @@ static int verb_reexec(int argc, char *argv[]) {
 
                 r = reexec_status(argv[1], &st);
                 if (r >= 0 && record_int(st, "pid") != pid)
-                        return fail(EXIT_FAILED, NULL, "reexec of \"%s\": rpsupd (pid %" PRIi64 ") is gone; pid %"
+                        return fail(EXIT_UNREACHABLE, NULL, "reexec of \"%s\": rpsupd (pid %" PRIi64 ") is gone; pid %"
                                     PRIi64 " answers now (systemd restarted the service?)", argv[1], pid,
                                     record_int(st, "pid"));
                 if (r >= 0 && (uint64_t) record_int(st, "reexec_seq") >= seq) {
