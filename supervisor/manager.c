@@ -480,8 +480,9 @@ static int on_reexec(sd_event_source *source, void *userdata) {
 
         r = reexec_refusal(m, &error);
         if (r < 0 && r != -EALREADY) {
-                /* Something began between the call and now (a reload in the same turn of the loop). */
-                log_error("Reexec not done: %s.", error ?: strerror(-r));
+                /* Something began between the call and now (a reload in the same turn of the loop): the attempt
+                 * is recorded as failed, so that whoever waits for its outcome learns it. */
+                reexec_abandon(error ?: strerror(-r));
                 return 0;
         }
         /* The state file names everything now, and every message to systemd is out (fds stored meanwhile). */

@@ -198,6 +198,11 @@ static void record_outcome(uint64_t seq, const char *error) {
         rx.record.last_at = now_usec(CLOCK_REALTIME);
 }
 
+void reexec_abandon(const char *error) {
+        record_outcome(rx.record.seq + 1, error);
+        log_error("Reexec %" PRIu64 " not done: %s", rx.record.seq, error);
+}
+
 void reexec_finish_takeover(void) {
         char span[FORMAT_TIMESPAN_MAX];
 
@@ -255,8 +260,10 @@ int reexec_exec(const char *runtime_dir, int steer_abi) {
         size_t n, fl = 0, nl = 0;
         int r;
 
-        if (reexec_unavailable())
+        if (reexec_unavailable()) {
+                reexec_abandon(reexec_unavailable());
                 return -EOPNOTSUPP;
+        }
         rx.since = now_usec(CLOCK_MONOTONIC);
         n = fdstore_kept(&kept);
         for (size_t i = 0; i < n; i++) {

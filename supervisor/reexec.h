@@ -53,6 +53,8 @@ const ReexecRecord *reexec_record(void);
  * if this is the old image back after a refusal. */
 void reexec_finish_takeover(void);
 
+/* An attempt announced (its number given out) that is not made after all: recorded as failed, with why. */
+void reexec_abandon(const char *error);
 /* Executes the binary as it is on disk now, passing every kept fd, `runtime_dir` and this image's
  * `steer_abi` (STEER_ABI, which main.c and manager.c are built with). Returns only if execve()
  * failed: nothing changed then, and the failure is recorded and returned. */
