@@ -458,6 +458,11 @@ static int reexec_refusal(Manager *m, char **ret_error) {
                 *ret_error = strdup(why);
                 return -EOPNOTSUPP;
         }
+        if (s->warm && s->live) {
+                *ret_error = strdup_printf("generation %" PRIu64 " is soaking, and its reload waits for the outcome: "
+                                           "promote or roll it back first", s->live->id);
+                return -EBUSY;
+        }
         if (s->op || s->state != SERVICE_RUNNING) {
                 *ret_error = strdup_printf("the service is %s: a reexec waits until the operation in progress (whose "
                                            "caller waits for its answer) is over", service_state_to_string(s->state));

@@ -9,18 +9,19 @@ systemd (rpsupd's own copies of its stored fds are all there is), handoff with t
 
 refuse STRATEGY: the binary on disk is replaced by an rpsupd of another steering map layout (STEER_ABI): it
 refuses, executes the running image again, which takes over and reports why (rpsupctl exits 1); then a
-binary that is not there (execve fails, nothing changed); then the good binary again, by SIGUSR2. The load
-runs throughout without a failed connection."""
+binary that is not there (execve fails, nothing changed); then the good binary again, by SIGUSR2; a reexec
+during a reload's soak is refused. The load runs throughout without a failed connection."""
 
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, sys.path[0])
-from rpsuptest import RPSUPD, Load, Rpsup, check, log, run, wait_until  # noqa: E402
+from rpsuptest import RPSUPCTL, RPSUPD, Load, Rpsup, check, log, run, wait_until  # noqa: E402
 from slowrequest import busy, slow_client  # noqa: E402
 
 ABI_NEXT = os.environ.get("RPSUPD_ABI_NEXT") or os.path.join(os.path.dirname(RPSUPD), "..", "tests", "helpers",
@@ -167,8 +168,19 @@ def test(mode, strategy):
                 check(st["service"]["reexec_seq"] == 3 and not st["service"]["reexec_last_failed"],
                       f"after SIGUSR2: attempt {st['service']['reexec_seq']}, failed "
                       f"{st['service']['reexec_last_failed']}")
-                rc, _, err = r.reload()
-                check(rc == 0, f"reload after the reexecs: {err}")
+                # A reload still works, and while it soaks (its caller waits for the answer) a reexec is refused.
+                with open(r.config) as f:
+                    text = f.read()
+                r.write_config(text.replace("SoakSec=0", "SoakSec=30"))
+                reload = subprocess.Popen([RPSUPCTL, "--runtime-dir", r.runtime, "reload", r.name],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                wait_until(lambda: r.status()["service"]["soak_generation"] == 2, timeout=10, what="the soak")
+                rc, _, err = reexec(r)
+                check(rc == 1 and "soaking" in err, f"a reexec during a soak: exit {rc}: {err}")
+                rc, _, err = r.ctl("promote", r.name)
+                check(rc == 0, f"promote: {err}")
+                out, err = reload.communicate(timeout=30)
+                check(reload.returncode == 0, f"reload after the reexecs: {err}")
             time.sleep(0.3)  # the load runs on after the last change
         finally:
             report = load.stop()
