@@ -227,7 +227,8 @@ static const ControlHandlers control_handlers = {
 
 /* ---- publishing state ---- */
 
-static void publish_now(Manager *m) {
+/* Returns whether the state file could be written (a reexec needs it). */
+static int publish_now(Manager *m) {
         _cleanup_free_ char *line = NULL, *msg = NULL, *state_path = NULL;
         int r;
 
@@ -252,10 +253,11 @@ static void publish_now(Manager *m) {
         /* Workers started since the last write wait before execve() until it names them. They go on even if it
          * failed: the service must run; the warning says what a crash would cost. */
         worker_process_release_held(&m->workers);
+        return r;
 }
 
 static int on_publish(sd_event_source *source, void *userdata) {
-        publish_now(userdata);
+        (void) publish_now(userdata);
         return 0;
 }
 
@@ -419,7 +421,7 @@ static void stop_done(Service *s, int r, const char *message, void *userdata) {
         if (m->strategy->ops->stopped)
                 m->strategy->ops->stopped(m->strategy);
         /* The last word (state file, STATUS=) now: the loop ends before deferred work would run. */
-        publish_now(m);
+        (void) publish_now(m);
         (void) sd_event_exit(m->event, m->exit_code);
 }
 
@@ -491,7 +493,13 @@ static int on_reexec(sd_event_source *source, void *userdata) {
                 return 0;
         }
         /* The state file names everything now, and every message to systemd is out (fds stored meanwhile). */
-        publish_now(m);
+        r = publish_now(m);
+        if (r < 0) {
+                _cleanup_free_ char *why = strdup_printf("the state file cannot be written (%s): the new image could "
+                                                         "not take the workers over", strerror(-r));
+                reexec_abandon(why ?: "the state file cannot be written");
+                return 0;
+        }
         snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
         (void) systemd_notify(buf, -EBADF);
         systemd_notify_flush(USEC_PER_SEC);
