@@ -9,6 +9,15 @@
 
 #include <linux/types.h>
 
+/* The steering maps' layout as a number: any change to what follows that an rpsupd of the previous layout
+ * could not take over changes it. A reexec (rpsupctl reexec) is refused by a new image whose STEER_ABI is
+ * not the running one's: it executes the running image again (a restart instead loads the program afresh,
+ * see steering_restore()). Defined here unless the build says otherwise (a test builds an rpsupd of another
+ * ABI from these sources). */
+#ifndef STEER_ABI
+#define STEER_ABI 1
+#endif
+
 #define STEER_LISTENERS_MAX 4096 /* sockarray size: listeners of all generations */
 #define STEER_GROUPS_MAX 64      /* reuseport groups (addresses) */
 #define STEER_SET_MAX 512        /* listeners in one group's set (at most one per worker) */

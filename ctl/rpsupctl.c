@@ -606,6 +606,89 @@ static int verb_rollback(int argc, char *argv[]) {
         return soak_decision(argv[1], "Rollback", false);
 }
 
+/* ---- reexec ---- */
+
+/* GetStatus over a connection of its own; < 0 while rpsupd does not answer (it is between two images). */
+static int reexec_status(const char *name, json_object **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = rpsup_control_path(arg_runtime_dir, name, &path);
+        if (r < 0)
+                return r;
+        r = rpsup_connect(path, &bus);
+        if (r < 0)
+                return r;
+        return records_call(bus, "GetStatus", false, &e, ret);
+}
+
+/* reexec NAME: rpsupd answers with the attempt's number, then executes its binary. The outcome is read from
+ * GetStatus once rpsupd answers again: the same pid (a reexec keeps it) with reexec_seq at that number. A
+ * connection rpsupd accepted before the exec breaks (retried); one made during it waits in the control
+ * socket's queue until the new image (or the old one, back after a refusal) accepts it. */
+static int verb_reexec(int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_json_ json_object *before = NULL;
+        usec_t begin = now_usec(CLOCK_MONOTONIC), deadline = usec_add(begin, 60 * USEC_PER_SEC);
+        uint64_t seq = 0;
+        int64_t pid;
+        int r, code;
+
+        code = connect_service(argv[1], &bus);
+        if (code != EXIT_OK)
+                return code;
+        r = records_call(bus, "GetStatus", false, &e, &before);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, NULL, RPSUP_OBJECT_PATH, RPSUP_INTERFACE, "Reexec", &e, &reply, NULL);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "t", &seq);
+        if (r < 0)
+                return call_failed("reexec", argv[1], r, &e);
+        pid = record_int(before, "pid");
+        bus = sd_bus_close_unref(bus);
+
+        for (;;) {
+                _cleanup_json_ json_object *st = NULL;
+                char span[FORMAT_TIMESPAN_MAX];
+
+                r = reexec_status(argv[1], &st);
+                if (r >= 0 && record_int(st, "pid") != pid)
+                        return fail(EXIT_UNREACHABLE, NULL, "reexec of \"%s\": rpsupd (pid %" PRIi64 ") is gone; pid %"
+                                    PRIi64 " answers now (systemd restarted the service?)", argv[1], pid,
+                                    record_int(st, "pid"));
+                if (r >= 0 && (uint64_t) record_int(st, "reexec_seq") >= seq) {
+                        usec_t took = (usec_t) record_int(st, "reexec_last_usec");
+                        bool failed = record_bool(st, "reexec_last_failed");
+
+                        if (failed)
+                                return fail(EXIT_FAILED, "io.rpsup.Error.Failed", "reexec of \"%s\" failed: %s", argv[1],
+                                            record_str(st, "reexec_last_error") ?: "no reason given");
+                        format_timespan(span, sizeof(span), took, USEC_PER_MSEC);
+                        if (arg_json) {
+                                _cleanup_json_ json_object *o = json_object_new_object();
+                                json_object_object_add(o, "service", json_object_new_string(argv[1]));
+                                json_object_object_add(o, "pid", json_object_new_int64(pid));
+                                json_object_object_add(o, "attempt", json_object_new_uint64(seq));
+                                json_object_object_add(o, "duration_usec", json_object_new_uint64(took));
+                                json_object_object_add(o, "answered_usec",
+                                                       json_object_new_uint64(now_usec(CLOCK_MONOTONIC) - begin));
+                                print_json(o);
+                        } else
+                                printf("%s: rpsupd (pid %" PRIi64 ") executed its binary again and took over (%s).\n",
+                                       argv[1], pid, span);
+                        return EXIT_OK;
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return fail(EXIT_UNREACHABLE, NULL, "reexec of \"%s\": rpsupd did not report the outcome "
+                                    "within 60 s%s", argv[1], r < 0 ? " (it does not answer)" : "");
+                (void) usleep(10 * 1000);
+        }
+}
+
 static int verb_metrics(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -794,6 +877,9 @@ static void help(void) {
                "                       stops it\n"
                "  probe                What this kernel and these privileges allow, per strategy\n"
                "  metrics NAME         Prometheus text exposition\n"
+               "  reexec NAME          rpsupd executes its binary as it is on disk now, in the same\n"
+               "                       process, and takes over its listeners and workers (exit 1 if\n"
+               "                       the new binary refused: the running one goes on)\n"
                "  fds NAME             Every copy of the service's listening sockets and who holds it:\n"
                "                       rpsupd, the fd store, workers, anyone else (flagged unexpected)\n\n"
                "Options:\n"
@@ -819,7 +905,7 @@ static const struct {
         { "list", 1, verb_list },       { "status", 2, verb_status },   { "scale", 3, verb_scale },
         { "reload", 2, verb_reload },   { "probe", 1, verb_probe },     { "metrics", 2, verb_metrics },
         { "promote", 2, verb_promote }, { "rollback", 2, verb_rollback }, { "steer", 3, verb_steer },
-        { "fds", 2, verb_fds },
+        { "fds", 2, verb_fds },         { "reexec", 2, verb_reexec },
 };
 
 /* getopt would take "-1" for an option: a negative number is no argument of any command, and the one number

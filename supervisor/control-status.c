@@ -249,6 +249,21 @@ static int append_balance(sd_bus_message *m, const StatusView *v) {
         return 0;
 }
 
+/* The reexecs (rpsupctl reexec, SIGUSR2) of this rpsupd process: counted across its images. */
+static int append_reexec(sd_bus_message *m, const ReexecRecord *rx) {
+        const ReexecRecord none = {};
+
+        rx = rx ?: &none;
+        TRY(entry_u64(m, "reexec_seq", rx->seq));
+        TRY(entry_u64(m, "reexecs_done", rx->done));
+        TRY(entry_u64(m, "reexecs_failed", rx->failed));
+        TRY(entry_bool(m, "reexec_last_failed", rx->last_failed));
+        TRY(entry_str(m, "reexec_last_error", rx->last_error));
+        TRY(entry_u64(m, "reexec_last_usec", rx->last_usec));
+        TRY(entry_u64(m, "reexec_last_at_usec", rx->last_at));
+        return 0;
+}
+
 int status_append_service(sd_bus_message *m, const StatusView *v) {
         Service *s = v->service;
         _cleanup_free_ char *line = NULL;
@@ -272,6 +287,7 @@ int status_append_service(sd_bus_message *m, const StatusView *v) {
         TRY(entry_str(m, "runtime_directory", v->runtime_dir));
         TRY(entry_str(m, "cgroup", cgroup_tree_path(v->cgroups)));
         TRY(entry_u64(m, "started_usec", v->started_at_realtime));
+        TRY(append_reexec(m, v->reexec));
         TRY(entry_u64(m, "reloads_ok", s->counters.reloads_ok));
         TRY(entry_u64(m, "reloads_failed", s->counters.reloads_failed));
         TRY(entry_u64(m, "reloads_refused", s->counters.reloads_refused));

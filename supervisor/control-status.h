@@ -11,6 +11,7 @@
 #include "config.h"
 #include "listener.h"
 #include "probe.h"
+#include "reexec.h"
 #include "retirement.h"
 #include "cgroup-tree.h"
 #include "service.h"
@@ -29,6 +30,7 @@ typedef struct StatusView {
         Retirements *retirements;      /* read; a retiring generation's record is brought up to date */
         Balance *balance;              /* per-worker balance figures, sampled when read; NULL: unknown */
         CgroupTree *cgroups;           /* the service's cgroups (each generation's CPU and memory); NULL: none */
+        const ReexecRecord *reexec;    /* reexecs so far and the last one's outcome; NULL: none */
         uid_t caller;                  /* who asks (high-water marks are per scraping uid); BALANCE_NO_CALLER */
 } StatusView;
 

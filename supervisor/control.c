@@ -442,6 +442,23 @@ static int method_rollback(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return method_soak_decision(m, cs, error, cs->handlers->rollback);
 }
 
+/* Reexec: answered with the attempt's number before rpsupd executes its binary; the outcome is in GetStatus
+ * (reexec_seq, reexec_last_failed, reexec_last_error) once rpsupd answers again. */
+static int method_reexec(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *message = NULL;
+        ControlServer *cs = userdata;
+        uint64_t seq = 0;
+        int r;
+
+        r = require_privileged(cs, m, error);
+        if (r < 0)
+                return r;
+        r = cs->handlers->reexec(cs->userdata, &seq, &message);
+        if (r < 0)
+                return sd_bus_error_setf(error, rpsup_error_name(r), "%s", message ?: strerror(-r));
+        return sd_bus_reply_method_return(m, "t", seq);
+}
+
 static int method_get_listener_fds(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         ControlServer *cs = userdata;
@@ -528,6 +545,8 @@ const sd_bus_vtable control_vtable[] = {
                                 method_rollback, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetListenerFds", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sh)", listeners),
                                 method_get_listener_fds, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reexec", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", attempt),
+                                method_reexec, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

@@ -26,6 +26,9 @@ typedef struct ControlHandlers {
         int (*steer)(void *userdata, SteeringPolicy policy, uid_t by, char **ret_error);
         /* Starts (or restarts) a shadow policy, or stops it (shadow < 0); `by` is the caller's uid. */
         int (*steer_shadow)(void *userdata, SteeringPolicy shadow, uid_t by, char **ret_error);
+        /* Schedules a reexec (rpsupd executes its binary again, in the same process) once the answer is out:
+         * *ret_seq is its number, which status reports with its outcome. On refusal *ret_error says why. */
+        int (*reexec)(void *userdata, uint64_t *ret_seq, char **ret_error);
 } ControlHandlers;
 
 /* Listens on path (or adopts `fd`, if >= 0, already listening). `handlers` and `userdata` must outlive

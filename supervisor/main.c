@@ -9,6 +9,8 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "reexec.h"
+#include "string-util.h"
 
 static const char *arg_config;
 static const char *arg_name;
@@ -24,7 +26,8 @@ static void help(void) {
                "  -v --verbose      Log debug messages\n"
                "  -h --help         Show this help\n"
                "     --version      Show the version\n\n"
-               "Signals: SIGHUP reloads, SIGTERM and SIGINT stop. See rpsupd(8).\n", RPSUP_CONFIG_DIR);
+               "Signals: SIGHUP reloads, SIGUSR2 executes rpsupd's binary again (reexec),\n"
+               "SIGTERM and SIGINT stop. See rpsupd(8).\n", RPSUP_CONFIG_DIR);
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -88,9 +91,15 @@ int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(config_unrefp) Config *c = NULL;
         _cleanup_free_ char *path = NULL, *name = NULL, *error = NULL;
-        int r;
+        int r, reexec;
 
+        /* First, before anything opens an fd: what a reexec passed goes to 3, 4, ... */
+        reexec = reexec_receive(argc, argv);
         log_setup("rpsupd");
+        if (reexec < 0) {
+                log_error_errno(reexec, "Cannot take the file descriptors passed by the previous image: %m");
+                return 1;
+        }
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
@@ -112,6 +121,11 @@ int main(int argc, char *argv[]) {
         r = config_load(path, name, &c, &error);
         if (r < 0) {
                 log_error("%s", error ?: "Failed to load the config");
+                if (reexec_may_refuse()) {
+                        _cleanup_free_ char *why = strdup_printf("the config cannot be loaded: %s",
+                                                                 error ?: strerror(-r));
+                        (void) reexec_refuse(why ?: "the config cannot be loaded", NULL);
+                }
                 return 1;
         }
         if (arg_check) {
@@ -120,6 +134,7 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
 
+        (void) reexec_setup(); /* logged: a reexec is refused then */
         r = manager_new(&(ManagerOptions) { .service_name = name, .config_path = path }, c, &m);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up: %m");

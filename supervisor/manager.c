@@ -15,13 +15,16 @@
 #include "log.h"
 #include "manager.h"
 #include "readiness-probe.h"
+#include "reexec.h"
 #include "retirement.h"
 #include "rpsup-limits.h"
 #include "rpsup-protocol.h"
 #include "service.h"
 #include "stall-watch.h"
+#include "steer-shared.h"
 #include "strategy-select.h"
 #include "strategy.h"
+#include "string-util.h"
 #include "systemd-fdstore.h"
 #include "systemd-notify.h"
 #include "takeover-state.h"
@@ -53,7 +56,8 @@ struct Manager {
 
         sd_event_source *deadline_timer;
         sd_event_source *publish_event; /* deferred: STATUS=, state file */
-        sd_event_source *sigterm, *sigint, *sighup;
+        sd_event_source *sigterm, *sigint, *sighup, *sigusr2;
+        sd_event_source *reexec_event;  /* deferred: the exec, once the caller has its answer */
 
         bool stopping;
         bool stopped;            /* every worker is gone */
@@ -67,6 +71,7 @@ static void manager_changed(Manager *m);
 static void manager_reload(Manager *m, const ReloadOptions *o, ServiceDone done, void *userdata);
 static void manager_scale(Manager *m, unsigned n, ServiceDone done, void *userdata);
 static void manager_stop(Manager *m);
+static int manager_reexec(Manager *m, uint64_t *ret_seq, char **ret_error);
 
 /* ---- the service's host ---- */
 
@@ -169,6 +174,7 @@ static void control_view(void *userdata, StatusView *ret) {
                 .retirements = &m->retirements,
                 .balance = m->balance,
                 .cgroups = m->cgroups,
+                .reexec = reexec_record(),
         };
 }
 
@@ -212,7 +218,12 @@ static int control_steer_shadow(void *userdata, SteeringPolicy shadow, uid_t by,
         return r;
 }
 
+static int control_reexec(void *userdata, uint64_t *ret_seq, char **ret_error) {
+        return manager_reexec(userdata, ret_seq, ret_error);
+}
+
 static const ControlHandlers control_handlers = {
+        .reexec = control_reexec,
         .view = control_view,
         .steer = control_steer,
         .steer_shadow = control_steer_shadow,
@@ -224,7 +235,8 @@ static const ControlHandlers control_handlers = {
 
 /* ---- publishing state ---- */
 
-static void publish_now(Manager *m) {
+/* Returns whether the state file could be written (a reexec needs it). */
+static int publish_now(Manager *m) {
         _cleanup_free_ char *line = NULL, *msg = NULL, *state_path = NULL;
         int r;
 
@@ -249,10 +261,11 @@ static void publish_now(Manager *m) {
         /* Workers started since the last write wait before execve() until it names them. They go on even if it
          * failed: the service must run; the warning says what a crash would cost. */
         worker_process_release_held(&m->workers);
+        return r;
 }
 
 static int on_publish(sd_event_source *source, void *userdata) {
-        publish_now(userdata);
+        (void) publish_now(userdata);
         return 0;
 }
 
@@ -417,7 +430,7 @@ static void stop_done(Service *s, int r, const char *message, void *userdata) {
                 m->strategy->ops->stopped(m->strategy);
         m->stopped = true;
         /* The last word (state file, STATUS=) now: the loop ends before deferred work would run. */
-        publish_now(m);
+        (void) publish_now(m);
         (void) sd_event_exit(m->event, m->exit_code);
 }
 
@@ -436,6 +449,95 @@ static void manager_stop(Manager *m) {
         manager_changed(m);
 }
 
+/* ---- reexec ---- */
+
+/* Why a reexec cannot be done now, or NULL. What the state file cannot carry is refused: an operation whose
+ * caller waits for its answer (start, reload and its soak, scale, reload --wait), and a stop. */
+static int reexec_refusal(Manager *m, char **ret_error) {
+        const char *why = reexec_unavailable();
+        Service *s = m->service;
+
+        if (m->stopping) {
+                *ret_error = strdup("the service is stopping");
+                return -ESHUTDOWN;
+        }
+        if (m->reexec_event && sd_event_source_get_enabled(m->reexec_event, NULL) > 0) {
+                *ret_error = strdup("a reexec is in progress already");
+                return -EALREADY;
+        }
+        if (why) {
+                *ret_error = strdup(why);
+                return -EOPNOTSUPP;
+        }
+        if (s->warm && s->live) {
+                *ret_error = strdup_printf("generation %" PRIu64 " is soaking, and its reload waits for the outcome: "
+                                           "promote or roll it back first", s->live->id);
+                return -EBUSY;
+        }
+        if (s->op || s->state != SERVICE_RUNNING) {
+                *ret_error = strdup_printf("the service is %s: a reexec waits until the operation in progress (whose "
+                                           "caller waits for its answer) is over", service_state_to_string(s->state));
+                return -EBUSY;
+        }
+        FOREACH_GENERATION(g, s)
+                if (!STAILQ_EMPTY(&g->waiters)) {
+                        *ret_error = strdup_printf("a \"reload --wait\" waits for generation %" PRIu64 " to exit; "
+                                                   "retry when it has", g->id);
+                        return -EBUSY;
+                }
+        return 0;
+}
+
+static int on_reexec(sd_event_source *source, void *userdata) {
+        _cleanup_free_ char *error = NULL;
+        Manager *m = userdata;
+        char buf[64];
+        int r;
+
+        r = reexec_refusal(m, &error);
+        if (r < 0 && r != -EALREADY) {
+                /* Something began between the call and now (a reload in the same turn of the loop): the attempt
+                 * is recorded as failed, so that whoever waits for its outcome learns it. */
+                reexec_abandon(error ?: strerror(-r));
+                return 0;
+        }
+        /* The state file names everything now, and every message to systemd is out (fds stored meanwhile). */
+        r = publish_now(m);
+        if (r < 0) {
+                _cleanup_free_ char *why = strdup_printf("the state file cannot be written (%s): the new image could "
+                                                         "not take the workers over", strerror(-r));
+                reexec_abandon(why ?: "the state file cannot be written");
+                return 0;
+        }
+        snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
+        (void) systemd_notify(buf, -EBADF);
+        systemd_notify_flush(USEC_PER_SEC);
+        r = reexec_exec(m->runtime_dir, STEER_ABI);
+        /* Still here: execve() failed, nothing changed (logged and recorded). */
+        (void) systemd_notify("READY=1", -EBADF);
+        manager_changed(m);
+        return 0;
+}
+
+static int manager_reexec(Manager *m, uint64_t *ret_seq, char **ret_error) {
+        int r;
+
+        r = reexec_refusal(m, ret_error);
+        if (r < 0) {
+                log_warning("Reexec refused: %s.", *ret_error ?: strerror(-r));
+                return r;
+        }
+        /* The answer goes out first; the exec follows in the next turn of the loop. */
+        r = sd_event_source_set_enabled(m->reexec_event, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                *ret_error = strdup_printf("cannot schedule it: %s", strerror(-r));
+                return r;
+        }
+        if (ret_seq)
+                *ret_seq = reexec_record()->seq + 1;
+        return 0;
+}
+
 /* ---- signals ---- */
 
 static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
@@ -446,6 +548,12 @@ static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si,
                 log_info("SIGHUP: reloading.");
                 manager_reload(m, &(ReloadOptions) {}, NULL, NULL); /* every outcome is logged where it is decided */
                 break;
+        case SIGUSR2: {
+                _cleanup_free_ char *error = NULL;
+                log_info("SIGUSR2: executing rpsupd's binary again (reexec).");
+                (void) manager_reexec(m, NULL, &error); /* logged */
+                break;
+        }
         case SIGTERM:
         case SIGINT:
                 log_info("%s: stopping.", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -681,7 +789,8 @@ static int start_service(Manager *m, const SavedState *saved) {
         int r;
 
         if (saved) {
-                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers };
+                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers,
+                                      .same_process = reexec_taking_over() };
                 r = takeover_restore(&host, saved);
                 if (r < 0)
                         return r;
@@ -722,6 +831,26 @@ static void release_unclaimed(Manager *m) {
         }
 }
 
+/* A new image exec'd by a reexec takes over only what it understands; else (before it changed anything) it
+ * executes the running image again, which takes over and reports why. NULL: it takes over. */
+static char *reexec_cannot_take_over(Manager *m) {
+        _cleanup_(saved_state_done) SavedState saved = {};
+        _cleanup_free_ char *state_path = NULL;
+        int r;
+
+        if (reexec_sender_abi() != STEER_ABI)
+                return strdup_printf("the running image's steering maps have layout %d (STEER_ABI), this image "
+                                     "understands layout %d only", reexec_sender_abi(), STEER_ABI);
+        if (m->inherited.n == 0)
+                return strdup("no file descriptors were passed");
+        if (asprintf(&state_path, "%s/%s", m->runtime_dir, RPSUP_STATE_FILE) < 0)
+                return strdup("out of memory");
+        r = state_load(state_path, &saved);
+        if (r < 0)
+                return strdup_printf("this image cannot read the state file %s: %s", state_path, strerror(-r));
+        return NULL;
+}
+
 int manager_start(Manager *m) {
         _cleanup_(saved_state_done) SavedState saved = {};
         _cleanup_free_ char *error = NULL;
@@ -731,6 +860,13 @@ int manager_start(Manager *m) {
         r = setup_runtime(m);
         if (r < 0)
                 return r;
+        if (reexec_may_refuse()) {
+                _cleanup_free_ char *why = reexec_cannot_take_over(m);
+                if (why) {
+                        (void) reexec_refuse(why, m->runtime_dir);
+                        return -EPROTO; /* logged: this image cannot go on, nor go back */
+                }
+        }
         r = load_predecessor(m, &saved, &adopt);
         if (r < 0)
                 return r;
@@ -756,6 +892,11 @@ int manager_start(Manager *m) {
                 return r;
 
         release_unclaimed(m);
+        if (reexec_taking_over()) {
+                /* Same process: children that are not workers are ours to reap. */
+                takeover_reap_strays(m->event, m->service);
+                reexec_finish_takeover();
+        }
         manager_changed(m);
         return 0;
 }
@@ -799,6 +940,7 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR2);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
         (void) signal(SIGPIPE, SIG_IGN);
@@ -810,7 +952,10 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         (void) sd_event_set_watchdog(m->event, true);
         if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m)) < 0 ||
             (r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_signal, m)) < 0 ||
-            (r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_signal, m)) < 0)
+            (r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sigusr2, SIGUSR2, on_signal, m)) < 0 ||
+            (r = sd_event_add_defer(m->event, &m->reexec_event, on_reexec, m)) < 0 ||
+            (r = sd_event_source_set_enabled(m->reexec_event, SD_EVENT_OFF)) < 0)
                 return r;
         *ret = TAKE_PTR(m);
         return 0;
@@ -834,6 +979,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
+        sd_event_source_disable_unref(m->sigusr2);
+        sd_event_source_disable_unref(m->reexec_event);
         systemd_notify_detach();
         sd_event_unref(m->event);
         config_unref(m->config);
@@ -841,5 +988,7 @@ Manager *manager_free(Manager *m) {
         free(m->service_name);
         free(m->config_path);
         free(m);
+        fdstore_kept_done();
+        reexec_done();
         return NULL;
 }

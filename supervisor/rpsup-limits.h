@@ -21,6 +21,10 @@
 #define CGROUP_KILL_PIDS_MAX 65536u /* processes signalled per cgroup per pass where cgroup.kill is missing */
 #define CGROUP_KILL_PASSES 16u      /* passes of SIGKILL over a cgroup where cgroup.kill is missing */
 #define CGROUP_REMOVE_RETRIES 50u   /* rmdir() of an emptied cgroup that the kernel still holds, 20 ms apart */
+/* Copies rpsupd keeps of what it hands to the fd store (for a reexec): its listeners (LISTENERS_MAX), its
+ * sockets and BPF objects, and whatever else goes through fdstore_add() (workers' stored fds, bounded by
+ * their own limit). Beyond it an fd is not kept (logged) and a reexec is refused. */
+#define FDSTORE_KEPT_MAX 16384u
 /* Control clients: root and rpsupd's own uid have a budget of their own that other users cannot use up. */
 #define CONTROL_CONNECTIONS_PRIVILEGED_MAX 32u   /* clients of uid 0 and rpsupd's uid */
 #define CONTROL_CONNECTIONS_UNPRIVILEGED_MAX 32u /* clients of all other uids together */

@@ -88,12 +88,25 @@ void service_adopt_ready_claim(Service *s, Worker *w) {
         w->probe_at = now(s);
 }
 
+void service_adopt_drain(Service *s, Slot *slot, usec_t deadline) {
+        if (!slot->retiring || !slot->worker || slot->worker->state != WORKER_DRAINING)
+                return;
+        slot->drain_deadline = deadline;
+        if (s->strategy->ops->slot_drain_state) {
+                slot->drain_check_at = now(s);
+                slot->drain_queue = -1;
+                slot->drain_stuck_since = 0;
+                slot->drain_idle_seen = false;
+        }
+}
+
 /* The slots of the live (or starting) generation carry on: retired ones stop, empty ones respawn. */
 static void generation_resume_slots(Service *s, Generation *g) {
         for (size_t i = 0; i < g->n_slots; i++) {
                 Slot *slot = g->slots[i];
                 if (slot->retiring) {
-                        if (slot->worker)
+                        /* Unless a reexec carried its drain window on (service_adopt_drain()). */
+                        if (slot->worker && slot->drain_deadline == USEC_INFINITY)
                                 worker_stop(s, slot->worker, STOP_RETIRED);
                         continue;
                 }

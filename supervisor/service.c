@@ -428,6 +428,9 @@ static void slots_retire_list(Service *s, Slot **slots, size_t n, RetireMode mod
                 Worker *w = slot->worker;
                 usec_t delay = drain ? s->strategy->ops->retire(s->strategy, slot) : 0;
 
+                /* Resumed after a reexec with its drain window (service_adopt_drain()): it goes on draining. */
+                if (mode == RETIRE_RESUME && w && w->state == WORKER_DRAINING && slot->drain_deadline != USEC_INFINITY)
+                        continue;
                 if (!drain) {
                         slot->drain_deadline = USEC_INFINITY; /* draining workers are stopped now too */
                         slot->drain_check_at = USEC_INFINITY;

@@ -381,6 +381,8 @@ void service_adopt_slot_shadow(Slot *slot, uint64_t base_syns, uint64_t base_pro
 void service_shadow_restart(Service *s);
 /* The starting worker had said it is ready and was being probed (ReadyProbe=): probing goes on. */
 void service_adopt_ready_claim(Service *s, Worker *w);
+/* A retiring slot's worker goes on draining until `deadline` (after a reexec) instead of being stopped. */
+void service_adopt_drain(Service *s, Slot *slot, usec_t deadline);
 /* Continue after adoption: the live generation serves; whatever was in progress is finished or undone.
  * `done` is called like service_start()'s: at once if a generation is live, else when the first one
  * (which was still starting) is ready or failed. Returns 0 (and never calls `done`) when nothing was live or

@@ -6,7 +6,8 @@
  * as a comment; this one reads the keys it knows (refusing a malformed one like any other record) and skips
  * "#+" keys it does not know, which a newer rpsupd may write. Optional records: "#+shadow" (the shadow
  * policy, since when, who set it) and "#+shadow-base" (a slot's counts when the shadow's window began, after
- * that slot's records). A record an older rpsupd must not ignore is a plain line (which it refuses) or a new
+ * that slot's records), "#+drain" (a retiring slot's drain deadline, after its worker's record: a reexec keeps
+ * it; a restart stops retiring workers, as an older rpsupd does). A record an older rpsupd must not ignore is a plain line (which it refuses) or a new
  * STATE_VERSION. Every line, optional ones too, stays within STATE_LINE_MAX: a longer one is refused before
  * it is read, by this rpsupd and older ones. */
 
@@ -75,6 +76,9 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
                                         w->started_at);
                         if (w && w->state == WORKER_STARTING && w->claimed_ready)
                                 fprintf(f, "claimed-ready %" PRIu64 "\n", slot->id);
+                        /* Its drain window: only a reexec (same boot, same clock) carries it on. */
+                        if (w && slot->retiring && w->state == WORKER_DRAINING && slot->drain_deadline != USEC_INFINITY)
+                                fprintf(f, "#+drain %" PRIu64 " %" PRIu64 "\n", slot->id, slot->drain_deadline);
                         if (s->shadow_runs && slot->shadow_base_id == slot->id)
                                 fprintf(f, "#+shadow-base %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", slot->id,
                                         slot->shadow_base_syns, slot->shadow_base_projected);
@@ -138,6 +142,14 @@ static int optional_record(const char *rec, SavedState *st, SavedSlot *last_s) {
                 last_s->has_shadow_base = true;
                 last_s->shadow_base_syns = b;
                 last_s->shadow_base_projected = c;
+                return 0;
+        }
+        if (n == strlen("drain") && strncmp(rec, "drain", n) == 0) {
+                if (sscanf(rec, "drain %" SCNu64 " %" SCNu64, &a, &b) != 2 || !last_s || last_s->id != a ||
+                    !last_s->has_worker || last_s->has_drain || b == USEC_INFINITY)
+                        return -EBADMSG;
+                last_s->has_drain = true;
+                last_s->drain_deadline = b;
                 return 0;
         }
         return 0;

@@ -25,6 +25,8 @@ typedef struct SavedSlot {
         unsigned failures;
         bool has_worker;
         SavedWorker worker;
+        bool has_drain;            /* a "#+drain" record: the retiring worker's drain deadline */
+        usec_t drain_deadline;     /* CLOCK_MONOTONIC */
         bool has_shadow_base;      /* a "#+shadow-base" record: its counts when the shadow's window began */
         uint64_t shadow_base_syns;
         uint64_t shadow_base_projected;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/wait.h>
 
 #include <systemd/sd-login.h>
 
@@ -74,6 +76,8 @@ static int restore(const TakeoverHost *h, const SavedState *saved, unsigned *ado
                         }
                         if (ss->worker.claimed_ready)
                                 service_adopt_ready_claim(s, w);
+                        if (ss->has_drain && h->same_process)
+                                service_adopt_drain(s, slot, ss->drain_deadline);
                         r = worker_process_attach(wp, w);
                         if (r < 0)
                                 return log_error_errno(r, "Failed to watch worker pid %d: %m", (int) w->pid);
@@ -325,4 +329,61 @@ void takeover_end_cgroup_leftovers(const Config *c) {
         log_warning("Stopping %zu process%s left in this service's control group by an earlier rpsupd.", n,
                     n == 1 ? "" : "es");
         end_processes(p, n, c);
+}
+
+static int on_stray_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
+        log_debug("Reaped process %d, a child of the previous image that was not a worker.", (int) si->si_pid);
+        (void) sd_event_source_set_floating(source, false);
+        sd_event_source_unref(source);
+        return 0;
+}
+
+/* One child's watch: it reaps the child when it exits (sd-event owns the source and the pidfd). */
+static void watch_stray(sd_event *e, pid_t pid) {
+        sd_event_source *source = NULL;
+        int fd, r;
+
+        fd = pidfd_open(pid, 0);
+        if (fd < 0)
+                return; /* reaped already */
+        r = sd_event_add_child_pidfd(e, &source, fd, WEXITED, on_stray_exit, NULL);
+        if (r < 0) {
+                safe_close(fd);
+                log_warning_errno(r, "Cannot watch process %d, a child of the previous image: it stays a zombie "
+                                  "when it exits: %m", (int) pid);
+                return;
+        }
+        (void) sd_event_source_set_child_pidfd_own(source, true);
+        (void) sd_event_source_set_floating(source, true);
+        sd_event_source_unref(source);
+}
+
+void takeover_reap_strays(sd_event *e, Service *s) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        unsigned n = 0;
+        struct dirent *de;
+
+        d = opendir("/proc/self/task");
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_fclose_ FILE *f = NULL;
+                char path[300];
+                int pid;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (fscanf(f, "%d", &pid) == 1)
+                        if (pid > 0 && !service_find_worker(s, pid)) {
+                                watch_stray(e, pid);
+                                n++;
+                        }
+        }
+        if (n > 0)
+                log_info("%u child process%s of the previous image (not workers: exec probes, ended workers) %s "
+                         "reaped when %s.", n, n == 1 ? "" : "es", n == 1 ? "is" : "are", n == 1 ? "it exits" : "they exit");
 }

@@ -12,6 +12,8 @@ typedef struct TakeoverHost {
         Service *service;      /* rebuilt through service_adopt_*() */
         const Config *config;  /* the config the adopted generations run with */
         WorkerHost *workers;   /* watches the adopted workers' processes */
+        bool same_process;     /* a reexec: the same boot and clock, the workers are our children; retiring
+                                * workers keep their drain windows */
 } TakeoverHost;
 
 int takeover_restore(const TakeoverHost *h, const SavedState *saved);
@@ -21,3 +23,7 @@ void takeover_end_orphans(const SavedState *saved, const Config *c);
 /* Under systemd, with nothing to take over: other processes in our control group are workers of an earlier
  * rpsupd that nobody supervises (and that may hold our addresses). They are stopped the same way. */
 void takeover_end_cgroup_leftovers(const Config *c);
+/* After a reexec (same process): children of this process that are not taken-over workers (an exec probe
+ * in flight, a hung worker ended by takeover_restore()) are watched, so that each is reaped when it exits.
+ * Bounded by the children the previous image had. */
+void takeover_reap_strays(sd_event *e, Service *s);

@@ -9,6 +9,7 @@
 #include "config-exec.h"
 #include "fd-util.h"
 #include "log.h"
+#include "proc-parse.h"
 #include "worker-environment.h"
 #include "worker-spawn.h"
 #include "string-util.h"
@@ -216,9 +217,25 @@ void worker_process_release_held(WorkerHost *h) {
                 }
 }
 
+/* The parent of pid, from /proc/PID/stat. */
+static int process_parent(pid_t pid, pid_t *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], text[1024], comm[64];
+        size_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : -errno;
+        n = fread(text, 1, sizeof(text) - 1, f);
+        text[n] = 0;
+        return parse_proc_stat(text, ret, comm, sizeof(comm));
+}
+
 int worker_process_open(WorkerHost *h, pid_t pid, uint64_t start_time, WorkerProcess **ret) {
         _cleanup_close_ int pidfd = -EBADF;
         WorkerProcess *wp;
+        pid_t parent = 0;
         uint64_t t;
         int r;
 
@@ -232,11 +249,17 @@ int worker_process_open(WorkerHost *h, pid_t pid, uint64_t start_time, WorkerPro
                 return r;
         if (t != start_time)
                 return -ESRCH;
+        /* After a reexec the workers are still this process's children (same pid): watched as children,
+         * reaped, with their exit status. A restarted rpsupd's are not. */
+        r = process_parent(pid, &parent);
+        if (r < 0)
+                return r;
 
         wp = calloc(1, sizeof(WorkerProcess));
         if (!wp)
                 return -ENOMEM;
-        *wp = (WorkerProcess) { .host = h, .pidfd = TAKE_FD(pidfd), .go_fd = -EBADF, .start_time = t };
+        *wp = (WorkerProcess) { .host = h, .pidfd = TAKE_FD(pidfd), .go_fd = -EBADF, .start_time = t,
+                                .child = parent == getpid() };
         *ret = wp;
         return 0;
 }
@@ -244,7 +267,10 @@ int worker_process_open(WorkerHost *h, pid_t pid, uint64_t start_time, WorkerPro
 int worker_process_attach(WorkerProcess *wp, Worker *w) {
         int r;
 
-        r = sd_event_add_io(wp->host->event, &wp->exit_source, wp->pidfd, EPOLLIN, on_adopted_exit, wp);
+        if (wp->child)
+                r = sd_event_add_child_pidfd(wp->host->event, &wp->exit_source, wp->pidfd, WEXITED, on_child_exit, wp);
+        else
+                r = sd_event_add_io(wp->host->event, &wp->exit_source, wp->pidfd, EPOLLIN, on_adopted_exit, wp);
         if (r < 0) {
                 worker_process_free(wp);
                 return r;

@@ -31,7 +31,8 @@ typedef struct WorkerProcess {
         int go_fd;                      /* held before execve() until the state file names it; else -EBADF */
         uint64_t start_time;            /* /proc/PID/stat starttime: identity across rpsupd restarts */
         bool exited;                    /* what it left behind is ended when it is forgotten */
-        bool child;                     /* started by this rpsupd (not adopted): it reaps it */
+        bool child;                     /* our child (started by this rpsupd, or taken over after a reexec):
+                                         * watched and reaped as one */
         char cgroup[64];                /* its cgroup, relative to the service's subtree; "" if none */
         sd_event_source *exit_source;   /* child source (our child) or pidfd io source (adopted) */
         sd_event_source *exec_source;   /* exec status pipe */

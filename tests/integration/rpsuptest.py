@@ -209,12 +209,13 @@ StopTimeoutSec=5
             env["NOTIFY_SOCKET"] = self.systemd.path
         return env
 
-    def start(self, with_systemd=False, fds=None, wait=True, args=()):
-        """Starts rpsupd. fds: [(name, fd)] passed as LISTEN_FDS/LISTEN_FDNAMES, as systemd does."""
+    def start(self, with_systemd=False, fds=None, wait=True, args=(), binary=RPSUPD):
+        """Starts rpsupd (binary: another path to it). fds: [(name, fd)] passed as LISTEN_FDS/LISTEN_FDNAMES,
+        as systemd does."""
         if with_systemd and not self.systemd:
             self.systemd = FakeSystemd(os.path.join(self.tmp, "systemd-notify"))
         logf = open(self.logfile, "a")
-        argv = [RPSUPD, "--config", self.config, *args, self.name]
+        argv = [binary, "--config", self.config, *args, self.name]
         env = self.env()
         if fds:
             env["LISTEN_FDS"] = str(len(fds))
@@ -231,7 +232,7 @@ StopTimeoutSec=5
                     os.dup2(logf.fileno(), 2)
                     os.closerange(3 + len(fds), 4096)
                     env["LISTEN_PID"] = str(os.getpid())
-                    os.execve(RPSUPD, argv, env)
+                    os.execve(binary, argv, env)
                 finally:
                     os._exit(127)
             self.proc = PidProcess(pid)

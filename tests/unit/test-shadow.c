@@ -3,6 +3,7 @@
  * window of counts status compares (it starts with the shadow, again when it is set again and when the policy
  * changes; slots given fresh listeners and counters that were reset count from 0), and the state file lines
  * that carry it across an rpsupd restart. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,6 +186,17 @@ static void test_shadow_state_file(void **state) {
         append_load(s, path, "#+\n", -EBADMSG);
         /* Shadow records are optional ones only: as plain lines, an unknown record. */
         append_load(s, path, "shadow hash 1 0\n", -EBADMSG);
+        /* A retiring worker's drain deadline (for a reexec) follows its slot's worker, once. */
+        {
+                Slot *last = s->live->slots[s->live->n_slots - 1];
+                char text[128];
+
+                snprintf(text, sizeof(text), "#+drain %" PRIu64 " 5\n", last->id);
+                append_load(s, path, text, 0);
+                snprintf(text, sizeof(text), "#+drain %" PRIu64 " 5\n#+drain %" PRIu64 " 6\n", last->id, last->id);
+                append_load(s, path, text, -EBADMSG);
+                append_load(s, path, "#+drain 99 5\n", -EBADMSG);
+        }
         /* A newer rpsupd's optional records, unknown here: skipped. */
         append_load(s, path, "#+flow-table 65536 12 x y\n#+shadow-window-2 1\n", 0);
 
