@@ -508,9 +508,97 @@ def fds(strategy):
     check(seen == workers, f"the workers holding listeners are {seen}, the live ones {workers}")
 
 
+def unit_cgroup_procs(unit=UNIT):
+    """Every process in the unit's cgroup and below it (cgroup2, pure or hybrid)."""
+    cg = prop("ControlGroup", unit)
+    pids = set()
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        base = root + cg
+        if not cg or not os.path.exists(base + "/cgroup.procs"):
+            continue
+        for d, _, files in os.walk(base):
+            if "cgroup.procs" in files:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    pids |= {int(p) for p in f.read().split()}
+        return pids
+    return pids
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def cgroups(strategy):
+    """Delegate=yes: rpsupd runs in the supervisor leaf, each worker in gen-G/worker-I.N, and "systemctl
+    status" shows the tree by generation. A worker that forks 200 children and double-forks a daemon: after a
+    reload nothing of the old generation is left, after the stop nothing of the service (KillMode=process
+    leaves that to rpsupd), and nothing answers on the port."""
+    script = "/etc/rpsup/forking-worker.sh"
+    with open("/etc/rpsup/daemon.py", "w") as f:
+        f.write("import select, socket\n"
+                "s = socket.socket(fileno=3)\n"
+                "while True:\n"
+                "    select.select([s], [], [])\n"
+                "    try:\n"
+                "        c, _ = s.accept()\n"
+                "    except BlockingIOError:\n"
+                "        continue\n"
+                "    c.sendall(b'daemon\\n')\n"
+                "    c.close()\n")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n"
+                "i=0\n"
+                "while [ $i -lt 200 ]; do sleep 100000 & i=$((i + 1)); done\n"
+                f"(setsid {sys.executable} /etc/rpsup/daemon.py 3<&3 </dev/null >/dev/null 2>&1 &)\n"
+                f'exec {WORKER} "$@"\n')
+    os.chmod(script, 0o755)
+    write_config(strategy, workers=1)
+    with open("/etc/rpsup/web.conf") as f:
+        text = f.read().replace(f"ExecStart={WORKER}", f"ExecStart={script}")
+    with open("/etc/rpsup/web.conf", "w") as f:
+        f.write(text)
+    start(strategy)
+    wait_for("200 children and a daemon", lambda: len(unit_cgroup_procs()) >= 203)
+    gen1 = unit_cgroup_procs() - {int(prop("MainPID"))}
+    out = systemctl("status", "--no-pager", "-l", UNIT)[1]
+    tree = [line for line in out.splitlines() if "─" in line and ("supervisor" in line or "gen-" in line or "worker-" in line)]
+    log("systemctl status, generation 1 (excerpt):\n" + "\n".join(out.splitlines()[:14]))
+    check(any("supervisor" in line for line in tree), f"systemctl status shows no supervisor cgroup:\n{out}")
+    check(any("gen-1" in line for line in tree), f"systemctl status shows no generation cgroup:\n{out}")
+    with open(f"/proc/{prop('MainPID')}/cgroup") as f:
+        own = [line for line in f.read().splitlines() if line.startswith("0::")][0]
+    check(own.endswith("/supervisor"), f"rpsupd is not in its supervisor leaf: {own}")
+
+    rc, out, err = systemctl("reload", UNIT)
+    check(rc == 0, f"reload: {err}")
+    wait_for("generation 1's processes to go", lambda: not any(alive(p) for p in gen1))
+    wait_for("generation 2's children", lambda: len(unit_cgroup_procs()) >= 203)
+    out = systemctl("status", "--no-pager", "-l", UNIT)[1]
+    log("systemctl status, after the reload (excerpt):\n" + "\n".join(out.splitlines()[:14]))
+    check("gen-2" in out and "gen-1" not in out, f"systemctl status does not show generation 2 alone:\n{out}")
+    st = status()
+    gens = {g["id"]: g for g in st["generations"]}
+    check(gens[2].get("cpu_usec", 0) > 0, f"status shows no CPU time for generation 2: {gens[2]}")
+    gen2 = unit_cgroup_procs() - {int(prop("MainPID"))}
+
+    rc, out, err = systemctl("stop", UNIT)
+    check(rc == 0, f"stop: {err}")
+    wait_for("the service's processes to go", lambda: not any(alive(p) for p in gen2))
+    try:
+        reply = request(PORT, timeout=2)
+    except OSError:
+        reply = None
+    check(reply is None, f"something answers on port {PORT} after the stop: {reply}")
+    log(f"reload: {len(gen1)} processes of generation 1 gone; stop: {len(gen2)} of generation 2 gone, port closed")
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in
              (notify_start, socket_activation, reload_under_load, crash_restart, restart, scale_status,
-              verify_units, quickstart, metrics_exporter, worker_privileges, fds)}
+              verify_units, quickstart, metrics_exporter, worker_privileges, fds, cgroups)}
 
 
 def install_package():
