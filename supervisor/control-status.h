@@ -27,6 +27,7 @@ typedef struct StatusView {
         ListenerSet *listeners;
         Retirements *retirements;      /* read; a retiring generation's record is brought up to date */
         Balance *balance;              /* per-worker balance figures, sampled when read; NULL: unknown */
+        const struct WorkerFdStore *fdstore; /* what workers keep with FDSTORE=1; NULL: none */
         uid_t caller;                  /* who asks (high-water marks are per scraping uid); BALANCE_NO_CALLER */
 } StatusView;
 
