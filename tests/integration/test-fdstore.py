@@ -187,6 +187,8 @@ def test_limits():
         check(len(lines) == 1, f"expected one line for worker {pid}: {lines}")
         # What the slot kept before stays (the new worker got it).
         check(stored_by_slot(r.status()) == {0: 3}, f"stored: {stored_by_slot(r.status())}")
+        for c in more:  # not stored: the worker's to finish, which a stop would wait for
+            c.close()
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
     finally:
         for c in clients:
