@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,6 +39,7 @@ struct WorkerFdStore {
         size_t n, allocated;
         uint64_t next_seq;
         bool armed;             /* prune: the generations are built */
+        int fd_ceiling;         /* RLIMIT_NOFILE less FD_RESERVE: rpsupd's own work needs those */
         /* FileDescriptorStoreMax=0: the worker (by pid) of each slot that was told once. */
         pid_t refused_told[WORKERS_MAX];
 };
@@ -100,10 +103,14 @@ int worker_fdstore_name_parse(const char *store_name, unsigned *ret_index, uint6
 
 int worker_fdstore_new(sd_event *e, WorkerFdStore **ret) {
         WorkerFdStore *s = calloc(1, sizeof(WorkerFdStore));
+        struct rlimit rl;
 
         if (!s)
                 return -ENOMEM;
         s->event = sd_event_ref(e);
+        s->fd_ceiling = INT_MAX;
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < INT_MAX)
+                s->fd_ceiling = rl.rlim_cur > FD_RESERVE ? (int) (rl.rlim_cur - FD_RESERVE) : 0;
         *ret = s;
         return 0;
 }
@@ -294,6 +301,14 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
                 if (in_slot >= slot_max) {
                         log_ratelimit(LOG_WARNING, "Slot %u keeps %zu fds, FileDescriptorStoreMax=%u: the fd \"%s\" "
                                       "of worker %d is refused and closed.", index, in_slot, slot_max, name, (int) pid);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                /* Fds are numbered lowest first: a high one means few are left below the limit. */
+                if (fds[i] >= s->fd_ceiling) {
+                        log_ratelimit(LOG_WARNING, "rpsupd is within %u fds of its limit (RLIMIT_NOFILE, LimitNOFILE=): "
+                                      "the fd \"%s\" of worker %d (slot %u) is refused and closed.", FD_RESERVE, name,
+                                      (int) pid, index);
                         fds[i] = safe_close(fds[i]);
                         continue;
                 }
