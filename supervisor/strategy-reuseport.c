@@ -899,7 +899,7 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
                 _cleanup_free_ uint32_t *handed_on = NULL;
                 size_t n_handed_on = 0;
 
-                r = worker_fdstore_slot_inodes(st->fdstore, slot->index, &handed_on, &n_handed_on);
+                r = worker_fdstore_handed_on(st->fdstore, slot, &handed_on, &n_handed_on);
                 if (r >= 0)
                         r = worker_connections_count_except(pid, fds, n, handed_on, n_handed_on,
                                                             DRAIN_CHECK_SHARE_USEC, &open);

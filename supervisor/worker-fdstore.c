@@ -42,6 +42,8 @@ struct WorkerFdStore {
         int fd_ceiling;         /* RLIMIT_NOFILE less FD_RESERVE: rpsupd's own work needs those */
         /* FileDescriptorStoreMax=0: the worker (by pid) of each slot that was told once. */
         pid_t refused_told[WORKERS_MAX];
+        /* Each slot's fds below this number went to the worker of the slot started last. */
+        uint64_t handed_upto[WORKERS_MAX];
 };
 
 /* ---- names ---- */
@@ -373,8 +375,11 @@ void worker_fdstore_notify(WorkerFdStore *s, Worker *w, const NotifyMessage *msg
                            msg->fds, msg->n_fds);
 }
 
-size_t worker_fdstore_slot_fds(const WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max) {
+size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max) {
         size_t n = 0;
+
+        if (s && index < WORKERS_MAX)
+                s->handed_upto[index] = s->next_seq;
 
         for (size_t i = 0; s && i < s->n && n < max; i++) {
                 if (s->fds[i]->index != index)
@@ -394,7 +399,8 @@ static int compare_u32(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-int worker_fdstore_slot_inodes(const WorkerFdStore *s, unsigned index, uint32_t **ret, size_t *ret_n) {
+/* The inodes of the slot's sockets stored before `below`, sorted. */
+static int inodes_below(const WorkerFdStore *s, unsigned index, uint64_t below, uint32_t **ret, size_t *ret_n) {
         uint32_t *inodes = NULL;
         size_t n = 0, k = 0;
 
@@ -406,12 +412,28 @@ int worker_fdstore_slot_inodes(const WorkerFdStore *s, unsigned index, uint32_t 
                 if (!inodes)
                         return -ENOMEM;
                 for (size_t i = 0; i < s->n; i++)
-                        if (s->fds[i]->index == index && s->fds[i]->socket && s->fds[i]->ino <= UINT32_MAX)
+                        if (s->fds[i]->index == index && s->fds[i]->socket && s->fds[i]->seq < below &&
+                            s->fds[i]->ino <= UINT32_MAX)
                                 inodes[k++] = (uint32_t) s->fds[i]->ino;
                 qsort(inodes, k, sizeof(uint32_t), compare_u32);
         }
         *ret = inodes;
         *ret_n = k;
+        return 0;
+}
+
+int worker_fdstore_slot_inodes(const WorkerFdStore *s, unsigned index, uint32_t **ret, size_t *ret_n) {
+        return inodes_below(s, index, UINT64_MAX, ret, ret_n);
+}
+
+int worker_fdstore_handed_on(const WorkerFdStore *s, const Slot *slot, uint32_t **ret, size_t *ret_n) {
+        if (s && s->n > 0 && slot->index < WORKERS_MAX)
+                FOREACH_GENERATION(g, slot->generation->service)
+                        for (size_t i = 0; g != slot->generation && i < g->n_slots; i++)
+                                if (g->slots[i]->index == slot->index && !g->slots[i]->retiring)
+                                        return inodes_below(s, slot->index, s->handed_upto[slot->index], ret, ret_n);
+        *ret = NULL;
+        *ret_n = 0;
         return 0;
 }
 

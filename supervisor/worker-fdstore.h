@@ -43,14 +43,18 @@ void worker_fdstore_remove(WorkerFdStore *s, unsigned index, const char *name);
 struct NotifyMessage;
 void worker_fdstore_notify(WorkerFdStore *s, Worker *w, const struct NotifyMessage *msg);
 
-/* The slot's fds and their FDNAMEs (borrowed), in the order they were stored; returns how many (at most
- * `max`; fds/names may be NULL to count). */
-size_t worker_fdstore_slot_fds(const WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max);
+/* What a worker of the slot starting now gets: the slot's fds and their FDNAMEs (borrowed), in the order they
+ * were stored; returns how many (at most `max`). Remembered as handed on. */
+size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max);
 size_t worker_fdstore_count(const WorkerFdStore *s, unsigned index);
 size_t worker_fdstore_total(const WorkerFdStore *s);
-/* The inodes of the slot's sockets, sorted (caller frees): connections handed on to the slot's next worker,
- * which a retiring worker need not finish. */
+/* The inodes of the slot's sockets, sorted (caller frees). */
 int worker_fdstore_slot_inodes(const WorkerFdStore *s, unsigned index, uint32_t **ret, size_t *ret_n);
+/* Those a retiring slot has handed on to a next worker of its index (a slot of that index that does not
+ * retire, in another generation; the fds stored before that worker started): connections the retiring worker
+ * need not finish. None without such a successor (a scale-in, a stop): then the worker finishes them in its
+ * drain window, as it does those it stored later, which no running worker got. */
+int worker_fdstore_handed_on(const WorkerFdStore *s, const Slot *slot, uint32_t **ret, size_t *ret_n);
 /* Each slot index that has fds, ascending: *ret (caller frees) with their counts in *ret_counts. */
 int worker_fdstore_slots(const WorkerFdStore *s, unsigned **ret, size_t **ret_counts, size_t *ret_n);
 

@@ -5,8 +5,9 @@ stored ones back when it starts (fdstore-worker.py).
 
   keep    20 long-lived client connections go on being answered across 5 reloads, a worker killed with
           SIGKILL, and rpsupd killed with SIGKILL and started again with the fd store the harness plays;
-          retiring workers are not held by the connections they stored (each reload --wait is over in a
-          fraction of DrainSec=); a scale-in drops the gone slot's fds with a log line.
+          retiring workers are not held by the connections they handed on (each reload --wait is over in a
+          fraction of DrainSec=); after a scale-in, the slot's worker finishes them (no worker follows it),
+          then the gone slot's fds are dropped with a log line.
   limits  FileDescriptorStoreMax=3 keeps 3 connections and refuses the others with a log line; the next
           worker gets those 3; FileDescriptorStoreMax=0 refuses with one log line per worker."""
 
@@ -131,16 +132,28 @@ def test_keep():
         check(rc == 0, f"reload after the rpsupd restart failed: {err}")
         all_answer(clients, r, "after the rpsupd restart and a reload", live_pids(r))
 
-        # Scale-in: slot 1 is gone for good, and its connections with it.
+        # Scale-in: slot 1 has no next worker, so its retiring worker still has its stored connections to
+        # finish (they count as open, and it answers them); once it is gone, so are they (logged).
         rc, out, err = r.scale(1)
         check(rc == 0, f"scale-in failed: {err}")
         n1 = per_slot.get(1, 0)
-        wait_until(lambda: f"Slot 1 is gone: dropping the {n1} fd" in r.log(), timeout=DRAIN / 3,
+
+        def draining():
+            w = [w for w in r.status()["workers"] if w["slot"] == 1 and w["state"] == "draining"]
+            return w[0] if w and w[0]["drain_open_connections"] == n1 else None
+
+        worker1 = wait_until(draining, timeout=5, what=f"slot 1's worker draining with {n1} open connections")
+        all_answer(clients, r, "while slot 1 drains after the scale-in")
+        os.kill(worker1["pid"], signal.SIGTERM)  # what its drain window's end would do, sooner
+        wait_until(lambda: f"Slot 1 is gone: dropping the {n1} fd" in r.log(), timeout=5,
                    what="the log line of slot 1's fds dropped")
         check(set(stored_by_slot(r.status())) == {0}, "slot 1 still shows")
         r.systemd.sync()
         left = [n for n, _ in r.systemd.stored() if n.startswith("wfd.1.")]
         check(not left, f"slot 1's fds are still in systemd's fd store: {left}")
+        # A stop drains what is open, stored or not (no worker follows): the clients leave first.
+        for c in clients:
+            c.close()
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
     finally:
         for c in clients:
@@ -187,7 +200,8 @@ def test_limits():
         check(len(lines) == 1, f"expected one line for worker {pid}: {lines}")
         # What the slot kept before stays (the new worker got it).
         check(stored_by_slot(r.status()) == {0: 3}, f"stored: {stored_by_slot(r.status())}")
-        for c in more:  # not stored: the worker's to finish, which a stop would wait for
+        # A stop drains what is open, stored or not (no worker follows): the clients leave first.
+        for c in clients:
             c.close()
         check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
     finally:
