@@ -4,7 +4,7 @@
  * systemd does, the fd store's fields parsed where a notification enters, and the names under which the
  * fds go to systemd's fd store encoded, parsed back, and refused when they could not be. Then the store
  * itself on real fds: the per-slot limit, FileDescriptorStoreMax=0, the same file sent twice, removal by
- * name, and a pipe that hangs up. */
+ * name, and a pipe that hangs up; what a retiring slot has handed on; the fds of a slot no generation has. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -203,12 +204,78 @@ static void test_store(void **state) {
         sd_event_unref(e);
 }
 
+/* A retiring slot's stored sockets count as handed on once a successor of its index started with them. */
+static void test_handed_on(void **state) {
+        _cleanup_(worker_fdstore_freep) WorkerFdStore *st = NULL;
+        Service svc = {};
+        Generation old = { .service = &svc, .id = 1 }, new = { .service = &svc, .id = 2 };
+        Slot old0 = { .generation = &old, .index = 0, .retiring = true }, new0 = { .generation = &new, .index = 0 };
+        Slot *old_slots[] = { &old0 }, *new_slots[] = { &new0 };
+        sd_event *e = NULL;
+        uint32_t *inodes = NULL;
+        size_t n;
+        int sp[2], fds[2], out[4];
+
+        assert_true(sd_event_new(&e) >= 0);
+        assert_int_equal(worker_fdstore_new(e, &st), 0);
+        TAILQ_INIT(&svc.generations);
+        old.slots = old_slots;
+        old.n_slots = 1;
+        TAILQ_INSERT_TAIL(&svc.generations, &old, link);
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        fds[0] = sp[0];
+        worker_fdstore_add(st, 0, 100, 8, "conn-1", false, fds, 1);
+        assert_int_equal(worker_fdstore_slot_inodes(st, 0, &inodes, &n), 0);
+        assert_int_equal(n, 1);
+        free(inodes);
+
+        /* No successor (a scale-in, a stop): nothing is handed on. */
+        assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
+        assert_int_equal(n, 0);
+
+        /* A successor that has not started yet: nothing either. */
+        new.slots = new_slots;
+        new.n_slots = 1;
+        TAILQ_INSERT_TAIL(&svc.generations, &new, link);
+        assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
+        assert_int_equal(n, 0);
+
+        /* Its worker starts with the connection: handed on. One stored after that is not. */
+        assert_int_equal(worker_fdstore_slot_fds(st, 0, out, NULL, 4), 1);
+        fds[0] = sp[1];
+        worker_fdstore_add(st, 0, 100, 8, "conn-2", false, fds, 1);
+        assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
+        assert_int_equal(n, 1);
+        free(inodes);
+        assert_int_equal(worker_fdstore_slot_inodes(st, 0, &inodes, &n), 0);
+        assert_int_equal(n, 2);
+        free(inodes);
+
+        /* The successor retires too (a stop): nothing is handed on. */
+        new0.retiring = true;
+        assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
+        assert_int_equal(n, 0);
+
+        /* Both generations gone: pruned once armed. */
+        TAILQ_INIT(&svc.generations);
+        worker_fdstore_prune(st, &svc);
+        assert_int_equal(worker_fdstore_total(st), 2);
+        worker_fdstore_arm(st);
+        worker_fdstore_prune(st, &svc);
+        assert_int_equal(worker_fdstore_total(st), 0);
+
+        st = worker_fdstore_free(st);
+        sd_event_unref(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fdname_valid),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_name_encoding),
                 cmocka_unit_test(test_store),
+                cmocka_unit_test(test_handed_on),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
