@@ -417,6 +417,8 @@ static int inodes_below(const WorkerFdStore *s, unsigned index, uint64_t below, 
                                 inodes[k++] = (uint32_t) s->fds[i]->ino;
                 qsort(inodes, k, sizeof(uint32_t), compare_u32);
         }
+        if (k == 0)
+                inodes = mfree(inodes);
         *ret = inodes;
         *ret_n = k;
         return 0;
