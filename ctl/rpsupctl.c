@@ -278,6 +278,33 @@ static void worker_ids(json_object *w, char gen[static 32], char slot[static 32]
                 snprintf(pid, 32, "-");
 }
 
+/* What slots keep for their next worker (FDSTORE=1), once per slot index; nothing when none keeps any. */
+static void print_stored_fds(json_object *workers) {
+        int64_t shown = -1;
+        size_t n = json_object_array_length(workers);
+        bool any = false;
+
+        /* Slot indices ascending, each once (every generation's worker of an index shows the same count). */
+        for (;;) {
+                int64_t next = -1, count = 0;
+                for (size_t i = 0; i < n; i++) {
+                        json_object *w = json_object_array_get_idx(workers, i);
+                        int64_t slot = record_int(w, "slot");
+                        if (record_int(w, "stored_fds") > 0 && slot > shown && (next < 0 || slot < next)) {
+                                next = slot;
+                                count = record_int(w, "stored_fds");
+                        }
+                }
+                if (next < 0)
+                        break;
+                printf("%s%" PRIi64 ": %" PRIi64, any ? ", " : "Stored fds (FDSTORE=1) by slot: ", next, count);
+                any = true;
+                shown = next;
+        }
+        if (any)
+                printf("\n");
+}
+
 static void print_workers(json_object *status, json_object *workers) {
         bool shared = false, steered;
         Table *t;
@@ -329,7 +356,7 @@ static void print_workers(json_object *status, json_object *workers) {
                 printf("QUEUE: connections waiting in the worker's own listener; QUEUE MAX: the most seen since the "
                        "last metrics scrape. SYNS: new connections steered to it; 1 MIN: in the last minute. *: "
                        "retiring.\n");
-
+        print_stored_fds(workers);
 }
 
 /* While a shadow policy runs: each worker's share of new connections in its window, as steered and as the

@@ -627,6 +627,17 @@ static int parse_flow_idle(Config *c, ParseContext *ctx, const char *v) {
         return parse_time(ctx, v, false, false, &c->flow_idle);
 }
 
+/* FileDescriptorStoreMax=: fds kept per worker slot (FDSTORE=1); 0: none. */
+static int parse_fdstore_max(Config *c, ParseContext *ctx, const char *v) {
+        unsigned n;
+
+        if (parse_uint(v, &n) < 0 || n > WORKER_FDSTORE_SLOT_MAX)
+                return fail(ctx, -EINVAL, "\"%s\" is not a number of file descriptors between 0 (none) and %u", v,
+                            WORKER_FDSTORE_SLOT_MAX);
+        c->fdstore_max = n;
+        return 0;
+}
+
 static const struct {
         const char *section;
         const char *key;
@@ -660,6 +671,7 @@ static const struct {
         { "Service", "Canary", parse_canary },
         { "Service", "FlowTableSize", parse_flow_table_size },
         { "Service", "FlowIdleSec", parse_flow_idle },
+        { "Service", "FileDescriptorStoreMax", parse_fdstore_max },
         { "Socket", "ListenStream", parse_listen_stream },
         { "Socket", "ListenDatagram", parse_listen_datagram },
         { "Socket", "Backlog", parse_backlog },

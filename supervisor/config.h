@@ -90,6 +90,9 @@ typedef struct Config {
          * for FlowIdleSec= is idle. */
         uint32_t flow_table_size;
         usec_t flow_idle;
+        /* FileDescriptorStoreMax=: fds a worker slot may keep with FDSTORE=1 (handed to the slot's next
+         * worker); 0: FDSTORE=1 is refused. */
+        unsigned fdstore_max;
 
         /* [Socket] */
         ListenSpec *listen;

@@ -8,6 +8,7 @@
 #include "prometheus-label.h"
 #include "rpsup-limits.h"
 #include "netstat.h"
+#include "worker-fdstore.h"
 
 static void metric_header(FILE *f, const char *name, const char *type, const char *help) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -263,6 +264,21 @@ static void write_slots(FILE *f, const SlotSample *samples, size_t n_samples, St
                                 samples[i].slot->index, kinds[k], samples[i].stats.migrations[k]);
 }
 
+/* What each slot keeps for its next worker (FDSTORE=1): slots that keep nothing are not listed. */
+static int write_fdstore(FILE *f, const StatusView *v, const char *svc) {
+        _cleanup_free_ unsigned *slots = NULL;
+        _cleanup_free_ size_t *counts = NULL;
+        size_t n = 0;
+        int r;
+
+        r = worker_fdstore_slots(v->fdstore, &slots, &counts, &n);
+        metric_header(f, "rpsup_worker_stored_fds", "gauge",
+                      "File descriptors a worker slot keeps for its next worker (FDSTORE=1).");
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "rpsup_worker_stored_fds{service=\"%s\",slot=\"%u\"} %zu\n", svc, slots[i], counts[i]);
+        return r;
+}
+
 static void write_imbalance(FILE *f, const char *svc, const char *kind, double x) {
         if (x == SHADOW_IMBALANCE_UNBOUNDED)
                 fprintf(f, "rpsup_steering_shadow_imbalance{service=\"%s\",kind=\"%s\"} +Inf\n", svc, kind);
@@ -482,6 +498,8 @@ int control_metrics(const StatusView *v, char **ret) {
         write_steering(f, v, svc);
         r = write_listeners(f, v->listeners, svc);
         write_slots(f, samples, n_samples, v->strategy->kind, svc);
+        if (r >= 0)
+                r = write_fdstore(f, v, svc);
         write_shadow(f, v, samples, n_samples, svc);
         write_flows(f, v, samples, n_samples, svc);
         write_last_retirement(f, retirements_last_finished(v->retirements), svc);

@@ -11,6 +11,7 @@
 #include "netstat.h"
 #include "rpsup-limits.h"
 #include "string-util.h"
+#include "worker-fdstore.h"
 
 uint64_t to_realtime(usec_t t) {
         usec_t mono, real;
@@ -432,6 +433,9 @@ int status_append_workers(sd_bus_message *m, const StatusView *v) {
                         TRY(entry_u64(m, "started_usec", w ? to_realtime(w->started_at) : 0));
                         TRY(entry_u64(m, "ready_usec", w ? to_realtime(w->ready_at) : 0));
                         TRY(entry_u32(m, "restarts", slot->restarts));
+                        /* What the slot keeps for its next worker (FDSTORE=1): a slot index's, whatever the
+                         * generation. */
+                        TRY(entry_u32(m, "stored_fds", (uint32_t) worker_fdstore_count(v->fdstore, slot->index)));
                         TRY(entry_u32(m, "failures", slot->consecutive_failures));
                         TRY(entry_str(m, "last_failure", slot->last_failure));
                         TRY(entry_u32(m, "probe_passes", w ? w->probe_passes : 0));

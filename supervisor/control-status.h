@@ -31,6 +31,7 @@ typedef struct StatusView {
         Balance *balance;              /* per-worker balance figures, sampled when read; NULL: unknown */
         CgroupTree *cgroups;           /* the service's cgroups (each generation's CPU and memory); NULL: none */
         const ReexecRecord *reexec;    /* reexecs so far and the last one's outcome; NULL: none */
+        const struct WorkerFdStore *fdstore; /* what workers keep with FDSTORE=1; NULL: none */
         uid_t caller;                  /* who asks (high-water marks are per scraping uid); BALANCE_NO_CALLER */
 } StatusView;
 

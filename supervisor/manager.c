@@ -29,6 +29,7 @@
 #include "systemd-notify.h"
 #include "takeover-state.h"
 #include "takeover.h"
+#include "worker-fdstore.h"
 #include "worker-notify.h"
 #include "worker-process.h"
 
@@ -51,6 +52,7 @@ struct Manager {
         Balance *balance;        /* per-worker balance figures: samples only while connections come */
         WorkerHost workers;      /* what worker-process.c starts and watches workers with */
         ProbeRunner *probes;     /* ReadyProbe= attempts */
+        WorkerFdStore *fdstore;  /* what workers keep with FDSTORE=1, per slot */
 
         Retirements retirements;
 
@@ -175,6 +177,7 @@ static void control_view(void *userdata, StatusView *ret) {
                 .balance = m->balance,
                 .cgroups = m->cgroups,
                 .reexec = reexec_record(),
+                .fdstore = m->fdstore,
         };
 }
 
@@ -305,6 +308,7 @@ static void manager_changed(Manager *m) {
         schedule_publish(m);
         sync_stall_watch(m);
         balance_sync(m->balance);
+        worker_fdstore_prune(m->fdstore, m->service);
 }
 
 /* A queue is not empty: sampling began, with a deadline of its own, and the watches rest meanwhile. Nothing
@@ -331,9 +335,11 @@ static void on_worker_notify(pid_t pid, const NotifyMessage *msg, void *userdata
         Worker *w = service_find_worker(m->service, pid);
 
         if (!w) {
-                log_ratelimit(LOG_DEBUG, "Ignoring a notification from pid %d, which is not a worker.", (int) pid);
+                log_ratelimit(LOG_DEBUG, "Ignoring a notification from pid %d, which is not a worker%s.", (int) pid,
+                              msg->n_fds > 0 ? " (closing the fds it sent)" : "");
                 return;
         }
+        worker_fdstore_notify(m->fdstore, w, msg);
         service_worker_notify(m->service, w, msg);
         manager_changed(m);
 }
@@ -716,6 +722,7 @@ static int setup_service(Manager *m) {
                 .notify_socket = notify_server_path(m->notify),
                 .strategy = m->strategy,
                 .cgroups = m->cgroups,
+                .fdstore = m->fdstore,
                 .started = host_worker_started,
                 .userdata = m,
         };
@@ -881,15 +888,21 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
         log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
         m->strategy->event = m->event;
+        m->strategy->fdstore = m->fdstore;
         r = strategy_check_steering(m->strategy, m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", error);
 
         if ((r = setup_sockets(m)) < 0 ||
             (r = setup_service(m)) < 0 ||
-            (r = setup_timers(m)) < 0 ||
-            (r = start_service(m, adopt ? &saved : NULL)) < 0)
+            (r = setup_timers(m)) < 0)
                 return r;
+        /* What workers stored before, for the slots' next workers (the first ones start next). */
+        worker_fdstore_restore(m->fdstore, &m->inherited);
+        r = start_service(m, adopt ? &saved : NULL);
+        if (r < 0)
+                return r;
+        worker_fdstore_arm(m->fdstore);
 
         release_unclaimed(m);
         if (reexec_taking_over()) {
@@ -948,6 +961,9 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         r = sd_event_new(&m->event);
         if (r < 0)
                 return r;
+        r = worker_fdstore_new(m->event, &m->fdstore);
+        if (r < 0)
+                return r;
         systemd_notify_attach(m->event);
         (void) sd_event_set_watchdog(m->event, true);
         if ((r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m)) < 0 ||
@@ -967,6 +983,7 @@ Manager *manager_free(Manager *m) {
         m->queue_watch = queue_watch_free(m->queue_watch);
         m->balance = balance_free(m->balance);
         m->service = service_free(m->service);
+        m->fdstore = worker_fdstore_free(m->fdstore);
         m->probes = probe_runner_free(m->probes); /* after the workers (their attempts end with them) */
         m->control = control_server_free(m->control);
         m->notify = notify_server_free(m->notify);

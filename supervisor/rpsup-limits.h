@@ -47,6 +47,11 @@
                                                   * rpsupd's own work (workers, listeners, state) needs them */
 #define FD_COUNT_USEC (100ULL * 1000ULL) /* open fds are counted at most this often (control admission) */
 #define NOTIFY_MESSAGE_MAX 4096u    /* a worker's sd_notify() datagram */
+/* Workers' fd store (FDSTORE=1): FileDescriptorStoreMax= per slot at most, and all slots together. Every fd
+ * is also in systemd's fd store (the unit's FileDescriptorStoreMax= must leave room for them besides the
+ * listeners) and open in rpsupd (LimitNOFILE=). */
+#define WORKER_FDSTORE_SLOT_MAX 4096u
+#define WORKER_FDSTORE_SERVICE_MAX 8192u
 #define STATUS_TEXT_MAX 256u        /* a worker's STATUS= kept for display */
 #define LISTENERS_MAX 4096u         /* listening sockets held at once, all generations (sockarray size) */
 #define LISTENER_FDS_REPLY_MAX 253u /* fds in one GetListenerFds reply: the kernel passes 253 per message */

@@ -38,6 +38,7 @@
 #include "strategy-reuseport.h"
 #include "systemd-notify.h"
 #include "worker-connections.h"
+#include "worker-fdstore.h"
 
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68
@@ -893,7 +894,17 @@ static int reuseport_slot_drain_state(Strategy *st, Slot *slot, pid_t pid, SlotD
         for (size_t i = 0; h && i < h->n; i++)
                 if (h->listeners[i])
                         fds[n++] = h->listeners[i]->fd;
-        r = n_stream > 0 ? worker_connections_count(pid, fds, n, DRAIN_CHECK_SHARE_USEC, &open) : 0;
+        if (n_stream > 0) {
+                /* Connections stored for the slot's next worker (FDSTORE=1) are served on by it. */
+                _cleanup_free_ uint32_t *handed_on = NULL;
+                size_t n_handed_on = 0;
+
+                r = worker_fdstore_handed_on(st->fdstore, slot, &handed_on, &n_handed_on);
+                if (r >= 0)
+                        r = worker_connections_count_except(pid, fds, n, handed_on, n_handed_on,
+                                                            DRAIN_CHECK_SHARE_USEC, &open);
+        } else
+                r = 0;
         if (r < 0) {
                 if (r != -ESRCH && r != -E2BIG)
                         log_debug_errno(r, "Cannot count the open connections of pid %d: %m", (int) pid);

@@ -131,6 +131,9 @@ struct Strategy {
         void *data;   /* the implementation's state */
         char *reason; /* why this strategy runs (for status) */
         sd_event *event; /* rpsupd's event loop, for work the strategy spreads over its turns (NULL: none) */
+        /* The workers' fd store: the sockets in it are handed on to a slot's next worker, not connections a
+         * retiring worker must finish (NULL: none). */
+        struct WorkerFdStore *fdstore;
         /* The steering program and its maps, counters included, are the previous rpsupd's (from the fd
          * store); false: loaded afresh (its counters start from 0), or none. */
         bool steering_restored;

@@ -242,6 +242,8 @@ static int compare_u32(const void *a, const void *b) {
 typedef struct Walk {
         const uint32_t *listeners;  /* the listeners' own inodes, sorted: not connections */
         size_t n_listeners;
+        const uint32_t *handed_on;  /* sockets held for the slot's next worker, sorted: not the worker's to finish */
+        size_t n_handed_on;
         uint32_t *held;             /* socket inodes the worker and its descendants hold */
         size_t n_held, allocated;
         size_t fds;
@@ -273,7 +275,8 @@ static int walk_fds(Walk *w, pid_t pid) {
                 if (parse_socket_link(target, &v) < 0 || v > UINT32_MAX)
                         continue;
                 inode = (uint32_t) v;
-                if (bsearch(&inode, w->listeners, w->n_listeners, sizeof(uint32_t), compare_u32))
+                if (bsearch(&inode, w->listeners, w->n_listeners, sizeof(uint32_t), compare_u32) ||
+                    (w->n_handed_on > 0 && bsearch(&inode, w->handed_on, w->n_handed_on, sizeof(uint32_t), compare_u32)))
                         continue;
                 if (w->n_held == w->allocated) {
                         size_t a = MAX(w->allocated * 2, (size_t) 64);
@@ -382,6 +385,11 @@ static uint64_t count_common(const uint32_t *held, size_t n_held, const uint32_t
 }
 
 int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, usec_t max_age, uint64_t *ret) {
+        return worker_connections_count_except(pid, listener_fds, n_fds, NULL, 0, max_age, ret);
+}
+
+int worker_connections_count_except(pid_t pid, const int *listener_fds, size_t n_fds, const uint32_t *handed_on,
+                                    size_t n_handed_on, usec_t max_age, uint64_t *ret) {
         Endpoint endpoints[LISTEN_MAX];
         uint32_t listeners[2 * LISTEN_MAX + 3];
         size_t n_endpoints = 0, n_listeners = 0, n_queue = 0;
@@ -404,7 +412,8 @@ int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, u
                         listeners[n_listeners++] = (uint32_t) st.st_ino;
         }
         qsort(listeners, n_listeners, sizeof(uint32_t), compare_u32);
-        w = (Walk) { .listeners = listeners, .n_listeners = n_listeners };
+        w = (Walk) { .listeners = listeners, .n_listeners = n_listeners, .handed_on = handed_on,
+                     .n_handed_on = n_handed_on };
 
         /* First the sockets the worker holds (a few /proc directories): an idle worker holds none but its
          * listeners, and then the kernel's table need not be read at all. */

@@ -20,6 +20,10 @@
  * With max_age > 0, the kernel's list may come from a call for the same listeners' addresses no older than
  * that (the workers checked in one turn of the event loop share one dump); 0: a list of its own. */
 int worker_connections_count(pid_t pid, const int *listener_fds, size_t n_fds, usec_t max_age, uint64_t *ret);
+/* The same, but the sockets whose inodes are in handed_on (sorted) are not counted either: connections the
+ * worker stored (FDSTORE=1) for its slot's next worker, which serves them on. */
+int worker_connections_count_except(pid_t pid, const int *listener_fds, size_t n_fds, const uint32_t *handed_on,
+                                    size_t n_handed_on, usec_t max_age, uint64_t *ret);
 
 /* The pure parts, for tests. */
 

@@ -19,6 +19,17 @@ struct NotifyServer {
         void *userdata;
 };
 
+bool notify_fdname_is_valid(const char *s) {
+        size_t n = 0;
+
+        if (!s)
+                return false;
+        for (; s[n]; n++)
+                if (s[n] < ' ' || s[n] > '~' || s[n] == ':')
+                        return false;
+        return n > 0 && n <= NOTIFY_FDNAME_MAX;
+}
+
 int notify_parse(char *buf, size_t n, NotifyMessage *ret) {
         NotifyMessage *m = ret;
         char *p = buf, *end = buf + n;
@@ -49,10 +60,50 @@ int notify_parse(char *buf, size_t n, NotifyMessage *ret) {
                         (void) parse_uint64(p + 20, &m->extend_timeout);
                 else if (strncmp(p, "ERRNO=", 6) == 0)
                         (void) parse_int(p + 6, &m->errno_value);
-                /* Anything else (MAINPID=, RELOADING=1, FDSTORE=1, ...) means nothing to rpsupd. */
+                else if (streq(p, "FDSTORE=1"))
+                        m->fdstore = true;
+                else if (streq(p, "FDSTOREREMOVE=1"))
+                        m->fdstore_remove = true;
+                else if (streq(p, "FDPOLL=0"))
+                        m->fdpoll_off = true;
+                else if (strncmp(p, "FDNAME=", 7) == 0) {
+                        /* The last one counts, as with systemd. */
+                        if (notify_fdname_is_valid(p + 7)) {
+                                strcpy(m->fdname_buf, p + 7); /* fits: checked */
+                                m->fdname = m->fdname_buf;
+                                m->fdname_invalid = false;
+                        } else {
+                                m->fdname = NULL;
+                                m->fdname_invalid = true;
+                        }
+                }
+                /* Anything else (MAINPID=, RELOADING=1, FDPOLL=1, ...) means nothing to rpsupd. */
                 if (!nl)
                         break;
                 p = nl + 1;
+        }
+        return 0;
+}
+
+static void close_all(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
+/* A datagram received whole, with its sender, and parsed. */
+static int notify_check(char *buf, ssize_t n, const struct msghdr *mh, const struct ucred *cred, NotifyMessage *m) {
+        if ((size_t) n > NOTIFY_MESSAGE_MAX || (mh->msg_flags & MSG_CTRUNC)) {
+                log_ratelimit(LOG_WARNING, "Ignoring a notification of %zd bytes (at most %u are read, with at most "
+                              "253 fds).", n, NOTIFY_MESSAGE_MAX);
+                return -EBADMSG;
+        }
+        if (!cred || cred->pid <= 0) {
+                log_ratelimit(LOG_WARNING, "Ignoring a notification without sender credentials.");
+                return -EBADMSG;
+        }
+        if (notify_parse(buf, (size_t) n, m) < 0) {
+                log_ratelimit(LOG_WARNING, "Ignoring a malformed notification from pid %d.", (int) cred->pid);
+                return -EBADMSG;
         }
         return 0;
 }
@@ -72,6 +123,8 @@ static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *us
                 .msg_controllen = sizeof(control),
         };
         struct ucred *cred = NULL;
+        int fds[253];
+        size_t n_fds;
         NotifyMessage m;
         ssize_t n;
 
@@ -80,6 +133,7 @@ static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *us
                 mh.msg_controllen = sizeof(control);
                 mh.msg_flags = 0;
                 cred = NULL;
+                n_fds = 0;
                 n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
@@ -91,25 +145,22 @@ static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *us
                         if (c->cmsg_level != SOL_SOCKET)
                                 continue;
                         if (c->cmsg_type == SCM_RIGHTS) {
-                                /* Workers cannot store fds with rpsupd: close what they sent. */
-                                int *fds = (int *) CMSG_DATA(c);
+                                /* For the handler (FDSTORE=1); closed below unless it keeps them. The control
+                                 * buffer holds no more than fds[] does. */
                                 size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                                for (size_t j = 0; j < k; j++)
-                                        safe_close(fds[j]);
+                                for (size_t j = 0; j < k; j++) {
+                                        int f;
+                                        memcpy(&f, CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+                                        if (n_fds < ELEMENTSOF(fds))
+                                                fds[n_fds++] = f;
+                                        else
+                                                safe_close(f);
+                                }
                         } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
                                 cred = (struct ucred *) CMSG_DATA(c);
                 }
-                if ((size_t) n > sizeof(buf) - 1 || (mh.msg_flags & MSG_CTRUNC)) {
-                        log_ratelimit(LOG_WARNING, "Ignoring a notification of %zd bytes (at most %u are read).", n,
-                                      NOTIFY_MESSAGE_MAX);
-                        continue;
-                }
-                if (!cred || cred->pid <= 0) {
-                        log_ratelimit(LOG_WARNING, "Ignoring a notification without sender credentials.");
-                        continue;
-                }
-                if (notify_parse(buf, (size_t) n, &m) < 0) {
-                        log_ratelimit(LOG_WARNING, "Ignoring a malformed notification from pid %d.", (int) cred->pid);
+                if (notify_check(buf, n, &mh, cred, &m) < 0) {
+                        close_all(fds, n_fds);
                         continue;
                 }
                 if (m.status_changed & UTF8_REPLACED_INVALID)
@@ -118,7 +169,10 @@ static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *us
                 if (m.status_changed & UTF8_CUT)
                         log_ratelimit(LOG_NOTICE, "The STATUS= of pid %d is longer than %u bytes; shown cut.",
                                       (int) cred->pid, STATUS_TEXT_MAX);
+                m.fds = fds;
+                m.n_fds = n_fds;
                 ns->handler(cred->pid, &m, ns->userdata);
+                close_all(fds, n_fds);
         }
         return 0;
 }

@@ -11,6 +11,8 @@
 #include "macro.h"
 #include "rpsup-limits.h"
 
+#define NOTIFY_FDNAME_MAX 255u /* systemd's FDNAME_MAX */
+
 typedef struct NotifyMessage {
         bool ready;
         bool stopping;
@@ -24,7 +26,22 @@ typedef struct NotifyMessage {
         uint64_t extend_timeout;  /* EXTEND_TIMEOUT_USEC=, 0: none */
         int errno_value;          /* ERRNO=, 0: none */
         char status_buf[STATUS_TEXT_MAX + 1];
+        /* The fd store (systemd's protocol): FDSTORE=1 keeps the fds sent with the message, FDSTOREREMOVE=1
+         * drops those named FDNAME=, FDPOLL=0 keeps them even when they hang up. */
+        bool fdstore;
+        bool fdstore_remove;
+        bool fdpoll_off;
+        bool fdname_invalid;      /* FDNAME= was given, but is no valid name (then fdname is NULL) */
+        const char *fdname;       /* a valid FDNAME= (points to fdname_buf), or NULL */
+        char fdname_buf[NOTIFY_FDNAME_MAX + 1];
+        /* Set by the server, not the parser: the fds that came with the message (SCM_RIGHTS). A handler that
+         * keeps one sets its entry to -EBADF; the server closes the others when the handler returns. */
+        int *fds;
+        size_t n_fds;
 } NotifyMessage;
+
+/* FDNAME=: 1..NOTIFY_FDNAME_MAX printable ASCII characters but ':' (what systemd accepts). */
+bool notify_fdname_is_valid(const char *s);
 
 /* Parses a notification datagram of n bytes (newline-separated assignments; unknown ones are ignored).
  * buf must have room for n + 1 bytes; it is modified. */

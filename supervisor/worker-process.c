@@ -16,7 +16,33 @@
 #include "strv.h"
 #include "worker-process.h"
 
-static int build_environment(const WorkerHost *h, Worker *w, const FdList *fds, char ***ret) {
+/* The worker's fds: its listeners, then what its slot's earlier workers stored (FDSTORE=1). */
+typedef struct WorkerFds {
+        int *fds;
+        const char **names;
+        size_t n;
+} WorkerFds;
+
+static void worker_fds_done(WorkerFds *f) {
+        free(f->fds);
+        free(f->names);
+}
+
+static int worker_fds(const WorkerHost *h, Worker *w, const FdList *listeners, WorkerFds *ret) {
+        size_t stored = worker_fdstore_count(h->fdstore, w->slot->index), n = listeners->n + stored;
+
+        ret->fds = calloc(MAX(n, (size_t) 1), sizeof(int));
+        ret->names = calloc(MAX(n, (size_t) 1), sizeof(char *));
+        if (!ret->fds || !ret->names)
+                return -ENOMEM;
+        memcpy(ret->fds, listeners->fds, listeners->n * sizeof(int));
+        memcpy(ret->names, listeners->names, listeners->n * sizeof(char *));
+        ret->n = listeners->n + worker_fdstore_slot_fds(h->fdstore, w->slot->index, ret->fds + listeners->n,
+                                                        ret->names + listeners->n, stored);
+        return 0;
+}
+
+static int build_environment(const WorkerHost *h, Worker *w, const WorkerFds *fds, char ***ret) {
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *names = NULL;
@@ -110,10 +136,14 @@ static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *re
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL, **argv = NULL;
         _cleanup_(cgroup_place_done) CgroupPlace place = CGROUP_PLACE_NULL;
-        FdList fds = {};
+        _cleanup_(worker_fds_done) WorkerFds fds = {};
+        FdList listeners = {};
         int r;
 
-        r = h->strategy->ops->slot_fds(h->strategy, w->slot, &fds);
+        r = h->strategy->ops->slot_fds(h->strategy, w->slot, &listeners);
+        if (r < 0)
+                return r;
+        r = worker_fds(h, w, &listeners, &fds);
         if (r < 0)
                 return r;
         r = build_environment(h, w, &fds, &env);

@@ -9,6 +9,7 @@
 #include "macro.h"
 #include "service.h"
 #include "strategy.h"
+#include "worker-fdstore.h"
 
 /* What starting and watching workers needs from rpsupd. The manager fills it in as it sets up (the
  * strategy, the notification socket and the service exist before the first worker starts). */
@@ -17,6 +18,7 @@ typedef struct WorkerHost {
         const char *service_name;       /* RPSUP_SERVICE= */
         const char *notify_socket;      /* NOTIFY_SOCKET= */
         Strategy *strategy;             /* gives each worker its listeners */
+        WorkerFdStore *fdstore;         /* ...and its slot's stored fds, after them */
         Service *service;               /* told when a worker exec'd or exited */
         CgroupTree *cgroups;            /* where workers run; NULL: no cgroups (process groups) */
         /* A worker was started: the state file is due (then worker_process_release_held()). */

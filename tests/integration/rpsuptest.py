@@ -7,6 +7,7 @@ The harness plays systemd's part where a test needs it: it receives rpsupd's sd_
 (READY=1, STATUS=, FDSTORE=1 with the fds) on a NOTIFY_SOCKET of its own, and can start rpsupd again with
 the stored fds in LISTEN_FDS, as systemd does after a crash."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -223,13 +224,14 @@ StopTimeoutSec=5
             pid = os.fork()
             if pid == 0:
                 try:
-                    # Into place at 3, 4, ...: first above all targets, then down.
-                    high = [os.dup(fd) for _, fd in fds]
-                    high = [os.dup2(h, 100 + i) or (100 + i) for i, h in enumerate(high)]
-                    for i, h in enumerate(high):
-                        os.dup2(h, 3 + i)
+                    # Into place at 3, 4, ...: first above all targets (and above every fd passed, so that no
+                    # copy replaces one not yet copied), then down.
                     os.dup2(logf.fileno(), 1)
                     os.dup2(logf.fileno(), 2)
+                    base = max([3 + len(fds)] + [fd for _, fd in fds]) + 1
+                    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, base) for _, fd in fds]
+                    for i, h in enumerate(high):
+                        os.dup2(h, 3 + i)
                     os.closerange(3 + len(fds), 4096)
                     env["LISTEN_PID"] = str(os.getpid())
                     os.execve(binary, argv, env)

@@ -596,9 +596,62 @@ def cgroups(strategy):
     log(f"reload: {len(gen1)} processes of generation 1 gone; stop: {len(gen2)} of generation 2 gone, port closed")
 
 
+def fdstore(strategy):
+    """A worker that stores its connections (FDSTORE=1, tests/integration/fdstore-worker.py) keeps them
+    under real systemd across a reload, a worker crash and an rpsupd SIGKILL: systemd's fd store carries
+    them while rpsupd restarts, and the restarted rpsupd hands them to the next workers."""
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "fdstore-worker.py")
+    write_config(strategy, extra="Ready=notify\nFileDescriptorStoreMax=64")
+    with open("/etc/rpsup/web.conf") as f:
+        text = f.read().replace(f"ExecStart={WORKER} ", f"ExecStart=/usr/bin/python3 {os.path.abspath(worker)} ")
+    with open("/etc/rpsup/web.conf", "w") as f:
+        f.write(text)
+    start(strategy)
+    conns = [socket.create_connection(("127.0.0.1", PORT), timeout=5) for _ in range(10)]
+
+    def ask_all(what):
+        for i, c in enumerate(conns):
+            c.sendall(f"line-{i}\n".encode())
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = c.recv(4096)
+                check(chunk, f"connection {i} closed {what}")
+                reply += chunk
+            check(reply.startswith(f"line-{i} ".encode()), f"connection {i} {what}: {reply!r}")
+        log(f"{what}: all {len(conns)} connections answered")
+
+    try:
+        ask_all("at start")
+        wait_for("the connections stored", lambda: sum({w["slot"]: w["stored_fds"]
+                                                         for w in status()["workers"]}.values()) == len(conns))
+        rc, out, err = systemctl("reload", UNIT)
+        check(rc == 0, f"reload: {err}")
+        ask_all("after a reload")
+        victim = live_pids(status())[0]
+        os.kill(victim, 9)
+        wait_for("the killed worker replaced", lambda: victim not in live_pids(status()) and
+                 len(live_pids(status())) == 2)
+        ask_all("after a worker crash")
+        stored = int(prop("NFileDescriptorStore") or 0)
+        log(f"systemd's fd store holds {stored} fds")
+        check(stored >= len(conns), f"systemd's fd store holds {stored} fds, fewer than the connections")
+        main = int(prop("MainPID"))
+        rc, out, err = systemctl("kill", "--kill-whom=main", "-s", "SIGKILL", UNIT)
+        check(rc == 0, f"systemctl kill: {err}")
+        wait_for("the restart", lambda: prop("ActiveState") == "active" and int(prop("MainPID") or 0) not in (0, main))
+        check(f"Took over {len(conns)} fds that workers stored" in journal(lines=200),
+              "the restarted rpsupd did not take the stored fds over")
+        rc, out, err = systemctl("reload", UNIT)
+        check(rc == 0, f"reload after the restart: {err}")
+        ask_all("after an rpsupd SIGKILL and a reload")
+    finally:
+        for c in conns:
+            c.close()
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in
              (notify_start, socket_activation, reload_under_load, crash_restart, restart, scale_status,
-              verify_units, quickstart, metrics_exporter, worker_privileges, fds, cgroups)}
+              verify_units, quickstart, metrics_exporter, worker_privileges, fds, fdstore, cgroups)}
 
 
 def install_package():

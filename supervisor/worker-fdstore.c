@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "log.h"
+#include "parse-util.h"
+#include "rpsup-limits.h"
+#include "worker-fdstore.h"
+#include "worker-notify.h"
+
+/* kcmp(2)'s KCMP_FILE, without <linux/kcmp.h>, which not every libc ships. */
+#define KCMP_FILE_TYPE 0
+
+typedef struct SlotStoredFd {
+        WorkerFdStore *store;
+        int fd;
+        unsigned index;         /* the slot */
+        uint64_t seq;           /* unique in the service (and across rpsupd restarts): the order of storing */
+        bool poll;              /* dropped when it hangs up */
+        dev_t dev;
+        ino_t ino;
+        bool socket;
+        char *name;             /* FDNAME= */
+        char *store_name;       /* its name in systemd's fd store; NULL: not there */
+        sd_event_source *watch; /* the hang-up watch; NULL: none (FDPOLL=0, or not pollable) */
+} SlotStoredFd;
+
+struct WorkerFdStore {
+        sd_event *event;
+        SlotStoredFd **fds;         /* every slot's, in the order they were stored */
+        size_t n, allocated;
+        uint64_t next_seq;
+        bool armed;             /* prune: the generations are built */
+        int fd_ceiling;         /* RLIMIT_NOFILE less FD_RESERVE: rpsupd's own work needs those */
+        /* FileDescriptorStoreMax=0: the worker (by pid) of each slot that was told once. */
+        pid_t refused_told[WORKERS_MAX];
+        /* Each slot's fds below this number went to the worker of the slot started last. */
+        uint64_t handed_upto[WORKERS_MAX];
+};
+
+/* ---- names ---- */
+
+int worker_fdstore_name(unsigned index, uint64_t seq, bool poll, const char *name, char **ret) {
+        char *s;
+
+        if (!notify_fdname_is_valid(name))
+                return -EINVAL;
+        if (asprintf(&s, WORKER_FDSTORE_PREFIX "%u.%" PRIu64 ".%c.%s", index, seq, poll ? 'p' : 'n', name) < 0)
+                return -ENOMEM;
+        /* systemd takes no longer name. */
+        if (strlen(s) > NOTIFY_FDNAME_MAX) {
+                free(s);
+                return -ENAMETOOLONG;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* The decimal number in s up to `end` (exclusive). */
+static int parse_field(const char *s, const char *end, uint64_t *ret) {
+        char buf[24];
+        size_t n = (size_t) (end - s);
+
+        if (n == 0 || n >= sizeof(buf) || (n > 1 && s[0] == '0'))
+                return -EINVAL;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        return parse_uint64(buf, ret);
+}
+
+int worker_fdstore_name_parse(const char *store_name, unsigned *ret_index, uint64_t *ret_seq, bool *ret_poll,
+                              const char **ret_name) {
+        const char *p, *dot;
+        uint64_t index, seq;
+
+        if (!store_name || strncmp(store_name, WORKER_FDSTORE_PREFIX, strlen(WORKER_FDSTORE_PREFIX)) != 0)
+                return -EINVAL;
+        p = store_name + strlen(WORKER_FDSTORE_PREFIX);
+        dot = strchr(p, '.');
+        if (!dot || parse_field(p, dot, &index) < 0 || index >= WORKERS_MAX)
+                return -EINVAL;
+        p = dot + 1;
+        dot = strchr(p, '.');
+        if (!dot || parse_field(p, dot, &seq) < 0)
+                return -EINVAL;
+        p = dot + 1;
+        if ((p[0] != 'p' && p[0] != 'n') || p[1] != '.' || !notify_fdname_is_valid(p + 2))
+                return -EINVAL;
+        *ret_index = (unsigned) index;
+        *ret_seq = seq;
+        *ret_poll = p[0] == 'p';
+        *ret_name = p + 2;
+        return 0;
+}
+
+/* ---- the store ---- */
+
+int worker_fdstore_new(sd_event *e, WorkerFdStore **ret) {
+        WorkerFdStore *s = calloc(1, sizeof(WorkerFdStore));
+        struct rlimit rl;
+
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->fd_ceiling = INT_MAX;
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < INT_MAX)
+                s->fd_ceiling = rl.rlim_cur > FD_RESERVE ? (int) (rl.rlim_cur - FD_RESERVE) : 0;
+        *ret = s;
+        return 0;
+}
+
+static SlotStoredFd *stored_fd_free(SlotStoredFd *f) {
+        if (!f)
+                return NULL;
+        sd_event_source_disable_unref(f->watch);
+        safe_close(f->fd);
+        free(f->name);
+        free(f->store_name);
+        free(f);
+        return NULL;
+}
+
+WorkerFdStore *worker_fdstore_free(WorkerFdStore *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n; i++)
+                stored_fd_free(s->fds[i]);
+        free(s->fds);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+/* Drops the i-th fd, from systemd's store too. */
+static void drop_at(WorkerFdStore *s, size_t i) {
+        SlotStoredFd *f = s->fds[i];
+
+        if (f->store_name)
+                (void) fdstore_remove(f->store_name);
+        memmove(s->fds + i, s->fds + i + 1, (s->n - i - 1) * sizeof(SlotStoredFd *));
+        s->n--;
+        stored_fd_free(f);
+}
+
+static void drop(WorkerFdStore *s, SlotStoredFd *f) {
+        for (size_t i = 0; i < s->n; i++)
+                if (s->fds[i] == f) {
+                        drop_at(s, i);
+                        return;
+                }
+}
+
+static int on_hangup(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        SlotStoredFd *f = userdata;
+
+        log_debug("The fd \"%s\" stored by slot %u hung up: dropped (its next worker does not get it).", f->name,
+                  f->index);
+        drop(f->store, f);
+        return 0;
+}
+
+size_t worker_fdstore_count(const WorkerFdStore *s, unsigned index) {
+        size_t n = 0;
+
+        for (size_t i = 0; s && i < s->n; i++)
+                if (s->fds[i]->index == index)
+                        n++;
+        return n;
+}
+
+size_t worker_fdstore_total(const WorkerFdStore *s) {
+        return s ? s->n : 0;
+}
+
+/* Whether the slot holds this file already (systemd too keeps one copy of a file). */
+static bool slot_has(const WorkerFdStore *s, unsigned index, int fd, const struct stat *st) {
+        pid_t pid = getpid();
+
+        for (size_t i = 0; i < s->n; i++) {
+                const SlotStoredFd *f = s->fds[i];
+
+                if (f->index != index || f->dev != st->st_dev || f->ino != st->st_ino)
+                        continue;
+                /* A socket's inode is its one file; else the same open file (kcmp), if the kernel says. */
+                if (S_ISSOCK(st->st_mode) || syscall(SYS_kcmp, pid, pid, KCMP_FILE_TYPE, f->fd, fd) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int append(WorkerFdStore *s, SlotStoredFd *f) {
+        if (s->n == s->allocated) {
+                size_t a = MAX(s->allocated * 2, (size_t) 16);
+                SlotStoredFd **p = reallocarray(s->fds, a, sizeof(SlotStoredFd *));
+                if (!p)
+                        return -ENOMEM;
+                s->fds = p;
+                s->allocated = a;
+        }
+        s->fds[s->n++] = f;
+        return 0;
+}
+
+/* Keeps fd (owned) for the slot; watches it, and puts it in systemd's store unless `stored_as` says it is
+ * there already. */
+static int keep(WorkerFdStore *s, int fd, unsigned index, uint64_t seq, bool poll, const char *name,
+                const struct stat *st, const char *stored_as) {
+        SlotStoredFd *f;
+        int r;
+
+        f = calloc(1, sizeof(SlotStoredFd));
+        if (!f) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        *f = (SlotStoredFd) { .store = s, .fd = fd, .index = index, .seq = seq, .poll = poll, .dev = st->st_dev,
+                          .ino = st->st_ino, .socket = S_ISSOCK(st->st_mode) };
+        f->name = strdup(name);
+        if (!f->name) {
+                stored_fd_free(f);
+                return -ENOMEM;
+        }
+        if (poll) {
+                /* No events asked for: hang-ups and errors are what epoll always reports. */
+                r = sd_event_add_io(s->event, &f->watch, fd, 0, on_hangup, f);
+                if (r == -EPERM)
+                        f->watch = NULL; /* a regular file or a directory: it cannot hang up */
+                else if (r < 0) {
+                        stored_fd_free(f);
+                        return r;
+                }
+        }
+        r = append(s, f);
+        if (r < 0) {
+                stored_fd_free(f);
+                return r;
+        }
+        if (stored_as) {
+                f->store_name = strdup(stored_as);
+                if (!f->store_name)
+                        log_oom(); /* then systemd's copy stays until the unit stops */
+                return 0;
+        }
+        r = worker_fdstore_name(index, seq, poll, name, &f->store_name);
+        if (r == -ENAMETOOLONG) {
+                log_ratelimit(LOG_NOTICE, "The fd \"%s\" of slot %u is kept, but not in systemd's fd store: its "
+                              "name is too long to be encoded there. It does not survive an rpsupd restart.",
+                              name, index);
+                return 0;
+        }
+        if (r < 0)
+                return log_oom();
+        r = fdstore_add(fd, f->store_name);
+        if (r < 0) {
+                log_ratelimit(LOG_WARNING, "Failed to put the fd \"%s\" of slot %u in systemd's fd store, it does "
+                              "not survive an rpsupd restart: %s", name, index, strerror(-r));
+                f->store_name = mfree(f->store_name);
+        }
+        return 0;
+}
+
+void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned slot_max, const char *name, bool poll,
+                        int *fds, size_t n_fds) {
+        size_t in_slot = worker_fdstore_count(s, index);
+
+        if (!name)
+                name = "stored";
+        for (size_t i = 0; i < n_fds; i++) {
+                struct stat st;
+                int r;
+
+                if (fds[i] < 0)
+                        continue;
+                if (slot_max == 0) {
+                        if (index >= WORKERS_MAX || s->refused_told[index] != pid) {
+                                log_notice("Worker %d of slot %u sent fds with FDSTORE=1, but FileDescriptorStoreMax= "
+                                           "is 0: they are closed, not kept for the slot's next worker.",
+                                           (int) pid, index);
+                                if (index < WORKERS_MAX)
+                                        s->refused_told[index] = pid;
+                        }
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (fstat(fds[i], &st) < 0) {
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (slot_has(s, index, fds[i], &st)) {
+                        log_debug("Worker %d stored the fd \"%s\" again: slot %u keeps it once.", (int) pid, name,
+                                  index);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (in_slot >= slot_max) {
+                        log_ratelimit(LOG_WARNING, "Slot %u keeps %zu fds, FileDescriptorStoreMax=%u: the fd \"%s\" "
+                                      "of worker %d is refused and closed.", index, in_slot, slot_max, name, (int) pid);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                /* Fds are numbered lowest first: a high one means few are left below the limit. */
+                if (fds[i] >= s->fd_ceiling) {
+                        log_ratelimit(LOG_WARNING, "rpsupd is within %u fds of its limit (RLIMIT_NOFILE, LimitNOFILE=): "
+                                      "the fd \"%s\" of worker %d (slot %u) is refused and closed.", FD_RESERVE, name,
+                                      (int) pid, index);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (s->n >= WORKER_FDSTORE_SERVICE_MAX) {
+                        log_ratelimit(LOG_WARNING, "The workers keep %zu fds, as many as a service may (%u): the fd "
+                                      "\"%s\" of worker %d (slot %u) is refused and closed.", s->n,
+                                      WORKER_FDSTORE_SERVICE_MAX, name, (int) pid, index);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                r = keep(s, fds[i], index, s->next_seq++, poll, name, &st, NULL);
+                fds[i] = -EBADF;
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to keep the fd \"%s\" of worker %d (slot %u), closed it: %m",
+                                          name, (int) pid, index);
+                        continue;
+                }
+                in_slot++;
+                log_debug("Slot %u keeps the fd \"%s\" of worker %d (%zu in the slot).", index, name, (int) pid,
+                          in_slot);
+        }
+}
+
+void worker_fdstore_remove(WorkerFdStore *s, unsigned index, const char *name) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < s->n;)
+                if (s->fds[i]->index == index && streq(s->fds[i]->name, name)) {
+                        drop_at(s, i);
+                        n++;
+                } else
+                        i++;
+        log_debug("Slot %u dropped %zu fd%s named \"%s\" (FDSTOREREMOVE=1).", index, n, n == 1 ? "" : "s", name);
+}
+
+void worker_fdstore_notify(WorkerFdStore *s, Worker *w, const NotifyMessage *msg) {
+        unsigned index = w->slot->index;
+        size_t n = 0;
+
+        for (size_t i = 0; i < msg->n_fds; i++)
+                if (msg->fds[i] >= 0)
+                        n++;
+        if (msg->fdstore_remove) {
+                if (msg->fdname)
+                        worker_fdstore_remove(s, index, msg->fdname);
+                else
+                        log_ratelimit(LOG_NOTICE, "Worker %d sent FDSTOREREMOVE=1 without a valid FDNAME=: ignored.",
+                                      (int) w->pid);
+        }
+        if (n == 0)
+                return;
+        if (!msg->fdstore) {
+                log_ratelimit(LOG_DEBUG, "Closing the %zu fd%s worker %d sent without FDSTORE=1.", n,
+                              n == 1 ? "" : "s", (int) w->pid);
+                return;
+        }
+        if (msg->fdname_invalid)
+                log_ratelimit(LOG_NOTICE, "Worker %d sent FDSTORE=1 with an FDNAME= that is no valid name (1 to %u "
+                              "printable ASCII characters, no ':'): its fds are stored as \"stored\".", (int) w->pid,
+                              NOTIFY_FDNAME_MAX);
+        worker_fdstore_add(s, index, w->pid, w->slot->generation->config->fdstore_max, msg->fdname, !msg->fdpoll_off,
+                           msg->fds, msg->n_fds);
+}
+
+size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max) {
+        size_t n = 0;
+
+        if (s && index < WORKERS_MAX)
+                s->handed_upto[index] = s->next_seq;
+
+        for (size_t i = 0; s && i < s->n && n < max; i++) {
+                if (s->fds[i]->index != index)
+                        continue;
+                if (fds)
+                        fds[n] = s->fds[i]->fd;
+                if (names)
+                        names[n] = s->fds[i]->name;
+                n++;
+        }
+        return n;
+}
+
+static int compare_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The inodes of the slot's sockets stored before `below`, sorted. */
+static int inodes_below(const WorkerFdStore *s, unsigned index, uint64_t below, uint32_t **ret, size_t *ret_n) {
+        uint32_t *inodes = NULL;
+        size_t n = 0, k = 0;
+
+        for (size_t i = 0; s && i < s->n; i++)
+                if (s->fds[i]->index == index && s->fds[i]->socket)
+                        n++;
+        if (n > 0) {
+                inodes = calloc(n, sizeof(uint32_t));
+                if (!inodes)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->n; i++)
+                        if (s->fds[i]->index == index && s->fds[i]->socket && s->fds[i]->seq < below &&
+                            s->fds[i]->ino <= UINT32_MAX)
+                                inodes[k++] = (uint32_t) s->fds[i]->ino;
+                qsort(inodes, k, sizeof(uint32_t), compare_u32);
+        }
+        if (k == 0)
+                inodes = mfree(inodes);
+        *ret = inodes;
+        *ret_n = k;
+        return 0;
+}
+
+int worker_fdstore_slot_inodes(const WorkerFdStore *s, unsigned index, uint32_t **ret, size_t *ret_n) {
+        return inodes_below(s, index, UINT64_MAX, ret, ret_n);
+}
+
+int worker_fdstore_handed_on(const WorkerFdStore *s, const Slot *slot, uint32_t **ret, size_t *ret_n) {
+        if (s && s->n > 0 && slot->index < WORKERS_MAX)
+                FOREACH_GENERATION(g, slot->generation->service)
+                        for (size_t i = 0; g != slot->generation && i < g->n_slots; i++)
+                                if (g->slots[i]->index == slot->index && !g->slots[i]->retiring)
+                                        return inodes_below(s, slot->index, s->handed_upto[slot->index], ret, ret_n);
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
+}
+
+static int compare_unsigned(const void *a, const void *b) {
+        unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+int worker_fdstore_slots(const WorkerFdStore *s, unsigned **ret, size_t **ret_counts, size_t *ret_n) {
+        _cleanup_free_ unsigned *all = NULL, *slots = NULL;
+        _cleanup_free_ size_t *counts = NULL;
+        size_t n = 0;
+
+        if (s && s->n > 0) {
+                all = calloc(s->n, sizeof(unsigned));
+                slots = calloc(s->n, sizeof(unsigned));
+                counts = calloc(s->n, sizeof(size_t));
+                if (!all || !slots || !counts)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->n; i++)
+                        all[i] = s->fds[i]->index;
+                qsort(all, s->n, sizeof(unsigned), compare_unsigned);
+                for (size_t i = 0; i < s->n; i++) {
+                        if (n == 0 || slots[n - 1] != all[i])
+                                slots[n++] = all[i];
+                        counts[n - 1]++;
+                }
+        }
+        *ret = TAKE_PTR(slots);
+        *ret_counts = TAKE_PTR(counts);
+        *ret_n = n;
+        return 0;
+}
+
+static int compare_seq(const void *a, const void *b) {
+        const SlotStoredFd *x = *(SlotStoredFd *const *) a, *y = *(SlotStoredFd *const *) b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void worker_fdstore_restore(WorkerFdStore *s, InheritedFds *inherited) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < inherited->n; i++) {
+                InheritedFd *in = &inherited->fds[i];
+                const char *name;
+                struct stat st;
+                unsigned index;
+                uint64_t seq;
+                bool poll;
+                int r;
+
+                if (in->fd < 0 || worker_fdstore_name_parse(in->name, &index, &seq, &poll, &name) < 0)
+                        continue;
+                if (fstat(in->fd, &st) < 0)
+                        continue; /* left to the inherited fds' clean-up */
+                r = keep(s, TAKE_FD(in->fd), index, seq, poll, name, &st, in->name);
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to take over the fd \"%s\" that slot %u stored: %m", name, index);
+                        (void) fdstore_remove(in->name);
+                        continue;
+                }
+                s->next_seq = MAX(s->next_seq, seq + 1);
+                n++;
+        }
+        if (n == 0)
+                return;
+        qsort(s->fds, s->n, sizeof(SlotStoredFd *), compare_seq);
+        log_info("Took over %zu fd%s that workers stored (FDSTORE=1) from systemd's fd store.", n, n == 1 ? "" : "s");
+}
+
+void worker_fdstore_arm(WorkerFdStore *s) {
+        s->armed = true;
+}
+
+static bool service_has_index(Service *svc, unsigned index) {
+        FOREACH_GENERATION(g, svc)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        if (g->slots[i]->index == index)
+                                return true;
+        return false;
+}
+
+void worker_fdstore_prune(WorkerFdStore *s, Service *svc) {
+        _cleanup_free_ unsigned *slots = NULL;
+        _cleanup_free_ size_t *counts = NULL;
+        size_t n;
+
+        if (!s || !s->armed || s->n == 0)
+                return;
+        if (worker_fdstore_slots(s, &slots, &counts, &n) < 0)
+                return; /* out of memory: looked at again at the next change */
+        for (size_t k = 0; k < n; k++) {
+                if (service_has_index(svc, slots[k]))
+                        continue;
+                log_info("Slot %u is gone: dropping the %zu fd%s its workers stored (FDSTORE=1).", slots[k], counts[k],
+                         counts[k] == 1 ? "" : "s");
+                for (size_t i = 0; i < s->n;)
+                        if (s->fds[i]->index == slots[k])
+                                drop_at(s, i);
+                        else
+                                i++;
+                if (slots[k] < WORKERS_MAX)
+                        s->refused_told[slots[k]] = 0;
+        }
+}
