@@ -9,7 +9,18 @@
 #include "clone3-vfork.h"
 #include "macro.h"
 
-#if defined(__x86_64__) && defined(SYS_clone3)
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define ADDRESS_SANITIZER 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#  define ADDRESS_SANITIZER 1
+#endif
+
+/* Not under AddressSanitizer: its bookkeeping of the stack (shared with the child here) cannot follow a
+ * child that runs on another stack and never returns; such builds start workers with fork(). */
+#if defined(__x86_64__) && defined(SYS_clone3) && !defined(ADDRESS_SANITIZER)
 
 /* The child's stack: one child at a time runs on it (rpsupd is suspended until it execs or exits). Static,
  * so that nothing maps and unmaps it per worker. */

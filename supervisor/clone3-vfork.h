@@ -10,8 +10,8 @@
  * rpsupd's stack; it ends with execve() or _exit(). rpsupd's signals are blocked around the call, so no
  * handler of rpsupd's runs in the child.
  *
- * Returns the child's pid, or -ENOSYS where this architecture or kernel cannot (the caller falls back
- * to fork()), or another negative errno. */
+ * Returns the child's pid, or -ENOSYS where this architecture, this kernel or this build (x86-64 only;
+ * not under AddressSanitizer) cannot (the caller falls back to fork()), or another negative errno. */
 
 #include <sys/types.h>
 

@@ -43,6 +43,7 @@ typedef struct ChildArgs {
         char *listen_pid;       /* the environment's "LISTEN_PID=" entry, room for any pid */
         int exec_fd;
         int go_fd;              /* -EBADF: nothing to wait for (the cgroup records the worker) */
+        bool join_cgroup;       /* after fork(): the child moves itself into p->cgroup_fd */
 } ChildArgs;
 
 #define LISTEN_PID_SIZE 32
@@ -64,7 +65,14 @@ _noreturn_ static void child(const ChildArgs *a) {
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) setsid();
 
-        /* The name=systemd cgroup (hybrid mode), where "systemctl status" looks; cgroup2's is set already. */
+        /* Its cgroup: cgroup2's is set already after clone3(), not after fork(). And the name=systemd
+         * cgroup (hybrid mode), where "systemctl status" looks. */
+        if (a->join_cgroup && p->cgroup_fd >= 0) {
+                int procs = openat(p->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+                if (procs < 0 || write(procs, "0", 1) != 1)
+                        child_fail(exec_fd, errno);
+                (void) close(procs);
+        }
         if (p->cgroup_v1_procs_fd >= 0 && write(p->cgroup_v1_procs_fd, "0", 1) != 1)
                 child_fail(exec_fd, errno);
 
@@ -167,6 +175,7 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
                 go_read = gofd[0];
                 go_write = gofd[1];
                 a.go_fd = go_read;
+                a.join_cgroup = true;
                 pid = fork();
                 if (pid < 0)
                         return -errno;
