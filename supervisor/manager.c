@@ -267,8 +267,18 @@ static int publish_now(Manager *m) {
         return r;
 }
 
+static void sync_stall_watch(Manager *m);
+
+/* Once per turn of the loop, whatever changed in it: the watches follow the serving listeners, the balance
+ * figures and the workers' fd stores follow the slots, then STATUS= and the state file. Per change instead,
+ * a reload or a scale-out of n workers would cost rpsupd n² system calls. */
 static int on_publish(sd_event_source *source, void *userdata) {
-        (void) publish_now(userdata);
+        Manager *m = userdata;
+
+        sync_stall_watch(m);
+        balance_sync(m->balance);
+        worker_fdstore_prune(m->fdstore, m->service);
+        (void) publish_now(m);
         return 0;
 }
 
@@ -302,13 +312,10 @@ static void sync_stall_watch(Manager *m) {
                 queue_watch_sync(m->queue_watch);
 }
 
-/* The service changed: each of the four follows it. */
+/* The service changed: the deadline follows it now, the rest once this turn of the loop is done. */
 static void manager_changed(Manager *m) {
         rearm_deadline(m);
         schedule_publish(m);
-        sync_stall_watch(m);
-        balance_sync(m->balance);
-        worker_fdstore_prune(m->fdstore, m->service);
 }
 
 /* A queue is not empty: sampling began, with a deadline of its own, and the watches rest meanwhile. Nothing
