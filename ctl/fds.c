@@ -700,13 +700,58 @@ static bool is_fdstore(Scan *s, Proc *p) {
 
 /* The worker `pid` is, or descends from (following parents up), or NULL. Without one, *ret_child is the
  * child of rpsupd that pid is or descends from (a worker rpsupd does not list), or 0. */
+/* The cgroup2 path of pid if it is a worker cgroup of rpsupd's ("/.../gen-G/worker-I.N"): where rpsupd runs
+ * each worker process, and what it starts. */
+static bool worker_cgroup(pid_t pid, char *buf, size_t size) {
+        char path[64], text[4096], *line, *base, *gen;
+        uint64_t g, n;
+        unsigned i;
+        char tail;
+
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        if (read_small(AT_FDCWD, path, text, sizeof(text)) < 0)
+                return false;
+        for (line = text; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                if (strncmp(line, "0::", 3) != 0)
+                        continue;
+                line += 3;
+                line[strcspn(line, "\n")] = 0;
+                base = strrchr(line, '/');
+                if (!base || base == line)
+                        return false;
+                *base = 0;
+                gen = strrchr(line, '/');
+                *base = '/';
+                if (!gen || sscanf(gen, "/gen-%" SCNu64 "/worker-%u.%" SCNu64 "%c", &g, &i, &n, &tail) != 3 ||
+                    strlen(line) >= size)
+                        return false;
+                strcpy(buf, line);
+                return true;
+        }
+        return false;
+}
+
+/* A process in the cgroup of a listed worker (a daemon it double-forked, which no longer descends from
+ * it): the worker whose cgroup it is. */
+static WorkerRec *worker_of_cgroup(Scan *s, pid_t pid) {
+        char mine[1024], theirs[1024];
+
+        if (!worker_cgroup(pid, mine, sizeof(mine)))
+                return NULL;
+        for (size_t i = 0; i < s->n_workers; i++)
+                if (s->workers[i].pid != pid && worker_cgroup(s->workers[i].pid, theirs, sizeof(theirs)) &&
+                    streq(mine, theirs))
+                        return &s->workers[i];
+        return NULL;
+}
+
 static WorkerRec *worker_of(Scan *s, pid_t pid, bool *ret_self, pid_t *ret_child) {
+        WorkerRec *w;
         pid_t p = pid;
 
         *ret_child = 0;
         for (unsigned i = 0; i < FDS_ANCESTRY_MAX && p > 1; i++) {
                 Proc *proc = find_proc(s, p);
-                WorkerRec *w;
 
                 if (is_rpsupd(s, proc))
                         break;
@@ -723,6 +768,10 @@ static WorkerRec *worker_of(Scan *s, pid_t pid, bool *ret_self, pid_t *ret_child
                         break;
                 }
                 p = proc->ppid;
+        }
+        if (*ret_child == 0 && (w = worker_of_cgroup(s, pid))) {
+                *ret_self = false;
+                return w;
         }
         return NULL;
 }

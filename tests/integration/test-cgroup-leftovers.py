@@ -7,6 +7,7 @@ answers on the port. rpsupd runs in the "supervisor" leaf of its cgroup subtree,
 gen-G/worker-I.N, and status shows each generation's CPU time. Without cgroups (RPSUP_CGROUP=no), the
 worker's process group goes with it: its children do, a daemon that made a session of its own does not."""
 
+import json
 import os
 import signal
 import socket
@@ -96,6 +97,16 @@ def test_cgroups():
         tree = own[: -len("/supervisor")]
         check(wcg.startswith(tree + "/gen-1/worker-0."), f"the worker is not in its generation's cgroup: {wcg}")
         check(all(cgroup_of(p) == wcg for p in daemons(r)), "the daemon is not in its worker's cgroup")
+        # rpsupctl fds: the double-forked daemon holds the worker's listener; its cgroup says whose it is.
+        rc, out, err = r.ctl("--json", "fds", r.name)
+        check(rc == 0, f"rpsupctl fds exited {rc}: {err}")
+        report = json.loads(out)
+        holders = {h["pid"]: h for sock in report["sockets"] for h in sock["holders"]}
+        for pid in daemons(r):
+            check(pid in holders and holders[pid]["holder"] == "worker-descendant" and holders[pid]["expected"] and
+                  holders[pid]["worker_pid"] == worker, f"rpsupctl fds does not see daemon {pid} as the worker's: "
+                  f"{holders.get(pid)}")
+        check(report["unexpected"] == 0, f"rpsupctl fds flags {report['unexpected']} holders as unexpected")
 
         rc, out, err = r.reload()
         check(rc == 0, f"reload failed: {err}")
