@@ -74,6 +74,7 @@ static Config *config_free(Config *c) {
         free(c->user);
         free(c->group);
         free(c->user_name);
+        free(c->groups);
         free(c->home);
         free(c->shell);
         free(c->working_directory);
@@ -1003,6 +1004,25 @@ static int validate(Config *c, ParseContext *ctx) {
                 c->gid = gr ? gr->gr_gid : (gid_t) id;
         } else if (!c->user)
                 c->gid = getgid();
+        /* The worker's supplementary groups, as initgroups() would set them; none for a user the database
+         * does not know (a numeric User=). */
+        if (c->user_name && geteuid() == 0) {
+                int n = 32;
+                for (;;) {
+                        int want = n;
+                        gid_t *a = reallocarray(c->groups, (size_t) n, sizeof(gid_t));
+                        if (!a)
+                                return -ENOMEM;
+                        c->groups = a;
+                        if (getgrouplist(c->user_name, c->gid, c->groups, &n) >= 0)
+                                break;
+                        if (n <= want || n > (int) CONFIG_GROUPS_MAX)
+                                return fail_at(ctx, ctx->user_line, "User", -E2BIG,
+                                               "cannot list the groups of user \"%s\" (at most %u are supported)",
+                                               c->user_name, CONFIG_GROUPS_MAX);
+                }
+                c->n_groups = (size_t) n;
+        }
         if ((c->uid != getuid() || c->gid != getgid()) && geteuid() != 0) {
                 ctx->line = ctx->user_line ?: ctx->group_line;
                 return fail(ctx, -EPERM, "User=/Group=: switching to %s%s%s needs rpsupd to run as root",

@@ -64,6 +64,9 @@ typedef struct Config {
         char **environment;
         char *user, *group;
         char *user_name, *home, *shell;  /* of User=, from the user database */
+        gid_t *groups;                   /* User='s supplementary groups (with Group= or its own as the
+                                          * primary one), resolved here: not in the event loop, not in a child */
+        size_t n_groups;
         uid_t uid;
         gid_t gid;
         char *working_directory;

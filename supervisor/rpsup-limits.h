@@ -6,6 +6,7 @@
 #define WORKERS_MAX 512u            /* Workers= and "rpsupctl scale" */
 #define LISTEN_MAX 32u              /* ListenStream= + ListenDatagram= entries */
 #define ENVIRONMENT_MAX 512u        /* Environment= assignments */
+#define CONFIG_GROUPS_MAX 65536u    /* supplementary groups of User= (the kernel's NGROUPS_MAX) */
 #define CONFIG_SIZE_MAX (1024u * 1024u)
 #define CONFIG_LINE_MAX (64u * 1024u)
 #define CONFIG_TIME_MAX_USEC (7ULL * 24ULL * 3600ULL * 1000000ULL) /* any time span in a config */

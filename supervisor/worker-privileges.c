@@ -15,6 +15,8 @@ WorkerPrivileges worker_privileges_from_config(const Config *c) {
                 .uid = c->uid,
                 .gid = c->gid,
                 .user = c->user_name ?: c->user,
+                .groups = c->groups,
+                .n_groups = c->n_groups,
                 .bounding_set = c->capability_bounding_set,
                 .ambient_set = c->ambient_capabilities,
                 .no_new_privileges = c->no_new_privileges,
@@ -40,44 +42,11 @@ static int drop_bounding_set(uint64_t keep, bool privileged) {
         return 0;
 }
 
-int worker_privileges_resolve_groups(WorkerPrivileges *p, gid_t **ret_groups) {
-        _cleanup_free_ gid_t *groups = NULL;
-        int n = 64;
-
-        *ret_groups = NULL;
-        if (!p->set_ids || !p->user || getuid() != 0)
-                return 0;
-        for (;;) {
-                int want = n;
-                gid_t *a = reallocarray(groups, (size_t) n, sizeof(gid_t));
-                if (!a)
-                        return -ENOMEM;
-                groups = a;
-                if (getgrouplist(p->user, p->gid, groups, &n) >= 0)
-                        break;
-                if (n <= want) { /* not a size problem: the user is unknown to NSS */
-                        n = 0;
-                        break;
-                }
-                if (n > 65536)
-                        return -E2BIG;
-        }
-        p->groups = groups;
-        p->n_groups = (size_t) n;
-        *ret_groups = TAKE_PTR(groups);
-        return 0;
-}
-
 /* Raw system calls: glibc's wrappers change the ids of every thread of the process, which in a child that
  * shares rpsupd's memory would be rpsupd's threads. */
 static int set_ids(const WorkerPrivileges *p) {
-        if (p->user && getuid() == 0) {
-                if (p->groups) {
-                        if (syscall(SYS_setgroups, p->n_groups, p->groups) < 0)
-                                return -errno;
-                } else if (initgroups(p->user, p->gid) < 0)
-                        return -errno;
-        } else if (getuid() == 0 && syscall(SYS_setgroups, 0, NULL) < 0)
+        /* The user's groups were resolved with the config (none for a user the database does not know). */
+        if (getuid() == 0 && syscall(SYS_setgroups, p->groups ? p->n_groups : 0, p->groups) < 0)
                 return -errno;
         if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
                 return -errno;

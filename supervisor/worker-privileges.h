@@ -15,8 +15,7 @@ typedef struct WorkerPrivileges {
         uid_t uid;
         gid_t gid;
         const char *user;            /* for supplementary groups; NULL: none */
-        const gid_t *groups;         /* the user's groups, resolved before the child exists; NULL: resolved
-                                      * in the child (initgroups()) */
+        const gid_t *groups;         /* the user's supplementary groups, resolved with the config; NULL: none */
         size_t n_groups;
         uint64_t bounding_set;       /* CapabilityBoundingSet=, with AmbientCapabilities= */
         uint64_t ambient_set;        /* AmbientCapabilities= */
@@ -26,13 +25,9 @@ typedef struct WorkerPrivileges {
 /* What c asks for. Points into c, which must outlive the result. */
 WorkerPrivileges worker_privileges_from_config(const Config *c);
 
-/* In rpsupd, before the child exists: resolves the user's supplementary groups (NSS may open files and
- * allocate, which a child sharing rpsupd's memory must not do). *ret_groups owns what p->groups points at. */
-int worker_privileges_resolve_groups(WorkerPrivileges *p, gid_t **ret_groups);
-
 /* In the child, after fork() and before execve(): drops the bounding set while rpsupd's capabilities are
  * still effective, changes the ids (keeping the ambient capabilities' permitted bits across a change from
- * root, as systemd does), sets the inheritable and ambient sets and no_new_privs. Async-signal-safe (but for
- * initgroups() if the groups were not resolved), and changes the ids of the calling process alone (raw
- * system calls), so that it also runs in a child sharing rpsupd's memory. Returns 0 or a negative errno. */
+ * root, as systemd does), sets the inheritable and ambient sets and no_new_privs. Async-signal-safe, and
+ * changes the ids of the calling process alone (raw system calls), so that it also runs in a child sharing
+ * rpsupd's memory. Returns 0 or a negative errno. */
 int worker_privileges_apply(const WorkerPrivileges *p);

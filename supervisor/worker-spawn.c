@@ -8,7 +8,7 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
-#include "clone3-vfork.h"
+#include "clone3.h"
 #include "fd-util.h"
 #include "proc-parse.h"
 #include "worker-spawn.h"
@@ -129,7 +129,6 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_close_ int pidfd = -EBADF, go_read = -EBADF, go_write = -EBADF, exec_read = -EBADF,
                 exec_write = -EBADF;
-        _cleanup_free_ gid_t *groups = NULL;
         SpawnParams params = *p;
         char *listen_pid;
         int pipefd[2], gofd[2];
@@ -147,9 +146,6 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
         r = strv_consume(&env, listen_pid);
         if (r < 0)
                 return r;
-        r = worker_privileges_resolve_groups(&params.privileges, &groups);
-        if (r < 0)
-                return r;
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
         exec_read = pipefd[0];
@@ -158,12 +154,23 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
         ChildArgs a = { .p = &params, .env = env, .listen_pid = listen_pid, .exec_fd = exec_write, .go_fd = -EBADF };
 
         /* In its cgroup, a new worker needs no go-ahead: a worker the state file does not name yet is found
-         * there by the next rpsupd. The clone3 child shares rpsupd's memory, and returns once it exec'd. */
+         * there by the next rpsupd. A worker that keeps rpsupd's user shares rpsupd's memory until it
+         * exec'd (rpsupd waits meanwhile: only that user, root, could stop it on the way). One that changes
+         * its user gets a copy: once it has, any process of that user could stop it, and rpsupd with it. */
         if (p->cgroup_fd >= 0) {
                 int fd = -EBADF;
 
-                pid = clone3_vfork(p->cgroup_fd, &fd, child_clone3, &a);
-                if (pid >= 0)
+                if (!params.privileges.set_ids ||
+                    (params.privileges.uid == geteuid() && params.privileges.gid == getegid()))
+                        pid = clone3_vfork(p->cgroup_fd, &fd, child_clone3, &a);
+                if (pid == -ENOSYS) {
+                        pid = clone3_fork(p->cgroup_fd, &fd);
+                        if (pid == 0) {
+                                safe_close(exec_read);
+                                child(&a);
+                        }
+                }
+                if (pid > 0)
                         pidfd = fd;
                 else if (pid != -ENOSYS)
                         return pid;

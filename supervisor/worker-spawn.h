@@ -25,9 +25,11 @@ typedef struct SpawnParams {
 /* On success returns the child's pid, a pidfd for it, the read end of a pipe that reaches EOF once
  * execve() succeeded, or carries the errno (int) of the step that failed, and the go-ahead fd.
  *
- * With a cgroup, the child is started by clone3() (CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_INTO_CGROUP):
- * nothing of rpsupd is copied, rpsupd waits until the child exec'd, and the go-ahead fd is -EBADF: the
- * worker's cgroup is its record until the state file names it.
+ * With a cgroup, the child is started by clone3() with CLONE_PIDFD|CLONE_INTO_CGROUP, and the go-ahead fd
+ * is -EBADF: the worker's cgroup is its record until the state file names it. A worker that keeps rpsupd's
+ * user shares rpsupd's memory (CLONE_VM|CLONE_VFORK: nothing is copied, rpsupd waits until it exec'd); one
+ * that changes its user gets a copy, as from fork(), so that no process of that user can hold rpsupd up by
+ * stopping it before it exec'd.
  * Without one (or where clone3 cannot), fork(): the go-ahead fd is the write end of a pipe the child waits
  * on before execve() until one byte is written to it. Closing it without writing (or rpsupd's death) makes
  * the child exit instead (ECANCELED), so that no worker runs that rpsupd has not recorded. */

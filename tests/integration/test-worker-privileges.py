@@ -58,7 +58,7 @@ def ask(port):
         return s.makefile().readline().strip()
 
 
-def case(name, lines, uid, want, nnp=True, bind=None):
+def case(name, lines, uid, want, nnp=True, bind=None, groups=None):
     """Starts a service of BINDER workers with the [Service] lines; checks each worker's uid, capability
     sets (want: {"CapBnd": mask, ...}, the others 0), no_new_privs, and what binding port 80 gives."""
     r = Rpsup(name=name, workers=2)
@@ -93,6 +93,10 @@ ListenStream=127.0.0.1:{r.port}
                   f"expected {({k: hex(v) for k, v in expected.items()})}")
             check(fields["NoNewPrivs"] == ("1" if nnp else "0"),
                   f"{name}: worker {w['pid']} has NoNewPrivs {fields['NoNewPrivs']}")
+            if groups is not None:
+                got_groups = sorted(int(g) for g in fields["Groups"].split())
+                check(got_groups == sorted(set(groups)), f"{name}: worker {w['pid']} has supplementary groups "
+                      f"{got_groups}, expected {sorted(set(groups))}")
             probe = os.path.join(probe_out, str(w["slot"]))
             wait_until(lambda: os.path.exists(probe), what=f"{name}: the exec probe of worker {w['slot']}")
             pf = wait_until(lambda: status_fields_file(probe), what=f"{name}: the probe's status")
@@ -123,7 +127,10 @@ def test():
 
     # rpsupd runs as root with every capability: its workers get none of them.
     case("root-default", "", 0, {}, bind="EACCES")
-    case("user-default", "User=nobody\nGroup=nogroup", nobody, {}, bind="EACCES")
+    case("user-default", "User=nobody\nGroup=nogroup", nobody, {}, bind="EACCES",
+         groups=os.getgrouplist("nobody", nobody))
+    # A user's supplementary groups, as initgroups() gives them (root is in group root; Group= is added).
+    case("root-group", "User=root\nGroup=nogroup", 0, {}, bind="EACCES", groups=os.getgrouplist("root", nobody))
     if not own_nnp:
         case("no-nnp", "User=nobody\nGroup=nogroup\nNoNewPrivileges=no", nobody, {}, nnp=False)
     # The bounding set alone: a root worker has what it allows, another user's worker nothing of it.

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* clone3() with CLONE_VM|CLONE_VFORK: a child that shares rpsupd's memory (nothing is copied: no page
+/* Starting a worker with clone3(), in two forms.
+ *
+ * clone3_vfork(): CLONE_VM|CLONE_VFORK: a child that shares rpsupd's memory (nothing is copied: no page
  * tables, no copy-on-write faults) and runs fn on a stack of its own while rpsupd waits, until it calls
  * execve() or exits. With CLONE_PIDFD (the pidfd exists as the child does: no pid reuse race) and, if
  * cgroup_fd >= 0, CLONE_INTO_CGROUP (the child starts in that cgroup).
@@ -16,3 +18,10 @@
 #include <sys/types.h>
 
 pid_t clone3_vfork(int cgroup_fd, int *ret_pidfd, int (*fn)(void *arg), void *arg);
+
+/* clone3_fork(): like fork() (the child gets a copy of rpsupd's memory, and returns 0 here), with CLONE_PIDFD
+ * and CLONE_INTO_CGROUP. For a child that changes its user: once it has, any process of that user may stop
+ * it (SIGSTOP), and rpsupd must not then wait on it as clone3_vfork() does. Returns the child's pid (and
+ * *ret_pidfd) in rpsupd, 0 in the child, -ENOSYS where the kernel has no clone3 (or no CLONE_INTO_CGROUP),
+ * or another negative errno. */
+pid_t clone3_fork(int cgroup_fd, int *ret_pidfd);

@@ -5,9 +5,30 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
-#include "clone3-vfork.h"
+#include "clone3.h"
 #include "macro.h"
+
+pid_t clone3_fork(int cgroup_fd, int *ret_pidfd) {
+        int pidfd = -1;
+        struct clone_args args = {
+                .flags = CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+                .pidfd = (uintptr_t) &pidfd,
+                .exit_signal = SIGCHLD,
+                .cgroup = cgroup_fd >= 0 ? (uint64_t) cgroup_fd : 0,
+        };
+        long pid;
+
+        /* Without CLONE_VM and without a stack: the child returns from the system call on its copy of
+         * rpsupd's stack, as from fork(). */
+        pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid < 0)
+                return errno == ENOSYS || errno == E2BIG ? -ENOSYS : -errno;
+        if (pid > 0)
+                *ret_pidfd = pidfd;
+        return (pid_t) pid;
+}
 
 #if defined(__has_feature)
 #  if __has_feature(address_sanitizer)
