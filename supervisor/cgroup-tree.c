@@ -10,6 +10,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cgroup-tree.h"
@@ -453,6 +454,23 @@ static int open_cgroup(const char *mount, const char *path) {
         return fd < 0 ? -errno : fd;
 }
 
+/* The record names a subtree this service made: ORIGIN/rpsup-NAME.PID, both valid paths. */
+static bool record_names_ours(const char *root, const char *origin, const char *service_name) {
+        const char *base = strrchr(root, '/');
+        size_t k = strlen(origin);
+        unsigned pid;
+        char tail;
+
+        if (!cgroup_path_valid(root) || !cgroup_path_valid(origin) || !base)
+                return false;
+        if (streq(origin, "/") ? base != root : strncmp(root, origin, k) != 0 || root + k != base)
+                return false;
+        base++;
+        if (!has_prefix(base, "rpsup-") || !has_prefix(base + 6, service_name) || base[6 + strlen(service_name)] != '.')
+                return false;
+        return sscanf(base + 7 + strlen(service_name), "%u%c", &pid, &tail) == 1;
+}
+
 /* Outside systemd: the subtree an earlier rpsupd of this runtime directory made, or a new one below our
  * own cgroup. The record holds two lines: the subtree, and where rpsupd came from. */
 static int tree_outside_systemd(CgroupTree *t, const char *service_name, const char *own) {
@@ -464,9 +482,7 @@ static int tree_outside_systemd(CgroupTree *t, const char *service_name, const c
         f = fopen(t->record_path, "re");
         if (f && fgets(a, sizeof(a), f) && fgets(b, sizeof(b), f)) {
                 a[strcspn(a, "\n")] = b[strcspn(b, "\n")] = 0;
-                const char *base = strrchr(a, '/');
-                if (cgroup_path_valid(a) && cgroup_path_valid(b) && base && has_prefix(base + 1, "rpsup-") &&
-                    (t->root_fd = open_cgroup(t->mount, a)) >= 0) {
+                if (record_names_ours(a, b, service_name) && (t->root_fd = open_cgroup(t->mount, a)) >= 0) {
                         t->path = strdup(a);
                         t->origin = strdup(b);
                         return t->path && t->origin ? 0 : -ENOMEM;
@@ -504,8 +520,39 @@ static int tree_outside_systemd(CgroupTree *t, const char *service_name, const c
         return 0;
 }
 
+/* systemd marks a cgroup it delegates (Delegate=yes) with the xattr trusted.delegate (and user.delegate)
+ * "1", in the hierarchy it tracks units in: name=systemd in hybrid mode, else cgroup2. Without it the
+ * cgroup is not ours: rpsupd may run inside some other unit (INVOCATION_ID is inherited), whose processes
+ * it must leave alone. */
+static bool delegated(int fd) {
+        static const char *const names[] = { "trusted.delegate", "user.delegate" };
+        char v[8];
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                ssize_t n = fgetxattr(fd, names[i], v, sizeof(v) - 1);
+                if (n > 0) {
+                        v[n] = 0;
+                        return streq(v, "1");
+                }
+        }
+        return false;
+}
+
+bool cgroup_own_is_delegated(void) {
+        _cleanup_free_ char *own = NULL, *v1 = NULL;
+        const char *mount = cgroup2_mount();
+        _cleanup_close_ int fd = -EBADF, fd1 = -EBADF;
+
+        if (mount && own_cgroup("", &own) >= 0 && (fd = open_cgroup(mount, own)) >= 0 && delegated(fd))
+                return true;
+        if (own_cgroup("name=systemd", &v1) >= 0 && (fd1 = open_cgroup(CGROUP_V1_SYSTEMD, v1)) >= 0 && delegated(fd1))
+                return true;
+        return false;
+}
+
 static int tree_under_systemd(CgroupTree *t, const char *own) {
         _cleanup_free_ char *root = strdup(own), *v1 = NULL;
+        bool ours;
 
         if (!root)
                 return -ENOMEM;
@@ -515,6 +562,7 @@ static int tree_under_systemd(CgroupTree *t, const char *own) {
         t->root_fd = open_cgroup(t->mount, root);
         if (t->root_fd < 0)
                 return t->root_fd;
+        ours = delegated(t->root_fd);
         t->path = TAKE_PTR(root);
 
         /* Hybrid mode: systemd tracks the service in the name=systemd hierarchy, and shows that one. */
@@ -524,7 +572,11 @@ static int tree_under_systemd(CgroupTree *t, const char *own) {
                         *strrchr(v1, '/') = 0;
                 if (statfs(CGROUP_V1_SYSTEMD, &fs) == 0 && fs.f_type == CGROUP_SUPER_MAGIC)
                         t->v1_root_fd = open_cgroup(CGROUP_V1_SYSTEMD, v1);
+                if (t->v1_root_fd >= 0)
+                        ours = ours || delegated(t->v1_root_fd);
         }
+        if (!ours)
+                return -EREMOTE; /* "not delegated" */
         return 0;
 }
 
@@ -580,7 +632,10 @@ int cgroup_tree_open(sd_event *e, const char *service_name, const char *runtime_
         if (r >= 0)
                 r = enter_leaf(t);
         if (r < 0) {
-                if (systemd)
+                if (systemd && r == -EREMOTE)
+                        log_notice("The cgroup %s is not delegated to this service (Delegate=yes): workers are not "
+                                   "placed in cgroups, and what a worker leaves is ended by process group only.", own);
+                else if (systemd)
                         log_notice_errno(r, "Cannot use this service's cgroup (%s): %m. Without Delegate=yes (and "
                                          "with ProtectControlGroups=yes) workers are not placed in cgroups, and "
                                          "what a worker leaves is ended by process group only.", own);
@@ -647,6 +702,7 @@ static void for_each_cgroup(CgroupTree *t, bool workers, void (*f)(CgroupTree *t
 }
 
 typedef struct EndUnknown {
+        int kill_signal;
         CgroupKnownGeneration known;
         void *userdata;
         char **adopted;           /* the adopted workers' cgroups */
@@ -666,9 +722,11 @@ static void end_if_unknown(CgroupTree *t, const char *name, uint64_t gen, bool w
         } else if (e->known(e->userdata, gen))
                 return;
         if (cg_populated(t->root_fd, name) == 1) {
-                log_warning("Ending the processes in cgroup %s/%s: no worker this rpsupd took over runs there.",
+                log_warning("Stopping the processes in cgroup %s/%s: no worker this rpsupd took over runs there.",
                             t->path, name);
-                cg_kill(t->root_fd, name);
+                /* Asked as a worker is (KillSignal=), continued if stopped; killed after StopTimeoutSec=. */
+                (void) cg_signal_tree(t->root_fd, name, e->kill_signal, 1);
+                (void) cg_signal_tree(t->root_fd, name, SIGCONT, 1);
                 e->ended++;
         }
         if (e->n_names < CGROUP_PENDING_REMOVALS_MAX) {
@@ -682,8 +740,8 @@ static void end_if_unknown(CgroupTree *t, const char *name, uint64_t gen, bool w
 }
 
 unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, void *userdata, const pid_t *adopted,
-                                 size_t n_adopted) {
-        EndUnknown e = { .known = known, .userdata = userdata };
+                                 size_t n_adopted, int kill_signal, usec_t stop_timeout) {
+        EndUnknown e = { .kill_signal = kill_signal, .known = known, .userdata = userdata };
         _cleanup_fclose_ FILE *f = NULL;
         unsigned strays = 0, pid;
         int pfd;
@@ -702,6 +760,31 @@ unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, voi
         }
         e.n_adopted = n_adopted;
         for_each_cgroup(t, true, end_if_unknown, &e);
+        /* Before the loop runs, as the other leftovers of an earlier rpsupd are ended: re-reading
+         * cgroup.events until they are empty, or StopTimeoutSec= passed. Then SIGKILL. */
+        if (e.ended > 0) {
+                usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), stop_timeout);
+                unsigned killed = 0;
+                for (;;) {
+                        bool busy = false;
+                        for (size_t i = 0; i < e.n_names && !busy; i++)
+                                busy = cg_populated(t->root_fd, e.names[i]) == 1;
+                        if (!busy)
+                                break;
+                        if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                                for (size_t i = 0; i < e.n_names; i++)
+                                        if (cg_populated(t->root_fd, e.names[i]) == 1) {
+                                                cg_kill(t->root_fd, e.names[i]);
+                                                killed++;
+                                        }
+                                break;
+                        }
+                        (void) usleep(20 * USEC_PER_MSEC);
+                }
+                if (killed > 0)
+                        log_warning("%u cgroup%s did not empty within StopTimeoutSec=: killed.", killed,
+                                    killed == 1 ? "" : "s");
+        }
         /* Removed once empty, after the listing: it is not changed while it is read. */
         for (size_t i = 0; i < e.n_names; i++) {
                 remove_when_empty(t, e.names[i]);
@@ -718,9 +801,11 @@ unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, voi
         if (pfd >= 0 && !(f = fdopen(pfd, "re")))
                 safe_close(pfd);
         while (f && strays < CGROUP_KILL_PIDS_MAX && fscanf(f, "%u", &pid) == 1) {
+                /* An adopted worker's session (it made one with setsid()) holds its children. */
+                pid_t sid = getsid((pid_t) pid);
                 bool known_pid = (pid_t) pid == getpid();
                 for (size_t i = 0; i < n_adopted && !known_pid; i++)
-                        known_pid = adopted[i] == (pid_t) pid;
+                        known_pid = adopted[i] == (pid_t) pid || adopted[i] == sid;
                 if (!known_pid && kill((pid_t) pid, SIGKILL) == 0)
                         strays++;
         }
@@ -768,6 +853,10 @@ void cgroup_tree_end_all(CgroupTree *t) {
         }
         if (busy)
                 log_warning("Some cgroups of the service were not empty a second after SIGKILL; they are left.");
+        /* The subtree's root: what workers of an rpsupd without cgroups, taken over, left there. */
+        unsigned strays = cg_signal_tree(t->root_fd, ".", SIGKILL, 0);
+        if (strays > 0)
+                log_notice("Killed %u process%s left in the root of cgroup %s.", strays, strays == 1 ? "" : "es", t->path);
 }
 
 CgroupTree *cgroup_tree_free(CgroupTree *t) {

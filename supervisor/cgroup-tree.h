@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "time-util.h"
 
 typedef struct CgroupTree CgroupTree;
 
@@ -41,6 +42,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CgroupTree *, cgroup_tree_free);
 /* The subtree's path in the cgroup2 hierarchy (as in /proc/PID/cgroup). */
 const char *cgroup_tree_path(const CgroupTree *t);
 
+/* Whether systemd delegated rpsupd's own cgroup to it (Delegate=yes): only then is what else runs there the
+ * service's, to end. */
+bool cgroup_own_is_delegated(void);
+
 /* Creates and opens a new cgroup for a worker process of slot `index` in the generation. */
 int cgroup_tree_place_worker(CgroupTree *t, uint64_t generation, unsigned index, CgroupPlace *ret);
 /* The worker cgroup that pid runs in (a worker taken over), as a name relative to the subtree. */
@@ -51,13 +56,14 @@ void cgroup_tree_worker_gone(CgroupTree *t, const char *name);
 /* The generation is gone: whatever is left in its cgroup is killed, and the cgroup removed once empty. */
 void cgroup_tree_generation_gone(CgroupTree *t, uint64_t generation);
 
-/* After a take-over: what runs in the subtree and was not taken over is killed: every generation cgroup
- * of a generation `known` does not name, every worker cgroup no adopted worker runs in, and every process
- * in the subtree's root but rpsupd and adopted workers (workers of an rpsupd without cgroups run there).
- * Returns how many cgroups and processes were ended. */
+/* After a take-over: what runs in the subtree and was not taken over is ended. Every generation cgroup of a
+ * generation `known` does not name and every worker cgroup no adopted worker runs in get kill_signal, and
+ * SIGKILL if they are not empty after stop_timeout (rpsupd waits: this runs before its loop does). Every
+ * process in the subtree's root but rpsupd, adopted workers and their sessions (workers of an rpsupd without
+ * cgroups run there) is killed. Returns how many cgroups and processes were ended. */
 typedef bool (*CgroupKnownGeneration)(void *userdata, uint64_t generation);
 unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, void *userdata, const pid_t *adopted,
-                                 size_t n_adopted);
+                                 size_t n_adopted, int kill_signal, usec_t stop_timeout);
 /* The service stopped: everything left in the subtree but rpsupd is killed, and (waiting at most a
  * second) the cgroups removed. */
 void cgroup_tree_end_all(CgroupTree *t);

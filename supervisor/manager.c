@@ -795,7 +795,8 @@ static void end_unknown_cgroups(Manager *m) {
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->worker && g->slots[i]->worker->pid > 0)
                                 adopted[n++] = g->slots[i]->worker->pid;
-        (void) cgroup_tree_end_unknown(m->cgroups, cgroup_known_generation, m, adopted, n);
+        (void) cgroup_tree_end_unknown(m->cgroups, cgroup_known_generation, m, adopted, n, m->config->kill_signal,
+                                       m->config->stop_timeout);
 }
 
 /* Takes over what the predecessor left (if `saved`), finishes it, and starts a generation if none serves. */

@@ -15,6 +15,7 @@
 #include "parse-util.h"
 #include "rpsup-limits.h"
 #include "worker-spawn.h"
+#include "cgroup-tree.h"
 #include "takeover.h"
 #include "worker-process.h"
 
@@ -289,6 +290,13 @@ void takeover_end_cgroup_leftovers(const Config *c) {
          * that an earlier rpsupd left behind (KillMode=process) and nobody supervises. */
         if (isempty(getenv("INVOCATION_ID")))
                 return;
+        /* ...and only if it is delegated to us: rpsupd may run inside some other unit, whose processes are
+         * not ours to end. */
+        if (!cgroup_own_is_delegated()) {
+                log_debug("This service's cgroup is not delegated to it (Delegate=yes): not looking for what an "
+                          "earlier rpsupd left in it.");
+                return;
+        }
         r = own_cgroup_procs(&procs);
         if (r < 0) {
                 if (r != -ENOENT)

@@ -228,6 +228,7 @@ fail:
         (void) kill(pid, SIGKILL);
         /* Reap it, or it stays a zombie: the child source never ran. */
         (void) waitpid(pid, NULL, 0);
+        cgroup_tree_worker_gone(h->cgroups, cgroup); /* and what it started, if it did exec */
         worker_process_free(wp);
         return r;
 }

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import textwrap
 
@@ -165,12 +166,59 @@ def test_process_groups():
         f"({len(escaped)}) did not, as documented")
 
 
+def cgroup2_mount():
+    for m in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if os.path.exists(m + "/cgroup.procs") and os.path.exists(m + "/cgroup.kill") or \
+                os.path.exists(m + "/cgroup.subtree_control"):
+            return m
+    return None
+
+
+def test_not_delegated():
+    """rpsupd under some other unit (INVOCATION_ID inherited) in a cgroup systemd did not delegate to it
+    (no trusted.delegate xattr): it leaves that cgroup and the other processes in it alone."""
+    mount = cgroup2_mount()
+    cg = os.path.join(mount, f"rpsup-test-other-{os.getpid()}.service")
+    os.mkdir(cg)
+    sibling = subprocess.Popen(["sleep", "1000"])
+    r = Rpsup(name="guest", workers=1)
+    own = cgroup_of(os.getpid())
+    try:
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(sibling.pid))
+        os.environ["INVOCATION_ID"] = "0123456789abcdef0123456789abcdef"
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))  # rpsupd starts in it
+        try:
+            r.start()
+        finally:
+            with open(os.path.join(mount + own, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            del os.environ["INVOCATION_ID"]
+        worker = r.live_workers()[0]["pid"]
+        check(cgroup_of(r.proc.pid) == cg[len(mount):], f"rpsupd moved in a cgroup not delegated to it: "
+              f"{cgroup_of(r.proc.pid)}")
+        check(cgroup_of(worker) == cg[len(mount):], f"a worker went into a cgroup of its own: {cgroup_of(worker)}")
+        check(sibling.poll() is None, "the other process in the unit's cgroup was ended")
+        check("is not delegated" in r.log(), f"rpsupd did not say why it uses no cgroups:\n{r.log()}")
+        r.stop()
+        check(sibling.poll() is None, "the other process in the unit's cgroup was ended at the stop")
+        log("in a cgroup not delegated to it: rpsupd made no cgroups and left the other process alone")
+    finally:
+        sibling.kill()
+        sibling.wait()
+        r.stop()
+        r.cleanup()
+        os.rmdir(cg)
+
+
 def test():
     if not os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") and not os.path.exists("/sys/fs/cgroup/cgroup.procs"):
         from rpsuptest import skip_or_fail
         skip_or_fail("no cgroup2 hierarchy")
     test_cgroups()
     test_process_groups()
+    test_not_delegated()
 
 
 if __name__ == "__main__":
