@@ -896,6 +896,7 @@ int manager_start(Manager *m) {
         log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
         m->strategy->event = m->event;
         m->strategy->fdstore = m->fdstore;
+        worker_fdstore_set_listeners(m->fdstore, m->listeners);
         r = strategy_check_steering(m->strategy, m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", error);
