@@ -907,6 +907,9 @@ int manager_start(Manager *m) {
                 return r;
         /* What workers stored before, for the slots' next workers (the first ones start next). */
         worker_fdstore_restore(m->fdstore, &m->inherited);
+        if (adopt)
+                for (unsigned i = 0; i < WORKERS_MAX; i++)
+                        worker_fdstore_handed(m->fdstore, i, saved.fdstore_handed[i]);
         r = start_service(m, adopt ? &saved : NULL);
         if (r < 0)
                 return r;

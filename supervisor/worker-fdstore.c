@@ -490,8 +490,11 @@ uint64_t worker_fdstore_next_seq(const WorkerFdStore *s) {
 }
 
 void worker_fdstore_handed(WorkerFdStore *s, unsigned index, uint64_t upto) {
-        if (s && index < WORKERS_MAX)
-                s->handed_upto[index] = upto;
+        if (!s || index >= WORKERS_MAX)
+                return;
+        s->handed_upto[index] = upto;
+        /* Carried over from an earlier rpsupd (the state file): no fd stored from now on counts as handed. */
+        s->next_seq = MAX(s->next_seq, upto);
 }
 
 uint64_t worker_fdstore_handed_upto(const WorkerFdStore *s, unsigned index) {

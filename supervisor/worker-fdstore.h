@@ -54,6 +54,7 @@ void worker_fdstore_notify(WorkerFdStore *s, Worker *w, const struct NotifyMessa
 size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max);
 uint64_t worker_fdstore_next_seq(const WorkerFdStore *s);
 void worker_fdstore_handed(WorkerFdStore *s, unsigned index, uint64_t upto);
+/* That number, for the state file, which carries it to the next rpsupd (a reexec or a restart). */
 uint64_t worker_fdstore_handed_upto(const WorkerFdStore *s, unsigned index);
 size_t worker_fdstore_count(const WorkerFdStore *s, unsigned index);
 size_t worker_fdstore_total(const WorkerFdStore *s);
