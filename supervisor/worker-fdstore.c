@@ -342,13 +342,18 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
 
                 if (fds[i] < 0)
                         continue;
-                if (slot_max == 0 || index >= WORKERS_MAX) {
-                        if (index >= WORKERS_MAX || s->refused_told[index] != pid) {
+                if (index >= WORKERS_MAX) {
+                        log_ratelimit(LOG_WARNING, "Worker %d of slot %u sent fds with FDSTORE=1, but no slot "
+                                      "beyond %u keeps any: closed.", (int) pid, index, WORKERS_MAX - 1);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (slot_max == 0) {
+                        if (s->refused_told[index] != pid) {
                                 log_notice("Worker %d of slot %u sent fds with FDSTORE=1, but FileDescriptorStoreMax= "
                                            "is 0: they are closed, not kept for the slot's next worker.",
                                            (int) pid, index);
-                                if (index < WORKERS_MAX)
-                                        s->refused_told[index] = pid;
+                                s->refused_told[index] = pid;
                         }
                         fds[i] = safe_close(fds[i]);
                         continue;

@@ -21,7 +21,8 @@
 #include "systemd-fdstore.h"
 
 /* The names rpsupd gives the workers' fds in systemd's fd store:
- * "wfd.<slot index>.<sequence, hex>.<p: watched for hang-ups | n: FDPOLL=0>.<FDNAME>". */
+ * "wfd.<slot index>.<sequence>.<p: watched for hang-ups | n: FDPOLL=0>.<FDNAME>" (decimal numbers), at most
+ * NOTIFY_FDNAME_MAX bytes: an FDNAME= too long for that is refused. */
 #define WORKER_FDSTORE_PREFIX "wfd."
 
 typedef struct WorkerFdStore WorkerFdStore;
