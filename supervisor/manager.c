@@ -897,6 +897,7 @@ int manager_start(Manager *m) {
         log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
         m->strategy->event = m->event;
         m->strategy->fdstore = m->fdstore;
+        worker_fdstore_set_listeners(m->fdstore, m->listeners);
         r = strategy_check_steering(m->strategy, m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", error);
@@ -907,6 +908,9 @@ int manager_start(Manager *m) {
                 return r;
         /* What workers stored before, for the slots' next workers (the first ones start next). */
         worker_fdstore_restore(m->fdstore, &m->inherited);
+        if (adopt)
+                for (unsigned i = 0; i < WORKERS_MAX; i++)
+                        worker_fdstore_handed(m->fdstore, i, saved.fdstore_handed[i]);
         r = start_service(m, adopt ? &saved : NULL);
         if (r < 0)
                 return r;

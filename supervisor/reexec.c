@@ -274,13 +274,15 @@ int reexec_exec(const char *runtime_dir, int steer_abi) {
         names_s = calloc(nl + 1, 1);
         if (!fds_s || !names_s)
                 return log_oom();
-        for (size_t i = 0; i < n; i++) {
-                char b[16];
-                snprintf(b, sizeof(b), "%s%d", i > 0 ? ":" : "", kept[i].fd);
-                strcat(fds_s, b);
+        /* With running offsets: strcat() from the start each time is quadratic in the thousands of fds. */
+        for (size_t i = 0, fo = 0, no = 0; i < n; i++) {
+                size_t l = strlen(kept[i].name);
+
+                fo += (size_t) snprintf(fds_s + fo, fl + 1 - fo, "%s%d", i > 0 ? ":" : "", kept[i].fd);
                 if (i > 0)
-                        strcat(names_s, ":");
-                strcat(names_s, kept[i].name);
+                        names_s[no++] = ':';
+                memcpy(names_s + no, kept[i].name, l);
+                no += l;
         }
         if ((r = strv_consume(&extra, strdup_printf(ENV_FDS "=%s", fds_s))) < 0 ||
             (r = strv_consume(&extra, strdup_printf(ENV_NAMES "=%s", names_s))) < 0 ||

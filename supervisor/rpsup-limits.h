@@ -53,6 +53,14 @@
  * listeners) and open in rpsupd (LimitNOFILE=). */
 #define WORKER_FDSTORE_SLOT_MAX 4096u
 #define WORKER_FDSTORE_SERVICE_MAX 8192u
+/* ...and the bytes of their names (each with its ':' separator), beyond which an fd is refused (logged): Linux
+ * takes no environment string over 128 KiB (MAX_ARG_STRLEN; execve() fails with E2BIG). A slot's FDNAME=s go
+ * to its next worker in LISTEN_FDNAMES after its listeners' names (LISTEN_MAX of at most 255 bytes). The
+ * names in systemd's fd store (WORKER_FDSTORE_PREFIX...) go, with the listeners' (LISTENERS_MAX of about
+ * 13-18 bytes: 74 KiB at most) and rpsupd's own, into rpsupd's LISTEN_FDNAMES when systemd starts it again
+ * and into RPSUP_REEXEC_NAMES on a reexec. */
+#define WORKER_FDSTORE_SLOT_NAMES_MAX (32u * 1024u)
+#define WORKER_FDSTORE_SERVICE_NAMES_MAX (48u * 1024u)
 #define STATUS_TEXT_MAX 256u        /* a worker's STATUS= kept for display */
 #define LISTENERS_MAX 4096u         /* listening sockets held at once, all generations (sockarray size) */
 #define LISTENER_FDS_REPLY_MAX 253u /* fds in one GetListenerFds reply: the kernel passes 253 per message */

@@ -7,7 +7,8 @@
  * "#+" keys it does not know, which a newer rpsupd may write. Optional records: "#+shadow" (the shadow
  * policy, since when, who set it) and "#+shadow-base" (a slot's counts when the shadow's window began, after
  * that slot's records), "#+drain" (a retiring slot's drain deadline, after its worker's record: a reexec keeps
- * it; a restart stops retiring workers, as an older rpsupd does). A record an older rpsupd must not ignore is a plain line (which it refuses) or a new
+ * it; a restart stops retiring workers, as an older rpsupd does), "#+fdstore-handed" (a slot index's workers'
+ * fd store: the number below which its stored fds went to the worker of that index started last). A record an older rpsupd must not ignore is a plain line (which it refuses) or a new
  * STATE_VERSION. Every line, optional ones too, stays within STATE_LINE_MAX: a longer one is refused before
  * it is read, by this rpsupd and older ones. */
 
@@ -21,6 +22,7 @@
 #include "user-util.h"
 #include "takeover-state.h"
 #include "strategy.h"
+#include "worker-fdstore.h"
 
 #define STATE_VERSION 1
 
@@ -62,6 +64,11 @@ int state_save(const char *path, Service *s, uint64_t (*start_time)(Worker *w)) 
         if (s->shadow_runs)
                 fprintf(f, "#+shadow %s %" PRIu64 " %u\n", steering_policy_to_string(s->shadow), s->shadow_since,
                         (unsigned) s->shadow_by);
+        for (unsigned i = 0; s->strategy->fdstore && i < WORKERS_MAX; i++) {
+                uint64_t upto = worker_fdstore_handed_upto(s->strategy->fdstore, i);
+                if (upto > 0)
+                        fprintf(f, "#+fdstore-handed %u %" PRIu64 "\n", i, upto);
+        }
         FOREACH_GENERATION(g, s) {
                 fprintf(f, "generation %" PRIu64 " %s\n", g->id, generation_state_to_string(g->state));
                 for (size_t i = 0; i < g->n_slots; i++) {
@@ -142,6 +149,14 @@ static int optional_record(const char *rec, SavedState *st, SavedSlot *last_s) {
                 last_s->has_shadow_base = true;
                 last_s->shadow_base_syns = b;
                 last_s->shadow_base_projected = c;
+                return 0;
+        }
+        if (n == strlen("fdstore-handed") && strncmp(rec, "fdstore-handed", n) == 0) {
+                unsigned index;
+
+                if (sscanf(rec, "fdstore-handed %u %" SCNu64, &index, &a) != 2 || index >= WORKERS_MAX)
+                        return -EBADMSG;
+                st->fdstore_handed[index] = a;
                 return 0;
         }
         if (n == strlen("drain") && strncmp(rec, "drain", n) == 0) {

@@ -59,6 +59,9 @@ typedef struct SavedState {
         size_t n_slots;
         SavedWorker *departing; /* hung workers that were being replaced: ended by the next rpsupd */
         size_t n_departing;
+        /* "#+fdstore-handed" records: by slot index, the workers' fd store's number below which its fds went
+         * to the worker of that index started last (0: none). */
+        uint64_t fdstore_handed[WORKERS_MAX];
 } SavedState;
 
 /* Writes the service's state atomically. `start_time` gives a worker's process start time. */

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "listener.h"
 #include "log.h"
 #include "parse-util.h"
 #include "rpsup-limits.h"
@@ -29,7 +31,8 @@ typedef struct SlotStoredFd {
         ino_t ino;
         bool socket;
         char *name;             /* FDNAME= */
-        char *store_name;       /* its name in systemd's fd store; NULL: not there */
+        char *store_name;       /* its name in systemd's fd store (and in rpsupd's copies): always set, and
+                                 * removed there when the fd goes, whatever systemd answered when it came */
         sd_event_source *watch; /* the hang-up watch; NULL: none (FDPOLL=0, or not pollable) */
 } SlotStoredFd;
 
@@ -40,6 +43,12 @@ struct WorkerFdStore {
         uint64_t next_seq;
         bool armed;             /* prune: the generations are built */
         int fd_ceiling;         /* RLIMIT_NOFILE less FD_RESERVE: rpsupd's own work needs those */
+        const ListenerSet *listeners; /* rpsupd's: a worker may not store one */
+        /* Each slot's fds, and the bytes of their FDNAMEs with a separator each (its next worker's
+         * LISTEN_FDNAMES); the bytes of all store names with a separator each (rpsupd's LISTEN_FDNAMES). */
+        size_t count[WORKERS_MAX];
+        size_t name_bytes[WORKERS_MAX];
+        size_t store_name_bytes;
         /* FileDescriptorStoreMax=0: the worker (by pid) of each slot that was told once. */
         pid_t refused_told[WORKERS_MAX];
         /* Each slot's fds below this number went to the worker of the slot started last. */
@@ -139,15 +148,51 @@ WorkerFdStore *worker_fdstore_free(WorkerFdStore *s) {
         return NULL;
 }
 
-/* Drops the i-th fd, from systemd's store too. */
+static void account(WorkerFdStore *s, const SlotStoredFd *f, bool add) {
+        size_t name = strlen(f->name) + 1, store_name = strlen(f->store_name) + 1;
+
+        if (add) {
+                s->count[f->index]++;
+                s->name_bytes[f->index] += name;
+                s->store_name_bytes += store_name;
+        } else {
+                s->count[f->index]--;
+                s->name_bytes[f->index] -= name;
+                s->store_name_bytes -= store_name;
+        }
+}
+
+/* Forgets f, in systemd's store and rpsupd's copies too. */
+static void forget(WorkerFdStore *s, SlotStoredFd *f) {
+        account(s, f, false);
+        (void) fdstore_remove(f->store_name);
+        stored_fd_free(f);
+}
+
+/* Drops the i-th fd. */
 static void drop_at(WorkerFdStore *s, size_t i) {
         SlotStoredFd *f = s->fds[i];
 
-        if (f->store_name)
-                (void) fdstore_remove(f->store_name);
         memmove(s->fds + i, s->fds + i + 1, (s->n - i - 1) * sizeof(SlotStoredFd *));
         s->n--;
-        stored_fd_free(f);
+        forget(s, f);
+}
+
+/* Drops the slot's fds (all of them if name is NULL, else those so named) in one pass; returns how many. */
+static size_t drop_slot(WorkerFdStore *s, unsigned index, const char *name) {
+        size_t j = 0, n = 0;
+
+        for (size_t i = 0; i < s->n; i++) {
+                SlotStoredFd *f = s->fds[i];
+
+                if (f->index == index && (!name || streq(f->name, name))) {
+                        forget(s, f);
+                        n++;
+                } else
+                        s->fds[j++] = f;
+        }
+        s->n = j;
+        return n;
 }
 
 static void drop(WorkerFdStore *s, SlotStoredFd *f) {
@@ -168,12 +213,11 @@ static int on_hangup(sd_event_source *source, int fd, uint32_t revents, void *us
 }
 
 size_t worker_fdstore_count(const WorkerFdStore *s, unsigned index) {
-        size_t n = 0;
+        return s && index < WORKERS_MAX ? s->count[index] : 0;
+}
 
-        for (size_t i = 0; s && i < s->n; i++)
-                if (s->fds[i]->index == index)
-                        n++;
-        return n;
+void worker_fdstore_set_listeners(WorkerFdStore *s, const ListenerSet *listeners) {
+        s->listeners = listeners;
 }
 
 size_t worker_fdstore_total(const WorkerFdStore *s) {
@@ -209,20 +253,22 @@ static int append(WorkerFdStore *s, SlotStoredFd *f) {
         return 0;
 }
 
-/* Keeps fd (owned) for the slot; watches it, and puts it in systemd's store unless `stored_as` says it is
- * there already. */
+/* Keeps fd and store_name (both owned, both released on failure) for the slot, and watches it; puts it in
+ * systemd's store if `push` (else it is there already). Whatever systemd answers, the name is kept, and
+ * removed there (and from rpsupd's copies) when the fd goes. */
 static int keep(WorkerFdStore *s, int fd, unsigned index, uint64_t seq, bool poll, const char *name,
-                const struct stat *st, const char *stored_as) {
+                const struct stat *st, char *store_name, bool push) {
         SlotStoredFd *f;
         int r;
 
         f = calloc(1, sizeof(SlotStoredFd));
         if (!f) {
                 safe_close(fd);
+                free(store_name);
                 return -ENOMEM;
         }
         *f = (SlotStoredFd) { .store = s, .fd = fd, .index = index, .seq = seq, .poll = poll, .dev = st->st_dev,
-                          .ino = st->st_ino, .socket = S_ISSOCK(st->st_mode) };
+                          .ino = st->st_ino, .socket = S_ISSOCK(st->st_mode), .store_name = store_name };
         f->name = strdup(name);
         if (!f->name) {
                 stored_fd_free(f);
@@ -243,54 +289,84 @@ static int keep(WorkerFdStore *s, int fd, unsigned index, uint64_t seq, bool pol
                 stored_fd_free(f);
                 return r;
         }
-        if (stored_as) {
-                f->store_name = strdup(stored_as);
-                if (!f->store_name)
-                        log_oom(); /* then systemd's copy stays until the unit stops */
-                return 0;
-        }
-        r = worker_fdstore_name(index, seq, poll, name, &f->store_name);
-        if (r == -ENAMETOOLONG) {
-                log_ratelimit(LOG_NOTICE, "The fd \"%s\" of slot %u is kept, but not in systemd's fd store: its "
-                              "name is too long to be encoded there. It does not survive an rpsupd restart.",
-                              name, index);
-                return 0;
-        }
-        if (r < 0)
-                return log_oom();
-        r = fdstore_add(fd, f->store_name);
-        if (r < 0) {
-                log_ratelimit(LOG_WARNING, "Failed to put the fd \"%s\" of slot %u in systemd's fd store, it does "
-                              "not survive an rpsupd restart: %s", name, index, strerror(-r));
-                f->store_name = mfree(f->store_name);
+        account(s, f, true);
+        if (push) {
+                r = fdstore_add(fd, f->store_name);
+                if (r < 0)
+                        log_ratelimit(LOG_WARNING, "Failed to put the fd \"%s\" of slot %u in systemd's fd store, it "
+                                      "does not survive an rpsupd restart: %s", name, index, strerror(-r));
         }
         return 0;
 }
 
+/* A listening socket (SO_ACCEPTCONN), or one of rpsupd's listeners (a datagram one): kept for a next worker,
+ * a retired generation's listener would stay open, in its reuseport group, queueing connections. */
+static bool is_listener(const WorkerFdStore *s, int fd, const struct stat *st) {
+        struct sockaddr_storage peer;
+        socklen_t l = sizeof(peer);
+        int v = 0;
+
+        if (!S_ISSOCK(st->st_mode))
+                return false;
+        l = sizeof(v);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) >= 0 && v)
+                return true;
+        /* rpsupd's listeners have no peer: a connection is none of them, without a look at each. */
+        l = sizeof(peer);
+        if (!s->listeners || getpeername(fd, (struct sockaddr *) &peer, &l) >= 0)
+                return false;
+        for (const Listener *li = s->listeners->listeners; li; li = li->next) {
+                struct stat ls;
+
+                if (li->fd >= 0 && fstat(li->fd, &ls) >= 0 && ls.st_ino == st->st_ino && ls.st_dev == st->st_dev)
+                        return true;
+        }
+        return false;
+}
+
 void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned slot_max, const char *name, bool poll,
                         int *fds, size_t n_fds) {
-        size_t in_slot = worker_fdstore_count(s, index);
+        size_t in_slot = worker_fdstore_count(s, index), kept_now = 0;
+        int top = -1;
 
         if (!name)
                 name = "stored";
+        /* The highest fd the message brought: each fd kept costs a second one (rpsupd's copy, for a reexec),
+         * at worst above it. */
+        for (size_t i = 0; i < n_fds; i++)
+                top = MAX(top, fds[i]);
         for (size_t i = 0; i < n_fds; i++) {
+                _cleanup_free_ char *store_name = NULL;
                 struct stat st;
                 int r;
 
                 if (fds[i] < 0)
                         continue;
+                if (index >= WORKERS_MAX) {
+                        log_ratelimit(LOG_WARNING, "Worker %d of slot %u sent fds with FDSTORE=1, but no slot "
+                                      "beyond %u keeps any: closed.", (int) pid, index, WORKERS_MAX - 1);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
                 if (slot_max == 0) {
-                        if (index >= WORKERS_MAX || s->refused_told[index] != pid) {
+                        if (s->refused_told[index] != pid) {
                                 log_notice("Worker %d of slot %u sent fds with FDSTORE=1, but FileDescriptorStoreMax= "
                                            "is 0: they are closed, not kept for the slot's next worker.",
                                            (int) pid, index);
-                                if (index < WORKERS_MAX)
-                                        s->refused_told[index] = pid;
+                                s->refused_told[index] = pid;
                         }
                         fds[i] = safe_close(fds[i]);
                         continue;
                 }
                 if (fstat(fds[i], &st) < 0) {
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (is_listener(s, fds[i], &st)) {
+                        log_ratelimit(LOG_WARNING, "Worker %d (slot %u) sent a listening socket with FDSTORE=1 (\"%s\"): "
+                                      "refused and closed. Kept, it would stay open after the worker's generation "
+                                      "retires and go on queueing connections; a worker gets its listeners anew.",
+                                      (int) pid, index, name);
                         fds[i] = safe_close(fds[i]);
                         continue;
                 }
@@ -307,7 +383,7 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
                         continue;
                 }
                 /* Fds are numbered lowest first: a high one means few are left below the limit. */
-                if (fds[i] >= s->fd_ceiling) {
+                if ((int64_t) top + (int64_t) kept_now + 1 >= s->fd_ceiling) {
                         log_ratelimit(LOG_WARNING, "rpsupd is within %u fds of its limit (RLIMIT_NOFILE, LimitNOFILE=): "
                                       "the fd \"%s\" of worker %d (slot %u) is refused and closed.", FD_RESERVE, name,
                                       (int) pid, index);
@@ -321,7 +397,36 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
                         fds[i] = safe_close(fds[i]);
                         continue;
                 }
-                r = keep(s, fds[i], index, s->next_seq++, poll, name, &st, NULL);
+                r = worker_fdstore_name(index, s->next_seq, poll, name, &store_name);
+                if (r == -ENAMETOOLONG) {
+                        log_ratelimit(LOG_WARNING, "The fd \"%s\" of worker %d (slot %u) is refused and closed: its "
+                                      "name is too long to be kept in systemd's fd store with the slot and a number "
+                                      "(at most %u bytes there).", name, (int) pid, index, NOTIFY_FDNAME_MAX);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (r < 0) {
+                        log_oom();
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (s->name_bytes[index] + strlen(name) + 1 > WORKER_FDSTORE_SLOT_NAMES_MAX) {
+                        log_ratelimit(LOG_WARNING, "The names of the fds slot %u keeps take %zu bytes, at most %u (its "
+                                      "next worker gets them in LISTEN_FDNAMES): the fd \"%s\" of worker %d is "
+                                      "refused and closed.", index, s->name_bytes[index],
+                                      WORKER_FDSTORE_SLOT_NAMES_MAX, name, (int) pid);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                if (s->store_name_bytes + strlen(store_name) + 1 > WORKER_FDSTORE_SERVICE_NAMES_MAX) {
+                        log_ratelimit(LOG_WARNING, "The names of the fds the workers keep take %zu bytes in systemd's "
+                                      "fd store, at most %u (systemd passes them to rpsupd in LISTEN_FDNAMES): the fd "
+                                      "\"%s\" of worker %d (slot %u) is refused and closed.", s->store_name_bytes,
+                                      WORKER_FDSTORE_SERVICE_NAMES_MAX, name, (int) pid, index);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
+                r = keep(s, fds[i], index, s->next_seq++, poll, name, &st, TAKE_PTR(store_name), true);
                 fds[i] = -EBADF;
                 if (r < 0) {
                         log_warning_errno(r, "Failed to keep the fd \"%s\" of worker %d (slot %u), closed it: %m",
@@ -329,20 +434,15 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
                         continue;
                 }
                 in_slot++;
+                kept_now++;
                 log_debug("Slot %u keeps the fd \"%s\" of worker %d (%zu in the slot).", index, name, (int) pid,
                           in_slot);
         }
 }
 
 void worker_fdstore_remove(WorkerFdStore *s, unsigned index, const char *name) {
-        size_t n = 0;
+        size_t n = worker_fdstore_count(s, index) > 0 ? drop_slot(s, index, name) : 0;
 
-        for (size_t i = 0; i < s->n;)
-                if (s->fds[i]->index == index && streq(s->fds[i]->name, name)) {
-                        drop_at(s, i);
-                        n++;
-                } else
-                        i++;
         log_debug("Slot %u dropped %zu fd%s named \"%s\" (FDSTOREREMOVE=1).", index, n, n == 1 ? "" : "s", name);
 }
 
@@ -378,10 +478,7 @@ void worker_fdstore_notify(WorkerFdStore *s, Worker *w, const NotifyMessage *msg
 size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max) {
         size_t n = 0;
 
-        if (s && index < WORKERS_MAX)
-                s->handed_upto[index] = s->next_seq;
-
-        for (size_t i = 0; s && i < s->n && n < max; i++) {
+        for (size_t i = 0; s && i < s->n && n < max && n < worker_fdstore_count(s, index); i++) {
                 if (s->fds[i]->index != index)
                         continue;
                 if (fds)
@@ -391,6 +488,22 @@ size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const
                 n++;
         }
         return n;
+}
+
+uint64_t worker_fdstore_next_seq(const WorkerFdStore *s) {
+        return s ? s->next_seq : 0;
+}
+
+void worker_fdstore_handed(WorkerFdStore *s, unsigned index, uint64_t upto) {
+        if (!s || index >= WORKERS_MAX)
+                return;
+        s->handed_upto[index] = upto;
+        /* Carried over from an earlier rpsupd (the state file): no fd stored from now on counts as handed. */
+        s->next_seq = MAX(s->next_seq, upto);
+}
+
+uint64_t worker_fdstore_handed_upto(const WorkerFdStore *s, unsigned index) {
+        return s && index < WORKERS_MAX ? s->handed_upto[index] : 0;
 }
 
 static int compare_u32(const void *a, const void *b) {
@@ -439,31 +552,24 @@ int worker_fdstore_handed_on(const WorkerFdStore *s, const Slot *slot, uint32_t 
         return 0;
 }
 
-static int compare_unsigned(const void *a, const void *b) {
-        unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
-
-        return x < y ? -1 : x > y;
-}
-
 int worker_fdstore_slots(const WorkerFdStore *s, unsigned **ret, size_t **ret_counts, size_t *ret_n) {
-        _cleanup_free_ unsigned *all = NULL, *slots = NULL;
+        _cleanup_free_ unsigned *slots = NULL;
         _cleanup_free_ size_t *counts = NULL;
-        size_t n = 0;
+        size_t n = 0, k = 0;
 
-        if (s && s->n > 0) {
-                all = calloc(s->n, sizeof(unsigned));
-                slots = calloc(s->n, sizeof(unsigned));
-                counts = calloc(s->n, sizeof(size_t));
-                if (!all || !slots || !counts)
+        for (unsigned i = 0; s && i < WORKERS_MAX; i++)
+                if (s->count[i] > 0)
+                        n++;
+        if (n > 0) {
+                slots = calloc(n, sizeof(unsigned));
+                counts = calloc(n, sizeof(size_t));
+                if (!slots || !counts)
                         return -ENOMEM;
-                for (size_t i = 0; i < s->n; i++)
-                        all[i] = s->fds[i]->index;
-                qsort(all, s->n, sizeof(unsigned), compare_unsigned);
-                for (size_t i = 0; i < s->n; i++) {
-                        if (n == 0 || slots[n - 1] != all[i])
-                                slots[n++] = all[i];
-                        counts[n - 1]++;
-                }
+                for (unsigned i = 0; i < WORKERS_MAX; i++)
+                        if (s->count[i] > 0) {
+                                slots[k] = i;
+                                counts[k++] = s->count[i];
+                        }
         }
         *ret = TAKE_PTR(slots);
         *ret_counts = TAKE_PTR(counts);
@@ -493,9 +599,25 @@ void worker_fdstore_restore(WorkerFdStore *s, InheritedFds *inherited) {
                         continue;
                 if (fstat(in->fd, &st) < 0)
                         continue; /* left to the inherited fds' clean-up */
-                r = keep(s, TAKE_FD(in->fd), index, seq, poll, name, &st, in->name);
+                /* Within the same bounds as when it was stored: else the slot's next worker could not start. */
+                if (s->n >= WORKER_FDSTORE_SERVICE_MAX ||
+                    s->name_bytes[index] + strlen(name) + 1 > WORKER_FDSTORE_SLOT_NAMES_MAX ||
+                    s->store_name_bytes + strlen(in->name) + 1 > WORKER_FDSTORE_SERVICE_NAMES_MAX)
+                {
+                        log_warning("Slot %u stored more fds or longer names than a slot or service may keep: the "
+                                    "fd \"%s\" is closed.", index, name);
+                        r = -E2BIG;
+                } else {
+                        char *store_name = strdup(in->name);
+
+                        r = store_name ? keep(s, TAKE_FD(in->fd), index, seq, poll, name, &st, store_name, false)
+                                       : -ENOMEM;
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to take over the fd \"%s\" that slot %u stored: %m", name,
+                                                  index);
+                }
                 if (r < 0) {
-                        log_warning_errno(r, "Failed to take over the fd \"%s\" that slot %u stored: %m", name, index);
+                        in->fd = safe_close(in->fd);
                         (void) fdstore_remove(in->name);
                         continue;
                 }
@@ -512,34 +634,24 @@ void worker_fdstore_arm(WorkerFdStore *s) {
         s->armed = true;
 }
 
-static bool service_has_index(Service *svc, unsigned index) {
-        FOREACH_GENERATION(g, svc)
-                for (size_t i = 0; i < g->n_slots; i++)
-                        if (g->slots[i]->index == index)
-                                return true;
-        return false;
-}
-
+/* Cheap when nothing is to drop: one look at each slot, no allocation. */
 void worker_fdstore_prune(WorkerFdStore *s, Service *svc) {
-        _cleanup_free_ unsigned *slots = NULL;
-        _cleanup_free_ size_t *counts = NULL;
-        size_t n;
+        bool present[WORKERS_MAX] = {};
 
         if (!s || !s->armed || s->n == 0)
                 return;
-        if (worker_fdstore_slots(s, &slots, &counts, &n) < 0)
-                return; /* out of memory: looked at again at the next change */
-        for (size_t k = 0; k < n; k++) {
-                if (service_has_index(svc, slots[k]))
+        FOREACH_GENERATION(g, svc)
+                for (size_t i = 0; i < g->n_slots; i++)
+                        if (g->slots[i]->index < WORKERS_MAX)
+                                present[g->slots[i]->index] = true;
+        for (unsigned k = 0; k < WORKERS_MAX; k++) {
+                size_t n;
+
+                if (s->count[k] == 0 || present[k])
                         continue;
-                log_info("Slot %u is gone: dropping the %zu fd%s its workers stored (FDSTORE=1).", slots[k], counts[k],
-                         counts[k] == 1 ? "" : "s");
-                for (size_t i = 0; i < s->n;)
-                        if (s->fds[i]->index == slots[k])
-                                drop_at(s, i);
-                        else
-                                i++;
-                if (slots[k] < WORKERS_MAX)
-                        s->refused_told[slots[k]] = 0;
+                n = drop_slot(s, k, NULL);
+                log_info("Slot %u is gone: dropping the %zu fd%s its workers stored (FDSTORE=1).", k, n,
+                         n == 1 ? "" : "s");
+                s->refused_told[k] = 0;
         }
 }

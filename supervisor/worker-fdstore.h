@@ -15,12 +15,14 @@
 
 #include <systemd/sd-event.h>
 
+#include "listener.h"
 #include "macro.h"
 #include "service.h"
 #include "systemd-fdstore.h"
 
 /* The names rpsupd gives the workers' fds in systemd's fd store:
- * "wfd.<slot index>.<sequence, hex>.<p: watched for hang-ups | n: FDPOLL=0>.<FDNAME>". */
+ * "wfd.<slot index>.<sequence>.<p: watched for hang-ups | n: FDPOLL=0>.<FDNAME>" (decimal numbers), at most
+ * NOTIFY_FDNAME_MAX bytes: an FDNAME= too long for that is refused. */
 #define WORKER_FDSTORE_PREFIX "wfd."
 
 typedef struct WorkerFdStore WorkerFdStore;
@@ -30,10 +32,14 @@ int worker_fdstore_new(sd_event *e, WorkerFdStore **ret);
 WorkerFdStore *worker_fdstore_free(WorkerFdStore *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerFdStore *, worker_fdstore_free);
 
+/* rpsupd's listeners, which no worker may store (nor any listening socket). */
+void worker_fdstore_set_listeners(WorkerFdStore *s, const ListenerSet *listeners);
+
 /* FDSTORE=1 from the worker `pid` of slot `index`: keeps fds[] (FDNAME= `name`, NULL: "stored"; watched for
  * hang-ups if `poll`), at most `slot_max` in the slot (its generation's FileDescriptorStoreMax=) and
- * WORKER_FDSTORE_SERVICE_MAX in all. Takes every fd: those kept are set to -EBADF, the others (refused,
- * logged) are closed. */
+ * WORKER_FDSTORE_SERVICE_MAX in all, their names within WORKER_FDSTORE_SLOT_NAMES_MAX and
+ * WORKER_FDSTORE_SERVICE_NAMES_MAX, the fd and rpsupd's copy of it below RLIMIT_NOFILE less FD_RESERVE; no
+ * listening socket. Takes every fd: those kept are set to -EBADF, the others (refused, logged) are closed. */
 void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned slot_max, const char *name, bool poll,
                         int *fds, size_t n_fds);
 /* FDSTOREREMOVE=1: drops the slot's fds named `name`. */
@@ -44,8 +50,13 @@ struct NotifyMessage;
 void worker_fdstore_notify(WorkerFdStore *s, Worker *w, const struct NotifyMessage *msg);
 
 /* What a worker of the slot starting now gets: the slot's fds and their FDNAMEs (borrowed), in the order they
- * were stored; returns how many (at most `max`). Remembered as handed on. */
+ * were stored; returns how many (at most `max`). Those are the fds stored before worker_fdstore_next_seq():
+ * once the worker started, worker_fdstore_handed() says so. */
 size_t worker_fdstore_slot_fds(WorkerFdStore *s, unsigned index, int *fds, const char **names, size_t max);
+uint64_t worker_fdstore_next_seq(const WorkerFdStore *s);
+void worker_fdstore_handed(WorkerFdStore *s, unsigned index, uint64_t upto);
+/* That number, for the state file, which carries it to the next rpsupd (a reexec or a restart). */
+uint64_t worker_fdstore_handed_upto(const WorkerFdStore *s, unsigned index);
 size_t worker_fdstore_count(const WorkerFdStore *s, unsigned index);
 size_t worker_fdstore_total(const WorkerFdStore *s);
 /* The inodes of the slot's sockets, sorted (caller frees). */

@@ -21,6 +21,7 @@ typedef struct WorkerFds {
         int *fds;
         const char **names;
         size_t n;
+        uint64_t stored_upto; /* the slot's fds stored before this number are among them */
 } WorkerFds;
 
 static void worker_fds_done(WorkerFds *f) {
@@ -37,6 +38,7 @@ static int worker_fds(const WorkerHost *h, Worker *w, const FdList *listeners, W
                 return -ENOMEM;
         memcpy(ret->fds, listeners->fds, listeners->n * sizeof(int));
         memcpy(ret->names, listeners->names, listeners->n * sizeof(char *));
+        ret->stored_upto = worker_fdstore_next_seq(h->fdstore);
         ret->n = listeners->n + worker_fdstore_slot_fds(h->fdstore, w->slot->index, ret->fds + listeners->n,
                                                         ret->names + listeners->n, stored);
         return 0;
@@ -46,7 +48,7 @@ static int build_environment(const WorkerHost *h, Worker *w, const WorkerFds *fd
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *names = NULL;
-        size_t len = 0;
+        size_t len = 0, at = 0;
         int r;
 
         r = worker_environment(w, h->service_name, &env);
@@ -59,10 +61,14 @@ static int build_environment(const WorkerHost *h, Worker *w, const WorkerFds *fd
         if (!names)
                 return -ENOMEM;
         for (size_t i = 0; i < fds->n; i++) {
+                size_t l = strlen(fds->names[i]);
+
                 if (i > 0)
-                        strcat(names, ":");
-                strcat(names, fds->names[i]);
+                        names[at++] = ':';
+                memcpy(names + at, fds->names[i], l);
+                at += l;
         }
+        names[at] = 0;
 
         if ((r = env_set_consume(&env, strdup_printf("LISTEN_FDS=%zu", fds->n))) < 0 ||
             (r = env_set_consume(&env, strdup_printf("LISTEN_FDNAMES=%s", names))) < 0 ||
@@ -132,7 +138,7 @@ static int on_exec_status(sd_event_source *source, int fd, uint32_t revents, voi
 
 /* Starts w's process: its listeners, environment and command line as its generation's config says. */
 static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *ret_pidfd, int *ret_exec_fd,
-                         int *ret_go_fd, char ret_cgroup[static 64]) {
+                         int *ret_go_fd, char ret_cgroup[static 64], uint64_t *ret_stored_upto) {
         Config *c = w->slot->generation->config;
         _cleanup_strv_free_ char **env = NULL, **argv = NULL;
         _cleanup_(cgroup_place_done) CgroupPlace place = CGROUP_PLACE_NULL;
@@ -177,17 +183,19 @@ static int spawn_process(const WorkerHost *h, Worker *w, pid_t *ret_pid, int *re
                 return r;
         }
         strcpy(ret_cgroup, place.name);
+        *ret_stored_upto = fds.stored_upto;
         return 0;
 }
 
 int worker_process_spawn(WorkerHost *h, Worker *w) {
         _cleanup_close_ int pidfd = -EBADF, exec_fd = -EBADF, go_fd = -EBADF;
         char cgroup[64];
+        uint64_t stored_upto = 0;
         WorkerProcess *wp;
         pid_t pid;
         int r;
 
-        r = spawn_process(h, w, &pid, &pidfd, &exec_fd, &go_fd, cgroup);
+        r = spawn_process(h, w, &pid, &pidfd, &exec_fd, &go_fd, cgroup, &stored_upto);
         if (r < 0)
                 return r;
 
@@ -218,6 +226,9 @@ int worker_process_spawn(WorkerHost *h, Worker *w) {
         w->pid = pid;
         wp->child = true;
         w->host_data = wp;
+        /* Started: the slot's fds stored so far went to it (a retiring worker of its index need not finish
+         * them). Not before: a spawn that fails hands nothing on. */
+        worker_fdstore_handed(h->fdstore, w->slot->index, stored_upto);
         /* The state file is written once for all the workers started in this turn of the loop, then they
          * are released. */
         if (h->started)

@@ -6,7 +6,12 @@ start takes the stored connections back from LISTEN_FDS (after its listeners, na
 answering on them. A client that closes is removed from the store (FDSTOREREMOVE=1). On SIGTERM it stops
 serving at once (its stored connections are its slot's next worker's) and exits 0.
 
-  fdstore-worker.py [--no-store]"""
+  --no-store        stores nothing
+  --store-listener  also sends its listeners with FDSTORE=1 when it starts (rpsupd refuses them)
+  --fill N          also stores N fds of /dev/null with 217-byte names when it starts; its STATUS= says how
+                    many such fds it got from the store
+
+  fdstore-worker.py [--no-store] [--store-listener] [--fill N]"""
 
 import array
 import os
@@ -16,6 +21,7 @@ import socket
 import sys
 
 stop = False
+FILL_NAME = "f" * 217
 
 
 def on_term(*_):
@@ -24,7 +30,9 @@ def on_term(*_):
 
 
 def main():
-    store = "--no-store" not in sys.argv[1:]
+    args = sys.argv[1:]
+    store = "--no-store" not in args
+    fill = int(args[args.index("--fill") + 1]) if "--fill" in args else 0
     signal.signal(signal.SIGTERM, on_term)
     path = os.environ["NOTIFY_SOCKET"]
     if path.startswith("@"):
@@ -35,9 +43,12 @@ def main():
     n = int(os.environ.get("LISTEN_FDS", "0"))
     conns = {}  # fd -> (socket, name, buffer)
     listeners = []
-    taken = 0
+    taken = filled = 0
     for i in range(n):
         fd = 3 + i
+        if i < len(names) and names[i] == FILL_NAME:
+            filled += 1
+            continue
         s = socket.socket(fileno=fd)
         s.setblocking(False)
         if i < len(names) and names[i].startswith("conn-"):
@@ -48,7 +59,19 @@ def main():
             listeners.append(s)
             sel.register(s, selectors.EVENT_READ)
     pid = os.getpid()
-    notify.sendto(f"READY=1\nSTATUS=took {taken} stored connections".encode(), path)
+    if "--store-listener" in args:
+        for s in listeners:
+            notify.sendmsg([b"FDSTORE=1\nFDNAME=listener"],
+                           [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))], 0, path)
+    while fill > 0:
+        batch = [os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) for _ in range(min(fill, 250))]
+        notify.sendmsg([f"FDSTORE=1\nFDNAME={FILL_NAME}\nFDPOLL=0".encode()],
+                       [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", batch))], 0, path)
+        for fd in batch:
+            os.close(fd)
+        fill -= len(batch)
+    status = f"took {taken} stored connections" + (f" and {filled} filled fds" if filled else "")
+    notify.sendto(f"READY=1\nSTATUS={status}".encode(), path)
     accepted = 0
 
     def drop(fd, remove):

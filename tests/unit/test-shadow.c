@@ -18,6 +18,7 @@
 #include "service-fake.h"
 #include "takeover.h"
 #include "takeover-state.h"
+#include "worker-fdstore.h"
 
 static void counts(Slot *slot, uint64_t *actual, uint64_t *projected) {
         slot_shadow_counts(slot, &fake.stats[slot->index], actual, projected);
@@ -196,6 +197,27 @@ static void test_shadow_state_file(void **state) {
                 snprintf(text, sizeof(text), "#+drain %" PRIu64 " 5\n#+drain %" PRIu64 " 6\n", last->id, last->id);
                 append_load(s, path, text, -EBADMSG);
                 append_load(s, path, "#+drain 99 5\n", -EBADMSG);
+        }
+        /* The workers' fd store: which of a slot index's fds went to its last worker, carried over. */
+        {
+                WorkerFdStore *store = NULL;
+                sd_event *e = NULL;
+
+                assert_true(sd_event_new(&e) >= 0);
+                assert_int_equal(worker_fdstore_new(e, &store), 0);
+                worker_fdstore_handed(store, 3, 17);
+                s->strategy->fdstore = store;
+                assert_int_equal(state_save(path, s, start_time), 0);
+                s->strategy->fdstore = NULL;
+                assert_int_equal(state_load(path, &st), 0);
+                assert_true(st.fdstore_handed[3] == 17);
+                assert_true(st.fdstore_handed[0] == 0);
+                saved_state_done(&st);
+                worker_fdstore_free(store);
+                sd_event_unref(e);
+                append_load(s, path, "#+fdstore-handed 511 5\n", 0);
+                append_load(s, path, "#+fdstore-handed 512 5\n", -EBADMSG);
+                append_load(s, path, "#+fdstore-handed 1\n", -EBADMSG);
         }
         /* A newer rpsupd's optional records, unknown here: skipped. */
         append_load(s, path, "#+flow-table 65536 12 x y\n#+shadow-window-2 1\n", 0);

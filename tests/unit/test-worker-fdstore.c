@@ -4,7 +4,10 @@
  * systemd does, the fd store's fields parsed where a notification enters, and the names under which the
  * fds go to systemd's fd store encoded, parsed back, and refused when they could not be. Then the store
  * itself on real fds: the per-slot limit, FileDescriptorStoreMax=0, the same file sent twice, removal by
- * name, and a pipe that hangs up; what a retiring slot has handed on; the fds of a slot no generation has. */
+ * name, and a pipe that hangs up; what a retiring slot has handed on; the fds of a slot no generation has.
+ * What no worker may store (listening sockets, rpsupd's listeners), the bytes their names may take (they go
+ * into environment strings), the fd ceiling with rpsupd's copy counted, and rpsupd's copies (for a reexec)
+ * following the store even when systemd's store refuses. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,10 +18,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "systemd-fdstore.h"
 #include "worker-fdstore.h"
 #include "worker-notify.h"
 
@@ -241,8 +247,14 @@ static void test_handed_on(void **state) {
         assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
         assert_int_equal(n, 0);
 
-        /* Its worker starts with the connection: handed on. One stored after that is not. */
+        /* A worker whose spawn failed got nothing: still nothing handed on. */
+        uint64_t upto = worker_fdstore_next_seq(st);
         assert_int_equal(worker_fdstore_slot_fds(st, 0, out, NULL, 4), 1);
+        assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
+        assert_int_equal(n, 0);
+
+        /* Its worker starts with the connection: handed on. One stored after that is not. */
+        worker_fdstore_handed(st, 0, upto);
         fds[0] = sp[1];
         worker_fdstore_add(st, 0, 100, 8, "conn-2", false, fds, 1);
         assert_int_equal(worker_fdstore_handed_on(st, &old0, &inodes, &n), 0);
@@ -269,8 +281,174 @@ static void test_handed_on(void **state) {
         sd_event_unref(e);
 }
 
+/* How many of rpsupd's copies (for a reexec) carry a worker-store name. */
+static size_t kept_worker_copies(void) {
+        const StoredFd *kept;
+        size_t n = fdstore_kept(&kept), k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(kept[i].name, WORKER_FDSTORE_PREFIX, strlen(WORKER_FDSTORE_PREFIX)) == 0)
+                        k++;
+        return k;
+}
+
+/* NOTIFY_SOCKET names no socket here: every fdstore_add() to systemd fails, yet rpsupd's copies follow the
+ * store (none left behind for a reexec to bring back), and the names stay within their budgets. */
+static void test_copies_and_budget(void **state) {
+        _cleanup_(worker_fdstore_freep) WorkerFdStore *s = NULL;
+        char name[NOTIFY_FDNAME_MAX + 1];
+        const char *names[512];
+        size_t total = 0, bytes;
+        sd_event *e = NULL;
+        int fds[1], out[512];
+
+        assert_true(sd_event_new(&e) >= 0);
+        assert_int_equal(worker_fdstore_new(e, &s), 0);
+        assert_int_equal(kept_worker_copies(), 0);
+
+        fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        worker_fdstore_add(s, 0, 100, 8, "conn", false, fds, 1);
+        assert_int_equal(worker_fdstore_count(s, 0), 1);
+        assert_int_equal(kept_worker_copies(), 1);
+        worker_fdstore_remove(s, 0, "conn");
+        assert_int_equal(worker_fdstore_count(s, 0), 0);
+        assert_int_equal(kept_worker_copies(), 0);
+
+        /* A name that cannot be encoded in systemd's store with the slot and a number: refused. */
+        memset(name, 'n', NOTIFY_FDNAME_MAX);
+        name[NOTIFY_FDNAME_MAX] = 0;
+        fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        worker_fdstore_add(s, 0, 100, 8, name, false, fds, 1);
+        assert_int_equal(fds[0], -EBADF);
+        assert_int_equal(worker_fdstore_total(s), 0);
+        assert_int_equal(kept_worker_copies(), 0);
+
+        /* 200-byte names: a slot keeps as many as fit in its budget (its next worker's LISTEN_FDNAMES)... */
+        name[200] = 0;
+        for (int i = 0; i < 400; i++) {
+                fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                worker_fdstore_add(s, 0, 100, 4096, name, false, fds, 1);
+        }
+        assert_int_equal(worker_fdstore_count(s, 0), WORKER_FDSTORE_SLOT_NAMES_MAX / 201);
+        bytes = 0;
+        assert_int_equal(worker_fdstore_slot_fds(s, 0, out, names, 512), worker_fdstore_count(s, 0));
+        for (size_t i = 0; i < worker_fdstore_count(s, 0); i++)
+                bytes += strlen(names[i]) + 1;
+        assert_true(bytes <= WORKER_FDSTORE_SLOT_NAMES_MAX);
+        /* ...and the service as many as its names in systemd's store allow (rpsupd's LISTEN_FDNAMES). */
+        for (unsigned slot = 1; slot < 4; slot++)
+                for (int i = 0; i < 200; i++) {
+                        fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                        worker_fdstore_add(s, slot, 100, 4096, name, false, fds, 1);
+                }
+        for (unsigned slot = 0; slot < 4; slot++)
+                total += worker_fdstore_count(s, slot);
+        assert_int_equal(worker_fdstore_total(s), total);
+        assert_int_equal(kept_worker_copies(), total);
+        bytes = 0;
+        {
+                const StoredFd *kept;
+                size_t n = fdstore_kept(&kept);
+                for (size_t i = 0; i < n; i++)
+                        bytes += strlen(kept[i].name) + 1;
+        }
+        assert_true(bytes <= WORKER_FDSTORE_SERVICE_NAMES_MAX);
+        assert_true(bytes + 220 > WORKER_FDSTORE_SERVICE_NAMES_MAX); /* full: the next would not fit */
+        assert_true(worker_fdstore_count(s, 3) < 200);
+
+        /* All dropped with their slots (no generation left): no copy stays. */
+        Service svc = {};
+        TAILQ_INIT(&svc.generations);
+        worker_fdstore_arm(s);
+        worker_fdstore_prune(s, &svc);
+        assert_int_equal(worker_fdstore_total(s), 0);
+        assert_int_equal(worker_fdstore_count(s, 0), 0);
+        assert_int_equal(kept_worker_copies(), 0);
+        /* Nothing left: the budgets are free again. */
+        fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        worker_fdstore_add(s, 2, 100, 8, name, false, fds, 1);
+        assert_int_equal(worker_fdstore_count(s, 2), 1);
+
+        s = worker_fdstore_free(s);
+        fdstore_kept_done();
+        sd_event_unref(e);
+}
+
+/* A listening socket is refused, and so is a socket that is one of rpsupd's listeners; connections are kept. */
+static void test_listeners_refused(void **state) {
+        _cleanup_(worker_fdstore_freep) WorkerFdStore *s = NULL;
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        sd_event *e = NULL;
+        int fds[4], sp[2], lfd, dfd;
+
+        assert_true(sd_event_new(&e) >= 0);
+        assert_int_equal(worker_fdstore_new(e, &s), 0);
+
+        /* rpsupd's datagram listener (abstract address), and a worker's copy of it. */
+        dfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "rpsup-test-fdstore-%d", (int) getpid());
+        assert_int_equal(bind(dfd, (struct sockaddr *) &a, sizeof(a)), 0);
+        Listener l = { .fd = dfd };
+        ListenerSet set = { .listeners = &l, .n = 1 };
+        worker_fdstore_set_listeners(s, &set);
+
+        lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *) &(struct sockaddr_un) { .sun_family = AF_UNIX },
+                              sizeof(sa_family_t)), 0); /* an abstract address of the kernel's choice */
+        assert_int_equal(listen(lfd, 4), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        fds[0] = lfd;
+        fds[1] = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        fds[2] = sp[0];
+        fds[3] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* a datagram socket of the worker's own */
+        worker_fdstore_add(s, 0, 100, 8, "sock", false, fds, 4);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(fds[i], -EBADF);
+        assert_int_equal(worker_fdstore_count(s, 0), 2);
+
+        safe_close(sp[1]);
+        safe_close(dfd);
+        s = worker_fdstore_free(s);
+        fdstore_kept_done();
+        sd_event_unref(e);
+}
+
+/* The last FD_RESERVE fds below RLIMIT_NOFILE are rpsupd's: an fd kept costs its number and rpsupd's copy. */
+static void test_fd_ceiling(void **state) {
+        _cleanup_(worker_fdstore_freep) WorkerFdStore *s = NULL;
+        struct rlimit old, rl;
+        sd_event *e = NULL;
+        int fds[1], ceiling = 64;
+
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        rl = (struct rlimit) { .rlim_cur = FD_RESERVE + (rlim_t) ceiling, .rlim_max = old.rlim_max };
+        assert_true(sd_event_new(&e) >= 0);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        assert_int_equal(worker_fdstore_new(e, &s), 0);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+        /* Its copy would be the ceiling's number: refused. */
+        fds[0] = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, ceiling - 1);
+        assert_int_equal(fds[0], ceiling - 1);
+        worker_fdstore_add(s, 0, 100, 8, "high", false, fds, 1);
+        assert_int_equal(fds[0], -EBADF);
+        assert_int_equal(worker_fdstore_count(s, 0), 0);
+        /* Room for both. */
+        fds[0] = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, ceiling - 2);
+        assert_int_equal(fds[0], ceiling - 2);
+        worker_fdstore_add(s, 0, 100, 8, "high", false, fds, 1);
+        assert_int_equal(worker_fdstore_count(s, 0), 1);
+
+        s = worker_fdstore_free(s);
+        fdstore_kept_done();
+        sd_event_unref(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_copies_and_budget),
+                cmocka_unit_test(test_listeners_refused),
+                cmocka_unit_test(test_fd_ceiling),
                 cmocka_unit_test(test_fdname_valid),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_name_encoding),
@@ -278,5 +456,9 @@ int main(void) {
                 cmocka_unit_test(test_handed_on),
         };
 
+        /* systemd's store is there, but refuses everything. */
+        char path[64];
+        snprintf(path, sizeof(path), "@rpsup-test-no-notify-%d", (int) getpid());
+        setenv("NOTIFY_SOCKET", path, 1);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
