@@ -143,7 +143,7 @@ static void cg_kill(int dir_fd, const char *name) {
                 return;
         /* Processes that fork meanwhile escape one pass, not several. */
         for (unsigned pass = 0; pass < CGROUP_KILL_PASSES; pass++)
-                if (cg_signal_tree(dir_fd, name, SIGKILL, 2) == 0)
+                if (cg_signal_tree(dir_fd, name, SIGKILL, CGROUP_KILL_DEPTH) == 0)
                         break;
 }
 

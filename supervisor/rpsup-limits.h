@@ -21,6 +21,7 @@
                                            * generation goes or the service stops (logged) */
 #define CGROUP_KILL_PIDS_MAX 65536u /* processes signalled per cgroup per pass where cgroup.kill is missing */
 #define CGROUP_KILL_PASSES 16u      /* passes of SIGKILL over a cgroup where cgroup.kill is missing */
+#define CGROUP_KILL_DEPTH 16u       /* cgroup levels below a worker's searched where cgroup.kill is missing */
 #define CGROUP_REMOVE_RETRIES 50u   /* rmdir() of an emptied cgroup that the kernel still holds, 20 ms apart */
 /* Copies rpsupd keeps of what it hands to the fd store (for a reexec): its listeners (LISTENERS_MAX), its
  * sockets and BPF objects, and whatever else goes through fdstore_add() (workers' stored fds, bounded by
