@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
@@ -99,20 +100,52 @@ static int cg_populated(int dir_fd, const char *name) {
         return p ? p[10] == '1' : -EBADMSG;
 }
 
+static const char *cgroup2_mount(void);
+
+/* Signals pid if it still runs in the cgroup whose directory has inode cg: through a pidfd opened before the
+ * check, so that a pid reused since cgroup.procs was read is left alone. */
+static int signal_member(pid_t pid, int sig, ino_t cg) {
+        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *full = NULL;
+        const char *mount = cgroup2_mount();
+        char path[64], line[PATH_MAX + 8];
+        struct stat st;
+
+        if (pidfd < 0)
+                return -errno;
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        f = fopen(path, "re");
+        if (!f || !mount)
+                return -ESRCH;
+        while (fgets(line, sizeof(line), f)) {
+                if (strncmp(line, "0::", 3) != 0)
+                        continue;
+                line[strcspn(line, "\n")] = 0;
+                if (asprintf(&full, "%s%s", mount, line + 3) < 0)
+                        return -ENOMEM;
+                if (stat(full, &st) < 0 || st.st_ino != cg)
+                        return -ESRCH;
+                return pidfd_send_signal(pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+        }
+        return -ESRCH;
+}
+
 /* Sends sig to every process in the cgroup and below it (at most CGROUP_KILL_PIDS_MAX). Returns how many. */
 static unsigned cg_signal_tree(int dir_fd, const char *name, int sig, unsigned depth) {
         _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_fclose_ FILE *f = NULL;
         unsigned n = 0, pid;
+        struct stat st;
         DIR *d;
         int pfd;
 
-        if (fd < 0)
+        if (fd < 0 || fstat(fd, &st) < 0)
                 return 0;
         pfd = openat(fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
         if (pfd >= 0 && (f = fdopen(pfd, "re")))
                 while (n < CGROUP_KILL_PIDS_MAX && fscanf(f, "%u", &pid) == 1)
-                        if ((pid_t) pid != getpid() && kill((pid_t) pid, sig) == 0)
+                        if ((pid_t) pid != getpid() && signal_member((pid_t) pid, sig, st.st_ino) >= 0)
                                 n++;
         if (pfd >= 0 && !f)
                 safe_close(pfd);
@@ -797,7 +830,8 @@ unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, voi
 
         /* The subtree's root holds only rpsupd (in its leaf) once set up: anything else is a stray, but for
          * workers an rpsupd without cgroups started there, now taken over. */
-        pfd = openat(t->root_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+        struct stat root;
+        pfd = fstat(t->root_fd, &root) < 0 ? -errno : openat(t->root_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
         if (pfd >= 0 && !(f = fdopen(pfd, "re")))
                 safe_close(pfd);
         while (f && strays < CGROUP_KILL_PIDS_MAX && fscanf(f, "%u", &pid) == 1) {
@@ -806,7 +840,7 @@ unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, voi
                 bool known_pid = (pid_t) pid == getpid();
                 for (size_t i = 0; i < n_adopted && !known_pid; i++)
                         known_pid = adopted[i] == (pid_t) pid || adopted[i] == sid;
-                if (!known_pid && kill((pid_t) pid, SIGKILL) == 0)
+                if (!known_pid && signal_member((pid_t) pid, SIGKILL, root.st_ino) >= 0)
                         strays++;
         }
         if (strays > 0)
