@@ -163,6 +163,55 @@ static unsigned cg_signal_tree(int dir_fd, const char *name, int sig, unsigned d
         return n;
 }
 
+/* Whether a process that has not exited runs in the cgroup or below it (the first one found in *ret_pid, its
+ * state in *ret_state). A zombie still counts in
+ * "populated" until its parent reaps it, and an orphan's new parent (PID 1, or a subreaper) may take its
+ * time: what rpsupd waits for is the processes, not their reaping. */
+static bool cg_find_live(int dir_fd, const char *name, unsigned depth, pid_t *ret_pid, char *ret_state) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned pid, n = 0;
+        bool live = false;
+        DIR *d;
+        int pfd;
+
+        if (fd < 0)
+                return false;
+        pfd = openat(fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+        if (pfd >= 0 && !(f = fdopen(pfd, "re")))
+                safe_close(pfd);
+        while (f && !live && n++ < CGROUP_KILL_PIDS_MAX && fscanf(f, "%u", &pid) == 1) {
+                char path[64], buf[512];
+                const char *close;
+                snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+                /* "PID (comm) S ...": gone meanwhile, or a zombie, is not live. */
+                live = read_at(AT_FDCWD, path, buf, sizeof(buf)) >= 0 && (close = strrchr(buf, ')')) &&
+                       close[1] == ' ' && close[2] != 'Z' && close[2] != 'X';
+                if (live) {
+                        *ret_pid = (pid_t) pid;
+                        *ret_state = close[2];
+                }
+        }
+        if (live || depth == 0)
+                return live;
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0 || !(d = fdopendir(dfd))) {
+                safe_close(dfd);
+                return false;
+        }
+        for (struct dirent *de; !live && (de = readdir(d));)
+                if (de->d_type == DT_DIR && de->d_name[0] != '.')
+                        live = cg_find_live(fd, de->d_name, depth - 1, ret_pid, ret_state);
+        closedir(d);
+        return live;
+}
+
+static bool cg_has_live(int dir_fd, const char *name, unsigned depth) {
+        pid_t pid;
+        char state;
+        return cg_find_live(dir_fd, name, depth, &pid, &state);
+}
+
 /* Kills everything in the cgroup and below: cgroup.kill (Linux ≥ 5.14), else SIGKILL to each process. */
 static void cg_kill(int dir_fd, const char *name) {
         char path[PATH_MAX];
@@ -797,26 +846,28 @@ unsigned cgroup_tree_end_unknown(CgroupTree *t, CgroupKnownGeneration known, voi
          * cgroup.events until they are empty, or StopTimeoutSec= passed. Then SIGKILL. */
         if (e.ended > 0) {
                 usec_t deadline = usec_add(now_usec(CLOCK_MONOTONIC), stop_timeout);
-                unsigned killed = 0;
                 for (;;) {
                         bool busy = false;
                         for (size_t i = 0; i < e.n_names && !busy; i++)
-                                busy = cg_populated(t->root_fd, e.names[i]) == 1;
+                                busy = cg_populated(t->root_fd, e.names[i]) == 1 &&
+                                       cg_has_live(t->root_fd, e.names[i], 1);
                         if (!busy)
                                 break;
                         if (now_usec(CLOCK_MONOTONIC) >= deadline) {
-                                for (size_t i = 0; i < e.n_names; i++)
-                                        if (cg_populated(t->root_fd, e.names[i]) == 1) {
+                                for (size_t i = 0; i < e.n_names; i++) {
+                                        pid_t live;
+                                        char state;
+                                        if (cg_find_live(t->root_fd, e.names[i], 1, &live, &state)) {
+                                                log_warning("Cgroup %s/%s did not empty within StopTimeoutSec= (process "
+                                                            "%d, state %c, still runs): killed.", t->path, e.names[i],
+                                                            (int) live, state);
                                                 cg_kill(t->root_fd, e.names[i]);
-                                                killed++;
                                         }
+                                }
                                 break;
                         }
                         (void) usleep(20 * USEC_PER_MSEC);
                 }
-                if (killed > 0)
-                        log_warning("%u cgroup%s did not empty within StopTimeoutSec=: killed.", killed,
-                                    killed == 1 ? "" : "s");
         }
         /* Removed once empty, after the listing: it is not changed while it is read. */
         for (size_t i = 0; i < e.n_names; i++) {
@@ -865,6 +916,14 @@ static void remove_one(CgroupTree *t, const char *name, uint64_t gen, bool worke
                 *busy = true;
 }
 
+/* A cgroup with a process that has not exited yet (a zombie does not count: see cg_has_live()). */
+static void live_one(CgroupTree *t, const char *name, uint64_t gen, bool worker, void *ud) {
+        bool *live = ud;
+
+        if (!*live && cg_populated(t->root_fd, name) == 1)
+                *live = cg_has_live(t->root_fd, name, 1);
+}
+
 void cgroup_tree_end_all(CgroupTree *t) {
         unsigned killed = 0;
         bool busy = false;
@@ -885,8 +944,15 @@ void cgroup_tree_end_all(CgroupTree *t) {
                         break;
                 (void) usleep(10 * USEC_PER_MSEC);
         }
-        if (busy)
-                log_warning("Some cgroups of the service were not empty a second after SIGKILL; they are left.");
+        if (busy) {
+                bool live = false;
+                for_each_cgroup(t, false, live_one, &live);
+                if (live)
+                        log_warning("Some cgroups of the service were not empty a second after SIGKILL; they are left.");
+                else
+                        log_notice("Some cgroups of the service still hold processes that exited and wait to be "
+                                   "reaped (by PID 1 or a subreaper); the cgroups are left.");
+        }
         /* The subtree's root: what workers of an rpsupd without cgroups, taken over, left there. */
         unsigned strays = cg_signal_tree(t->root_fd, ".", SIGKILL, 0);
         if (strays > 0)
