@@ -32,7 +32,7 @@ extern char **environ;
 #define ENV_CONFIG "RPSUP_REEXEC_CONFIG"
 
 /* The reexec protocol this image speaks: what it passes and takes (the variables above). A binary is only
- * executed if it carries the marker with a version at least this one (reexec_protocol_of()): a binary older
+ * executed if it carries the marker with a version at least this one (protocol_of()): a binary older
  * than the protocol would take none of the fds, end the workers as orphans and leak the listeners. A newer
  * protocol must take over from every older one. */
 #define REEXEC_PROTOCOL 1
@@ -224,10 +224,13 @@ bool reexec_may_refuse(void) {
 }
 
 char *reexec_protocol_refusal(void) {
-        if (rx.received && rx.sender_protocol > REEXEC_PROTOCOL)
-                return strdup_printf("the running image speaks reexec protocol %s, this image %d only",
-                                     rx.sender_protocol == INT_MAX ? "(unknown)" : "(newer)", REEXEC_PROTOCOL);
-        return NULL;
+        if (!rx.received || rx.sender_protocol <= REEXEC_PROTOCOL)
+                return NULL;
+        if (rx.sender_protocol == INT_MAX)
+                return strdup_printf("the running image passed a reexec protocol version this image cannot read "
+                                     "(it speaks %d)", REEXEC_PROTOCOL);
+        return strdup_printf("the running image speaks reexec protocol %d, this image %d only", rx.sender_protocol,
+                             REEXEC_PROTOCOL);
 }
 
 int reexec_load_config(const char *path, const char *service, Config **ret, char **ret_error) {
