@@ -522,6 +522,7 @@ static int on_reexec(sd_event_source *source, void *userdata) {
         _cleanup_free_ char *error = NULL;
         Manager *m = userdata;
         char buf[64];
+        uint64_t seq;
         int r;
 
         r = reexec_refusal(m, &error);
@@ -542,8 +543,12 @@ static int on_reexec(sd_event_source *source, void *userdata) {
         snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
         (void) systemd_notify(buf, -EBADF);
         systemd_notify_flush(USEC_PER_SEC);
+        seq = reexec_record()->seq;
         r = reexec_exec(m->runtime_dir, STEER_ABI, m->config);
-        /* Still here: execve() failed, nothing changed (logged and recorded). */
+        /* Still here: execve() failed, nothing changed (logged and recorded; what failed before the attempt
+         * was recorded is recorded now, so that rpsupctl reexec learns the outcome). */
+        if (reexec_record()->seq == seq)
+                reexec_abandon(strerror(-r));
         (void) systemd_notify("READY=1", -EBADF);
         manager_changed(m);
         return 0;

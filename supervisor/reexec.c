@@ -453,7 +453,7 @@ int reexec_exec(const char *runtime_dir, int steer_abi, const Config *running) {
         fds_s = calloc(fl + 1, 1);
         names_s = calloc(nl + 1, 1);
         if (!fds_s || !names_s)
-                return exec_failed(seq, log_oom(), NULL);
+                return log_oom(); /* recorded by the caller */
         for (size_t i = 0; i < n; i++) {
                 char b[16];
                 snprintf(b, sizeof(b), "%s%d", i > 0 ? ":" : "", kept[i].fd);
