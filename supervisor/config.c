@@ -67,6 +67,7 @@ static void listen_specs_free(ListenSpec *l, size_t n) {
 static Config *config_free(Config *c) {
         free(c->path);
         free(c->service);
+        free(c->source);
         free(c->exec_start);
         strv_free(c->exec_words);
         free(c->exec_path);
@@ -1136,6 +1137,11 @@ int config_parse_buffer(const char *data, size_t size, const char *path, const c
                 if (!c->fdname)
                         return -ENOMEM;
         }
+        c->source = malloc(size ?: 1);
+        if (!c->source)
+                return -ENOMEM;
+        memcpy(c->source, data, size);
+        c->source_size = size;
         *ret = TAKE_PTR(c);
         return 0;
 }

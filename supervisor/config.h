@@ -46,6 +46,8 @@ typedef struct Config {
         unsigned n_ref;
         char *path;
         char *service;
+        char *source;        /* the text it was parsed from (a reexec that fails goes back with it) */
+        size_t source_size;
 
         /* [Service] */
         char *exec_start;    /* as written */

@@ -117,8 +117,9 @@ int main(int argc, char *argv[]) {
         }
         log_set_prefix(name);
 
-        /* A bad config ends here, before any socket is touched. */
-        r = config_load(path, name, &c, &error);
+        /* A bad config ends here, before any socket is touched. Back after a reexec's refusal, this image
+         * takes over with the config it ran with (the one on disk may be why the new image refused). */
+        r = reexec_load_config(path, name, &c, &error);
         if (r < 0) {
                 log_error("%s", error ?: "Failed to load the config");
                 if (reexec_may_refuse()) {
@@ -138,6 +139,10 @@ int main(int argc, char *argv[]) {
         r = manager_new(&(ManagerOptions) { .service_name = name, .config_path = path }, c, &m);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up: %m");
+                if (reexec_may_refuse()) {
+                        _cleanup_free_ char *why = strdup_printf("it failed to set up: %s", strerror(-r));
+                        (void) reexec_refuse(why ?: "it failed to set up", NULL);
+                }
                 return 1;
         }
         r = manager_start(m);

@@ -464,6 +464,23 @@ static void manager_stop(Manager *m) {
 
 /* ---- reexec ---- */
 
+/* The new image reads the config on disk, as any restart does: one that does not load (edited, not reloaded)
+ * would make it go back, so the reexec is refused here, with the parser's message. (Should it still happen,
+ * a change in between, the old image takes over with the config it runs with: reexec_load_config().) */
+static int reexec_config_refusal(Manager *m, char **ret_error) {
+        _cleanup_(config_unrefp) Config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = config_load(m->config_path, m->service_name, &c, &error);
+        if (r < 0) {
+                *ret_error = strdup_printf("the config on disk does not load, the new image would not start with "
+                                           "it: %s", error ?: strerror(-r));
+                return -EBADMSG;
+        }
+        return 0;
+}
+
 /* Why a reexec cannot be done now, or NULL. What the state file cannot carry is refused: an operation whose
  * caller waits for its answer (start, reload and its soak, scale, reload --wait), and a stop. */
 static int reexec_refusal(Manager *m, char **ret_error) {
@@ -498,13 +515,14 @@ static int reexec_refusal(Manager *m, char **ret_error) {
                                                    "retry when it has", g->id);
                         return -EBUSY;
                 }
-        return 0;
+        return reexec_config_refusal(m, ret_error);
 }
 
 static int on_reexec(sd_event_source *source, void *userdata) {
         _cleanup_free_ char *error = NULL;
         Manager *m = userdata;
         char buf[64];
+        uint64_t seq;
         int r;
 
         r = reexec_refusal(m, &error);
@@ -525,8 +543,12 @@ static int on_reexec(sd_event_source *source, void *userdata) {
         snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
         (void) systemd_notify(buf, -EBADF);
         systemd_notify_flush(USEC_PER_SEC);
-        r = reexec_exec(m->runtime_dir, STEER_ABI);
-        /* Still here: execve() failed, nothing changed (logged and recorded). */
+        seq = reexec_record()->seq;
+        r = reexec_exec(m->runtime_dir, STEER_ABI, m->config);
+        /* Still here: execve() failed, nothing changed (logged and recorded; what failed before the attempt
+         * was recorded is recorded now, so that rpsupctl reexec learns the outcome). */
+        if (reexec_record()->seq == seq)
+                reexec_abandon(strerror(-r));
         (void) systemd_notify("READY=1", -EBADF);
         manager_changed(m);
         return 0;
@@ -799,17 +821,10 @@ static void end_unknown_cgroups(Manager *m) {
                                        m->config->stop_timeout);
 }
 
-/* Takes over what the predecessor left (if `saved`), finishes it, and starts a generation if none serves. */
-static int start_service(Manager *m, const SavedState *saved) {
+/* Finishes what was taken over, and starts a generation if none serves. */
+static int start_service(Manager *m) {
         int r;
 
-        if (saved) {
-                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers,
-                                      .same_process = reexec_taking_over() };
-                r = takeover_restore(&host, saved);
-                if (r < 0)
-                        return r;
-        }
         end_unknown_cgroups(m);
         r = 0;
         if (service_count_generations(m->service) > 0) {
@@ -850,9 +865,12 @@ static void release_unclaimed(Manager *m) {
  * executes the running image again, which takes over and reports why. NULL: it takes over. */
 static char *reexec_cannot_take_over(Manager *m) {
         _cleanup_(saved_state_done) SavedState saved = {};
-        _cleanup_free_ char *state_path = NULL;
+        _cleanup_free_ char *state_path = NULL, *protocol = NULL;
         int r;
 
+        protocol = reexec_protocol_refusal();
+        if (protocol)
+                return TAKE_PTR(protocol);
         if (reexec_sender_abi() != STEER_ABI)
                 return strdup_printf("the running image's steering maps have layout %d (STEER_ABI), this image "
                                      "understands layout %d only", reexec_sender_abi(), STEER_ABI);
@@ -866,6 +884,23 @@ static char *reexec_cannot_take_over(Manager *m) {
         return NULL;
 }
 
+/* A failure of start-up before its point of no return (logged where it was decided): a new image of a
+ * reexec executes the running one again, which takes over and reports `error` (or `what` and r); any other
+ * rpsupd fails. */
+static int start_failed_error(Manager *m, int r, const char *what, const char *error) {
+        _cleanup_free_ char *why = NULL;
+
+        if (!reexec_may_refuse())
+                return r;
+        why = error ? strdup(error) : strdup_printf("%s: %s", what, strerror(-r));
+        (void) reexec_refuse(why ?: "it failed to set up", m->runtime_dir);
+        return -EPROTO; /* logged: this image cannot go on, nor go back */
+}
+
+static int start_failed(Manager *m, int r, const char *what) {
+        return start_failed_error(m, r, what, NULL);
+}
+
 int manager_start(Manager *m) {
         _cleanup_(saved_state_done) SavedState saved = {};
         _cleanup_free_ char *error = NULL;
@@ -874,7 +909,7 @@ int manager_start(Manager *m) {
 
         r = setup_runtime(m);
         if (r < 0)
-                return r;
+                return start_failed(m, r, "it cannot take the runtime directory and fds");
         if (reexec_may_refuse()) {
                 _cleanup_free_ char *why = reexec_cannot_take_over(m);
                 if (why) {
@@ -882,36 +917,55 @@ int manager_start(Manager *m) {
                         return -EPROTO; /* logged: this image cannot go on, nor go back */
                 }
         }
+        /* A new image of a reexec takes over (checked above: the state loads, fds were passed), so this ends
+         * nothing then. */
         r = load_predecessor(m, &saved, &adopt);
         if (r < 0)
-                return r;
-        /* After the predecessor's leftovers were looked for in our own cgroup: then rpsupd leaves it. */
+                return start_failed(m, r, "it cannot read the state file");
+        /* After the predecessor's leftovers were looked for in our own cgroup: then rpsupd leaves it (moving
+         * into the supervisor leaf again is a no-op). */
         r = cgroup_tree_open(m->event, m->service_name, m->runtime_dir, &m->cgroups);
         if (r < 0)
-                return r;
+                return start_failed(m, r, "it cannot set up the service's cgroups");
 
         r = strategy_select(m->config, m->listeners, &m->inherited, adopt ? saved.strategy : _STRATEGY_INVALID,
                             &m->strategy, &error);
-        if (r < 0)
-                return log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
+        if (r < 0) {
+                log_error_errno(r, "%s", error ?: "Failed to set up the strategy: %m");
+                return start_failed_error(m, r, "it cannot set up the strategy", error);
+        }
         log_info("Strategy %s: %s.", strategy_kind_to_string(m->strategy->kind), m->strategy->reason);
         m->strategy->event = m->event;
         m->strategy->fdstore = m->fdstore;
         worker_fdstore_set_listeners(m->fdstore, m->listeners);
         r = strategy_check_steering(m->strategy, m->config, &error);
-        if (r < 0)
-                return log_error_errno(r, "%s", error);
+        if (r < 0) {
+                log_error_errno(r, "%s", error);
+                return start_failed_error(m, r, "it cannot run the steering policy", error);
+        }
 
         if ((r = setup_sockets(m)) < 0 ||
             (r = setup_service(m)) < 0 ||
             (r = setup_timers(m)) < 0)
-                return r;
+                return start_failed(m, r, "it cannot set up its sockets, service or timers");
         /* What workers stored before, for the slots' next workers (the first ones start next). */
         worker_fdstore_restore(m->fdstore, &m->inherited);
-        if (adopt)
+        if (adopt) {
+                TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers,
+                                      .same_process = reexec_taking_over(), .may_go_back = reexec_may_refuse() };
                 for (unsigned i = 0; i < WORKERS_MAX; i++)
                         worker_fdstore_handed(m->fdstore, i, saved.fdstore_handed[i]);
-        r = start_service(m, adopt ? &saved : NULL);
+                r = takeover_restore(&host, &saved);
+                if (r < 0)
+                        return start_failed(m, r, "it cannot take the workers over");
+        }
+
+        /* ==== THE POINT OF NO RETURN ====
+         * takeover_restore() has just ended the hung workers the predecessor was replacing; from here on this
+         * image ends what runs in unknown cgroups, starts workers and lets unclaimed fds go. A new image of a
+         * reexec can no longer execute the running one again: a failure from here on ends rpsupd. Every
+         * failure above goes through start_failed(). */
+        r = start_service(m);
         if (r < 0)
                 return r;
         worker_fdstore_arm(m->fdstore);

@@ -5,12 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fd-util.h"
 #include "log.h"
 #include "parse-util.h"
 #include "reexec.h"
+#include "rpsup-limits.h"
 #include "string-util.h"
 #include "strv.h"
 #include "systemd-fdstore.h"
@@ -24,6 +28,18 @@ extern char **environ;
 #define ENV_STEER_ABI "RPSUP_REEXEC_STEER_ABI"
 #define ENV_SEQ "RPSUP_REEXEC_SEQ"
 #define ENV_REFUSED "RPSUP_REEXEC_REFUSED"
+#define ENV_PROTOCOL "RPSUP_REEXEC_PROTOCOL"
+#define ENV_CONFIG "RPSUP_REEXEC_CONFIG"
+
+/* The reexec protocol this image speaks: what it passes and takes (the variables above). A binary is only
+ * executed if it carries the marker with a version at least this one (protocol_of()): a binary older
+ * than the protocol would take none of the fds, end the workers as orphans and leak the listeners. A newer
+ * protocol must take over from every older one. */
+#define REEXEC_PROTOCOL 1
+#define REEXEC_MARKER_PREFIX "rpsupd-reexec-protocol="
+__attribute__((used)) static const char reexec_marker[] = REEXEC_MARKER_PREFIX STRINGIFY(REEXEC_PROTOCOL);
+/* How large a binary the marker is looked for in. */
+#define REEXEC_BINARY_SIZE_MAX (512U * 1024U * 1024U)
 
 static struct {
         char **argv;              /* main()'s, for the next image */
@@ -37,12 +53,16 @@ static struct {
         int fallback_fd;          /* the sending image's binary: -EBADF when executed back into */
         int sender_abi;
         char *refused;            /* back in the old image: why the new one refused */
+        int sender_protocol;      /* the sending image's REEXEC_PROTOCOL; 0: it did not say */
+        int config_fd;            /* the sending image's running config (a sealed memfd): -EBADF if none */
+        dev_t *devs;              /* what the passed fds were (st_dev, st_ino), to pass back only those */
+        ino_t *inos;
         usec_t since;             /* CLOCK_MONOTONIC: when the attempt began */
         ReexecRecord record;
-} rx = { .exe_fd = -EBADF, .fallback_fd = -EBADF, .sender_abi = -1 };
+} rx = { .exe_fd = -EBADF, .fallback_fd = -EBADF, .sender_abi = -1, .config_fd = -EBADF };
 
 static const char *const passed_env[] = {
-        ENV_FDS, ENV_NAMES, ENV_FALLBACK, ENV_BINARY, ENV_STEER_ABI, ENV_SEQ, ENV_REFUSED,
+        ENV_FDS, ENV_NAMES, ENV_FALLBACK, ENV_BINARY, ENV_STEER_ABI, ENV_SEQ, ENV_REFUSED, ENV_PROTOCOL, ENV_CONFIG,
 };
 
 static char *take_env(const char *name) {
@@ -53,10 +73,24 @@ static char *take_env(const char *name) {
         return v;
 }
 
-/* Moves fds[i] to 3 + i (not O_CLOEXEC, as LISTEN_FDS wants them), and `*fallback` above them: first all
- * above the target range, then down, so that no fd is overwritten before it was moved. */
-static int place_fds(int *fds, size_t n, int *fallback) {
+/* An fd of the other image above the range the passed fds move to, O_CLOEXEC. */
+static int place_above(int *fd, int above) {
+        if (*fd >= 0 && *fd < above) {
+                int k = fcntl(*fd, F_DUPFD_CLOEXEC, above);
+                if (k < 0)
+                        return -errno;
+                (void) close(*fd);
+                *fd = k;
+        } else if (*fd >= 0)
+                (void) fd_set_cloexec(*fd, true);
+        return 0;
+}
+
+/* Moves fds[i] to 3 + i (not O_CLOEXEC, as LISTEN_FDS wants them), and `*fallback` and `*config` above them:
+ * first all above the target range, then down, so that no fd is overwritten before it was moved. */
+static int place_fds(int *fds, size_t n, int *fallback, int *config) {
         int above = 3 + (int) n;
+        int r;
 
         for (size_t i = 0; i < n; i++) {
                 int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, above);
@@ -65,14 +99,8 @@ static int place_fds(int *fds, size_t n, int *fallback) {
                 (void) close(fds[i]);
                 fds[i] = fd;
         }
-        if (*fallback >= 0 && *fallback < above) {
-                int fd = fcntl(*fallback, F_DUPFD_CLOEXEC, above);
-                if (fd < 0)
-                        return -errno;
-                (void) close(*fallback);
-                *fallback = fd;
-        } else if (*fallback >= 0)
-                (void) fd_set_cloexec(*fallback, true);
+        if ((r = place_above(fallback, above)) < 0 || (r = place_above(config, above)) < 0)
+                return r;
         for (size_t i = 0; i < n; i++) {
                 if (dup2(fds[i], 3 + (int) i) < 0)
                         return -errno;
@@ -82,8 +110,19 @@ static int place_fds(int *fds, size_t n, int *fallback) {
         return 0;
 }
 
+/* Parses an fd number the other image passed. */
+static int parse_passed_fd(const char *s, int *ret) {
+        unsigned u;
+
+        if (parse_uint(s, &u) < 0 || u < 3 || u > INT_MAX)
+                return -EBADMSG;
+        *ret = (int) u;
+        return 0;
+}
+
 int reexec_receive(int argc, char *argv[]) {
-        _cleanup_free_ char *fds_s = NULL, *fallback_s = NULL, *abi_s = NULL, *seq_s = NULL;
+        _cleanup_free_ char *fds_s = NULL, *fallback_s = NULL, *abi_s = NULL, *seq_s = NULL, *protocol_s = NULL,
+                            *config_s = NULL;
         _cleanup_free_ int *fds = NULL;
         char buf[32], *p, *save = NULL;
         size_t n = 0;
@@ -97,6 +136,8 @@ int reexec_receive(int argc, char *argv[]) {
         abi_s = take_env(ENV_STEER_ABI);
         seq_s = take_env(ENV_SEQ);
         rx.refused = take_env(ENV_REFUSED);
+        protocol_s = take_env(ENV_PROTOCOL);
+        config_s = take_env(ENV_CONFIG);
         if (!fds_s)
                 return 0;
 
@@ -109,21 +150,34 @@ int reexec_receive(int argc, char *argv[]) {
                         return -EBADMSG;
                 fds[n++] = (int) u;
         }
-        if (fallback_s) {
-                unsigned u;
-                if (parse_uint(fallback_s, &u) < 0 || u < 3 || u > INT_MAX)
-                        return -EBADMSG;
-                rx.fallback_fd = (int) u;
-        }
+        if (fallback_s && parse_passed_fd(fallback_s, &rx.fallback_fd) < 0)
+                return -EBADMSG;
+        if (config_s && parse_passed_fd(config_s, &rx.config_fd) < 0)
+                return -EBADMSG;
         if (abi_s && parse_int(abi_s, &rx.sender_abi) < 0)
                 rx.sender_abi = -1;
+        if (protocol_s && (parse_int(protocol_s, &rx.sender_protocol) < 0 || rx.sender_protocol < 1))
+                rx.sender_protocol = INT_MAX; /* not one this image knows */
         if (seq_s && sscanf(seq_s, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &rx.record.seq, &rx.record.done,
                             &rx.record.failed, &rx.since) != 4)
                 rx.record = (ReexecRecord) {};
 
-        r = place_fds(fds, n, &rx.fallback_fd);
+        r = place_fds(fds, n, &rx.fallback_fd, &rx.config_fd);
         if (r < 0)
                 return r;
+        /* What each fd is: only those still the same go back if this image refuses (a failed set-up may have
+         * closed one, and its number been taken by another fd since). */
+        rx.devs = calloc(n ?: 1, sizeof(dev_t));
+        rx.inos = calloc(n ?: 1, sizeof(ino_t));
+        if (!rx.devs || !rx.inos)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+                if (fstat(3 + (int) i, &st) < 0)
+                        return -errno;
+                rx.devs[i] = st.st_dev;
+                rx.inos[i] = st.st_ino;
+        }
         rx.n_fds = n;
         rx.received = true;
         snprintf(buf, sizeof(buf), "%zu", n);
@@ -167,6 +221,47 @@ bool reexec_taking_over(void) {
 
 bool reexec_may_refuse(void) {
         return rx.received && !rx.refused && rx.fallback_fd >= 0;
+}
+
+char *reexec_protocol_refusal(void) {
+        if (!rx.received || rx.sender_protocol <= REEXEC_PROTOCOL)
+                return NULL;
+        if (rx.sender_protocol == INT_MAX)
+                return strdup_printf("the running image passed a reexec protocol version this image cannot read "
+                                     "(it speaks %d)", REEXEC_PROTOCOL);
+        return strdup_printf("the running image speaks reexec protocol %d, this image %d only", rx.sender_protocol,
+                             REEXEC_PROTOCOL);
+}
+
+int reexec_load_config(const char *path, const char *service, Config **ret, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        struct stat st;
+        void *p;
+        int r;
+
+        /* Back after a refusal: the config the running image ran with, which worked with all it had. The one
+         * on disk may be what made the new image refuse. */
+        if (!rx.refused || rx.config_fd < 0)
+                return config_load(path, service, ret, ret_error);
+        if (fstat(rx.config_fd, &st) < 0 || st.st_size <= 0 || st.st_size > CONFIG_SIZE_MAX)
+                r = -EBADF;
+        else {
+                p = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, rx.config_fd, 0);
+                if (p == MAP_FAILED)
+                        r = -errno;
+                else {
+                        r = config_parse_buffer(p, (size_t) st.st_size, path, service, ret, &error);
+                        (void) munmap(p, (size_t) st.st_size);
+                }
+        }
+        if (r >= 0) {
+                log_info("Taking over again with the config this image ran with before the reexec (%s as it was "
+                         "then).", path);
+                return 0;
+        }
+        log_error("The config this image ran with before the reexec cannot be read back (%s); reading %s.",
+                  error ?: strerror(-r), path);
+        return config_load(path, service, ret, ret_error);
 }
 
 int reexec_sender_abi(void) {
@@ -218,6 +313,7 @@ void reexec_finish_takeover(void) {
                          rx.binary ?: "rpsupd", span);
         rx.received = false;
         rx.fallback_fd = safe_close(rx.fallback_fd);
+        rx.config_fd = safe_close(rx.config_fd);
 }
 
 /* Everything of this environment but what describes fds and the runtime directory (the next image is told
@@ -252,19 +348,103 @@ static int set_cloexec_all(const StoredFd *fds, size_t n, bool cloexec) {
         return 0;
 }
 
-int reexec_exec(const char *runtime_dir, int steer_abi) {
+/* The highest reexec protocol whose marker the binary open at `fd` carries; 0: none (older than reexec, or
+ * not rpsupd). */
+static int protocol_of(int fd) {
+        const size_t k = sizeof(REEXEC_MARKER_PREFIX) - 1;
+        struct stat st;
+        const char *p, *end, *at;
+        void *map;
+        int best = 0;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (st.st_size < (off_t) k || (uint64_t) st.st_size > REEXEC_BINARY_SIZE_MAX)
+                return 0;
+        map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED)
+                return -errno;
+        p = map;
+        end = p + st.st_size;
+        /* The needle is the marker's own prefix, so this image's code adds no other copy of it. */
+        while ((at = memmem(p, (size_t) (end - p), reexec_marker, k))) {
+                int v = 0;
+                const char *d = at + k;
+                while (d < end && *d >= '0' && *d <= '9' && v < 100000)
+                        v = v * 10 + (*d++ - '0');
+                if (d > at + k && d < end && *d == 0 && v > best)
+                        best = v;
+                p = at + 1;
+        }
+        (void) munmap(map, (size_t) st.st_size);
+        return best;
+}
+
+/* A sealed memfd with the running config's text: the old image takes over with it if the new one refuses
+ * (the config on disk may be what made it refuse). */
+static int config_memfd(const Config *c) {
+        _cleanup_close_ int fd = -EBADF;
+        size_t done = 0;
+
+        fd = memfd_create("rpsupd-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        while (done < c->source_size) {
+                ssize_t k = write(fd, c->source + done, c->source_size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) k;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+/* Recorded as a failed attempt before anything changed. */
+static int exec_failed(uint64_t seq, int r, char *error) {
+        record_outcome(seq, error ?: "out of memory");
+        log_error("Reexec %" PRIu64 " failed, nothing changed: %s", seq, error ?: strerror(-r));
+        free(error);
+        return r;
+}
+
+int reexec_exec(const char *runtime_dir, int steer_abi, const Config *running) {
         _cleanup_strv_free_ char **extra = NULL, **env = NULL;
         _cleanup_free_ char *fds_s = NULL, *names_s = NULL, *error = NULL;
+        _cleanup_close_ int bin_fd = -EBADF, config_fd = -EBADF;
         const StoredFd *kept;
         uint64_t seq = rx.record.seq + 1;
         size_t n, fl = 0, nl = 0;
-        int r;
+        int r, protocol;
 
         if (reexec_unavailable()) {
                 reexec_abandon(reexec_unavailable());
                 return -EOPNOTSUPP;
         }
         rx.since = now_usec(CLOCK_MONOTONIC);
+        /* The binary is opened once: what is checked is what is executed, even if an upgrade renames another
+         * file over the path meanwhile. */
+        bin_fd = open(rx.binary, O_RDONLY | O_CLOEXEC);
+        if (bin_fd < 0)
+                return exec_failed(seq, -errno, strdup_printf("cannot execute %s: %s", rx.binary, strerror(errno)));
+        protocol = protocol_of(bin_fd);
+        if (protocol < 0)
+                return exec_failed(seq, protocol, strdup_printf("cannot execute %s: %s", rx.binary,
+                                                                 strerror(-protocol)));
+        if (protocol < REEXEC_PROTOCOL)
+                return exec_failed(seq, -EPROTONOSUPPORT,
+                                   strdup_printf("%s does not speak rpsupd's reexec protocol %d (it is not rpsupd, or "
+                                                 "one older than this): it would not take the workers over; "
+                                                 "restart the service to run it", rx.binary, REEXEC_PROTOCOL));
+        config_fd = config_memfd(running);
+        if (config_fd < 0)
+                return exec_failed(seq, config_fd, strdup_printf("cannot keep the running config for a fallback: "
+                                                                 "%s", strerror(-config_fd)));
         n = fdstore_kept(&kept);
         for (size_t i = 0; i < n; i++) {
                 fl += 12;
@@ -273,7 +453,7 @@ int reexec_exec(const char *runtime_dir, int steer_abi) {
         fds_s = calloc(fl + 1, 1);
         names_s = calloc(nl + 1, 1);
         if (!fds_s || !names_s)
-                return log_oom();
+                return log_oom(); /* recorded by the caller */
         /* With running offsets: strcat() from the start each time is quadratic in the thousands of fds. */
         for (size_t i = 0, fo = 0, no = 0; i < n; i++) {
                 size_t l = strlen(kept[i].name);
@@ -291,50 +471,76 @@ int reexec_exec(const char *runtime_dir, int steer_abi) {
             (r = strv_consume(&extra, strdup_printf(ENV_STEER_ABI "=%d", steer_abi))) < 0 ||
             (r = strv_consume(&extra, strdup_printf(ENV_SEQ "=%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, seq,
                                                     rx.record.done, rx.record.failed, rx.since))) < 0 ||
+            (r = strv_consume(&extra, strdup_printf(ENV_PROTOCOL "=%d", REEXEC_PROTOCOL))) < 0 ||
+            (r = strv_consume(&extra, strdup_printf(ENV_CONFIG "=%d", config_fd))) < 0 ||
             (r = strv_consume(&extra, strdup_printf("RUNTIME_DIRECTORY=%s", runtime_dir))) < 0)
-                return log_oom();
+                return exec_failed(seq, log_oom(), NULL);
         env = exec_environment(extra);
         if (!env)
-                return log_oom();
+                return exec_failed(seq, log_oom(), NULL);
 
         r = set_cloexec_all(kept, n, false);
         if (r >= 0)
                 r = fd_set_cloexec(rx.exe_fd, false);
+        if (r >= 0)
+                r = fd_set_cloexec(config_fd, false);
         if (r >= 0) {
-                log_info("Reexec %" PRIu64 ": executing %s with %zu stored fd%s.", seq, rx.binary, n,
-                         n == 1 ? "" : "s");
-                (void) execve(rx.binary, rx.argv, env);
+                log_info("Reexec %" PRIu64 ": executing %s (reexec protocol %d) with %zu stored fd%s.", seq,
+                         rx.binary, protocol, n, n == 1 ? "" : "s");
+                (void) execveat(bin_fd, "", rx.argv, env, AT_EMPTY_PATH);
                 r = -errno;
         }
         /* Nothing changed: the fds are this image's again. */
         (void) set_cloexec_all(kept, n, true);
         (void) fd_set_cloexec(rx.exe_fd, true);
-        error = strdup_printf("cannot execute %s: %s", rx.binary, strerror(-r));
-        record_outcome(seq, error ?: "cannot execute the binary");
-        log_error("Reexec %" PRIu64 " failed, nothing changed: %s", seq, error ?: strerror(-r));
-        return r;
+        return exec_failed(seq, r, strdup_printf("cannot execute %s: %s", rx.binary, strerror(-r)));
+}
+
+/* Whether fd 3 + i is still the one passed as such. */
+static bool passed_fd_intact(size_t i) {
+        struct stat st;
+
+        return fstat(3 + (int) i, &st) >= 0 && st.st_dev == rx.devs[i] && st.st_ino == rx.inos[i];
 }
 
 int reexec_refuse(const char *reason, const char *runtime_dir) {
         _cleanup_strv_free_ char **extra = NULL, **env = NULL;
-        _cleanup_free_ char *fds_s = NULL;
+        _cleanup_free_ char *fds_s = NULL, *names_s = NULL, *names = NULL;
+        char *name, *save = NULL;
+        size_t lost = 0, i = 0;
         int r;
 
         log_error("This image cannot take over from the running one (%s); executing it again.", reason);
         if (rx.fallback_fd < 0)
                 return log_error_errno(-EBADF, "The running image's binary was not passed: cannot go back.");
         fds_s = calloc(rx.n_fds * 12 + 1, 1);
-        if (!fds_s)
+        names = strdup(rx.names ?: "");
+        names_s = calloc(strlen(rx.names ?: "") + 1, 1);
+        if (!fds_s || !names || !names_s)
                 return log_oom();
-        for (size_t i = 0; i < rx.n_fds; i++) {
+        /* Every fd passed goes back under its name, but one that a failed set-up closed (its number may name
+         * another fd of this image now): the old image does without it, as a restarted rpsupd does. */
+        for (name = strtok_r(names, ":", &save); i < rx.n_fds; i++, name = name ? strtok_r(NULL, ":", &save) : NULL) {
                 char b[16];
-                snprintf(b, sizeof(b), "%s%d", i > 0 ? ":" : "", 3 + (int) i);
+                if (!passed_fd_intact(i)) {
+                        log_error("The passed fd %d (\"%s\") was closed while this image set up: it does not go "
+                                  "back.", 3 + (int) i, name ?: "");
+                        lost++;
+                        continue;
+                }
+                snprintf(b, sizeof(b), "%s%d", i - lost > 0 ? ":" : "", 3 + (int) i);
                 strcat(fds_s, b);
+                if (i - lost > 0)
+                        strcat(names_s, ":");
+                strcat(names_s, name ?: "");
                 if (fd_set_cloexec(3 + (int) i, false) < 0)
                         return log_error_errno(-errno, "Cannot pass fd %d back: %m", 3 + (int) i);
         }
+        if (rx.config_fd >= 0 && fd_set_cloexec(rx.config_fd, false) < 0)
+                return log_error_errno(-errno, "Cannot pass the running config back: %m");
         if ((r = strv_consume(&extra, strdup_printf(ENV_FDS "=%s", fds_s))) < 0 ||
-            (r = strv_consume(&extra, strdup_printf(ENV_NAMES "=%s", rx.names ?: ""))) < 0 ||
+            (r = strv_consume(&extra, strdup_printf(ENV_NAMES "=%s", names_s))) < 0 ||
+            (rx.config_fd >= 0 && (r = strv_consume(&extra, strdup_printf(ENV_CONFIG "=%d", rx.config_fd))) < 0) ||
             (r = strv_consume(&extra, strdup_printf(ENV_BINARY "=%s", rx.binary ?: ""))) < 0 ||
             (r = strv_consume(&extra, strdup_printf(ENV_STEER_ABI "=%d", rx.sender_abi))) < 0 ||
             (r = strv_consume(&extra, strdup_printf(ENV_SEQ "=%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
@@ -355,5 +561,8 @@ void reexec_done(void) {
         rx.binary = mfree(rx.binary);
         rx.names = mfree(rx.names);
         rx.refused = mfree(rx.refused);
+        rx.config_fd = safe_close(rx.config_fd);
+        rx.devs = mfree(rx.devs);
+        rx.inos = mfree(rx.inos);
         rx.record.last_error = mfree(rx.record.last_error);
 }

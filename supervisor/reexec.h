@@ -16,8 +16,15 @@
  *   RPSUP_REEXEC_STEER_ABI the sending image's STEER_ABI
  *   RPSUP_REEXEC_SEQ       "SEQ OK FAILED SINCE": this attempt's number, the counts before it, and when it began
  *                          (CLOCK_MONOTONIC usec)
- *   RPSUP_REEXEC_REFUSED   only back into the old image: why the new one refused */
+ *   RPSUP_REEXEC_REFUSED   only back into the old image: why the new one refused
+ *   RPSUP_REEXEC_PROTOCOL  the sending image's reexec protocol version
+ *   RPSUP_REEXEC_CONFIG    a sealed memfd with the text of the config the sending image runs with: if the new
+ *                          image refuses, the old one takes over with it, whatever is on disk
+ *
+ * The running image executes a binary only if it carries the marker "rpsupd-reexec-protocol=N" with N at
+ * least its own (a binary older than reexec would start afresh: take none of the fds, end the workers). */
 
+#include "config.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -43,6 +50,11 @@ int reexec_setup(void);
 bool reexec_taking_over(void);
 /* Taking over from a reexec, and not executed back into after a refusal: this image may still refuse. */
 bool reexec_may_refuse(void);
+/* Why this image cannot take over from the sending image's protocol (allocated), or NULL. */
+char *reexec_protocol_refusal(void);
+/* config_load(), but back in the old image after a refusal: the config it ran with before (passed in a
+ * memfd), falling back to the file. */
+int reexec_load_config(const char *path, const char *service, Config **ret, char **ret_error);
 /* The sending image's STEER_ABI; -1 if not a reexec. */
 int reexec_sender_abi(void);
 /* Why a reexec cannot be attempted now (no binary fd, fds not all kept), or NULL. */
@@ -55,10 +67,11 @@ void reexec_finish_takeover(void);
 
 /* An attempt announced (its number given out) that is not made after all: recorded as failed, with why. */
 void reexec_abandon(const char *error);
-/* Executes the binary as it is on disk now, passing every kept fd, `runtime_dir` and this image's
- * `steer_abi` (STEER_ABI, which main.c and manager.c are built with). Returns only if execve()
- * failed: nothing changed then, and the failure is recorded and returned. */
-int reexec_exec(const char *runtime_dir, int steer_abi);
+/* Executes the binary as it is on disk now, passing every kept fd, `runtime_dir`, this image's `steer_abi`
+ * (STEER_ABI, which main.c and manager.c are built with) and the `running` config's text. Returns only if
+ * it did not: the binary is missing, does not speak the reexec protocol, or execve() failed; nothing
+ * changed then, and the failure is recorded and returned. */
+int reexec_exec(const char *runtime_dir, int steer_abi, const Config *running);
 /* In the new image, before it changed anything: executes the old image again (the fallback fd) with the
  * same fds, saying why; `runtime_dir` NULL: $RUNTIME_DIRECTORY. Returns only if that fails (then this image must not go on: exit). */
 int reexec_refuse(const char *reason, const char *runtime_dir);

@@ -143,6 +143,9 @@ int takeover_restore(const TakeoverHost *h, const SavedState *saved) {
 
         r = restore(h, saved, &adopted, &gone);
         if (r < 0) {
+                /* A new image of a reexec goes back to the running one, which takes them over. */
+                if (h->may_go_back)
+                        return r;
                 /* This rpsupd does not go on: its predecessor's workers, taken over or not, would be left to
                  * nobody. */
                 end_saved_workers(saved, h->config, true);

@@ -14,8 +14,12 @@ typedef struct TakeoverHost {
         WorkerHost *workers;   /* watches the adopted workers' processes */
         bool same_process;     /* a reexec: the same boot and clock, the workers are our children; retiring
                                 * workers keep their drain windows */
+        bool may_go_back;      /* a reexec whose new image can still execute the running one again: a failure
+                                * leaves the workers to it */
 } TakeoverHost;
 
+/* Rebuilds the service from the state. Failing, it changed nothing outside this process (the workers are
+ * ended, unless h->may_go_back); succeeding, it ends the hung workers the predecessor was replacing. */
 int takeover_restore(const TakeoverHost *h, const SavedState *saved);
 /* Without the listeners, the workers of an earlier rpsupd cannot be supervised: ask them to stop (and
  * SIGKILL them after StopTimeoutSec=), so they do not hold the addresses this rpsupd must bind. */

@@ -10,7 +10,14 @@ systemd (rpsupd's own copies of its stored fds are all there is), handoff with t
 refuse STRATEGY: the binary on disk is replaced by an rpsupd of another steering map layout (STEER_ABI): it
 refuses, executes the running image again, which takes over and reports why (rpsupctl exits 1); then a
 binary that is not there (execve fails, nothing changed); then the good binary again, by SIGUSR2; a reexec
-during a reload's soak is refused. The load runs throughout without a failed connection."""
+during a reload's soak is refused. The load runs throughout without a failed connection.
+
+config STRATEGY: a config on disk that does not load (edited, not reloaded) refuses the reexec with the
+parser's message, by rpsupctl and by SIGUSR2, before anything is executed; one that loads but that the new
+image cannot run with (Steering=hash under handoff: it fails after its early checks) makes it go back, and
+the old image takes over with the config it ran with, not dying on the one on disk; a binary that does not
+speak the reexec protocol (one older than reexec would end the workers as orphans) is not executed. Workers,
+pid and listeners stay, and the load runs without a failed connection."""
 
 import json
 import os
@@ -95,6 +102,49 @@ def drain_across_reexec(r, workers):
     slow.close()
 
 
+def check_config_refusals(r, pid, workers, inodes, binary):
+    with open(r.config) as f:
+        good = f.read()
+    r.write_config(good.replace("Workers=3", "Workers=three"))
+    rc, _, err = reexec(r)
+    log(f"broken config: rpsupctl exit {rc}: {err.strip()}")
+    check(rc == 1 and "does not load" in err and "Workers=" in err,
+          f"a reexec with a broken config on disk: exit {rc}: {err}")
+    st = same_process(r, pid, workers, inodes)
+    check(st["service"]["reexec_seq"] == 0, "a refused reexec was attempted")
+    os.kill(pid, signal.SIGUSR2)
+    wait_until(lambda: "Reexec refused: the config on disk does not load" in r.log(), timeout=10,
+               what="SIGUSR2 refused for the broken config")
+    same_process(r, pid, workers, inodes)
+
+    # Loads (Strategy= left to auto), but the new image cannot run it with handoff, the strategy it takes over:
+    # it goes back.
+    check("Strategy=handoff" in good, "the test's config does not name the strategy")
+    r.write_config(good.replace("Strategy=handoff", "Steering=hash"))
+    rc, _, err = reexec(r)
+    log(f"config the new image cannot run: rpsupctl exit {rc}: {err.strip()}")
+    check(rc == 1 and "Steering=hash cannot run" in err, f"a reexec the new image cannot set up: exit {rc}: {err}")
+    st = same_process(r, pid, workers, inodes)
+    check(st["service"]["reexecs_failed"] == 1 and st["service"]["reexec_last_failed"],
+          "status does not count the failed reexec")
+    check("Taking over again with the config this image ran with" in r.log(),
+          "the old image did not take over with its running config")
+
+    # A binary without the reexec protocol's marker (here not rpsupd at all) is not executed.
+    r.write_config(good)
+    install(shutil.which("true"), binary)
+    rc, _, err = reexec(r)
+    log(f"binary without the protocol: rpsupctl exit {rc}: {err.strip()}")
+    check(rc == 1 and "reexec protocol" in err, f"a reexec into a binary without the protocol: exit {rc}: {err}")
+    same_process(r, pid, workers, inodes)
+
+    install(RPSUPD, binary)
+    rc, _, err = reexec(r)
+    check(rc == 0, f"reexec with the config fixed: {err}")
+    st = same_process(r, pid, workers, inodes)
+    check(st["service"]["reexecs_done"] == 1, "status does not count the reexec done")
+
+
 def test(mode, strategy):
     r = Rpsup(workers=3, strategy=strategy, worker_args="--slow-request 2500")
     bindir = os.path.join(r.tmp, "bin")
@@ -102,7 +152,7 @@ def test(mode, strategy):
     binary = os.path.join(bindir, "rpsupd")
     install(RPSUPD, binary)
     try:
-        r.start(with_systemd=(mode == "refuse" or strategy == "handoff"), binary=binary)
+        r.start(with_systemd=(mode != "load" or strategy == "handoff"), binary=binary)
         st = r.status()
         pid = r.proc.pid
         workers = sorted(w["pid"] for w in r.live_workers(st))
@@ -143,6 +193,8 @@ def test(mode, strategy):
                 new = sorted(w["pid"] for w in r.live_workers(st))
                 check(len(new) == 3 and not set(new) & set(workers), f"the reload did not replace the workers: {new}")
                 check(st["service"]["reexecs_done"] == done, f"status does not count {done} reexecs")
+            elif mode == "config":
+                check_config_refusals(r, pid, workers, inodes, binary)
             else:
                 install(ABI_NEXT, binary)
                 rc, _, err = reexec(r)
