@@ -53,3 +53,16 @@ int fd_count_open(void) {
         closedir(d);
         return n > 0 ? n - 1 : 0; /* not the directory's own fd */
 }
+
+int read_small_file(int dir_fd, const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return 0;
+}

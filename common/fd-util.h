@@ -32,3 +32,6 @@ int fd_set_cloexec(int fd, bool cloexec);
 int fd_dup_cloexec(int fd);
 /* How many fds the process has open (counted in /proc/self/fd). */
 int fd_count_open(void);
+/* Reads a small file (relative to dir_fd) with one read(), NUL-terminated: for /proc, /sys and cgroup files,
+ * which give their contents whole. At most size - 1 bytes. */
+int read_small_file(int dir_fd, const char *path, char *buf, size_t size);

@@ -556,19 +556,6 @@ static bool is_notify(Scan *s, uint64_t inode) {
 
 /* ---- /proc ---- */
 
-static int read_small(int dir_fd, const char *path, char *buf, size_t size) {
-        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, size - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        return 0;
-}
-
 static int add_copy(Scan *s, pid_t pid, int fd, uint64_t inode) {
         Copy *n;
 
@@ -671,7 +658,7 @@ static int scan_proc(Scan *s) {
                 p = &s->procs[s->n_procs];
                 *p = (Proc) { .pid = (pid_t) pid };
                 snprintf(path, sizeof(path), "%ld/stat", pid);
-                if (read_small(dirfd(d), path, stat, sizeof(stat)) < 0 ||
+                if (read_small_file(dirfd(d), path, stat, sizeof(stat)) < 0 ||
                     parse_proc_stat(stat, &p->ppid, p->comm, sizeof(p->comm)) < 0)
                         continue; /* gone meanwhile */
                 state = strrchr(stat, ')');
@@ -709,7 +696,7 @@ static bool worker_cgroup(pid_t pid, char *buf, size_t size) {
         char tail;
 
         snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
-        if (read_small(AT_FDCWD, path, text, sizeof(text)) < 0)
+        if (read_small_file(AT_FDCWD, path, text, sizeof(text)) < 0)
                 return false;
         for (line = text; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
                 if (strncmp(line, "0::", 3) != 0)
@@ -889,7 +876,7 @@ static void add_cloexec(json_object *h, pid_t pid, int fd) {
         unsigned flags;
 
         snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int) pid, fd);
-        if (read_small(AT_FDCWD, path, text, sizeof(text)) < 0 || parse_fdinfo_flags(text, &flags) < 0)
+        if (read_small_file(AT_FDCWD, path, text, sizeof(text)) < 0 || parse_fdinfo_flags(text, &flags) < 0)
                 return;
         if (!json_object_object_get_ex(h, "cloexec", NULL))
                 add_bool(h, "cloexec", (flags & O_CLOEXEC) != 0);

@@ -73,19 +73,6 @@ static int write_at(int dir_fd, const char *file, const char *text) {
         return 0;
 }
 
-static int read_at(int dir_fd, const char *file, char *buf, size_t size) {
-        _cleanup_close_ int fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, size - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        return 0;
-}
-
 /* "populated 1" in cgroup.events: a process lives in the cgroup or below it. */
 static int cg_populated(int dir_fd, const char *name) {
         char path[PATH_MAX], buf[256];
@@ -93,7 +80,7 @@ static int cg_populated(int dir_fd, const char *name) {
         int r;
 
         snprintf(path, sizeof(path), "%s/cgroup.events", name);
-        r = read_at(dir_fd, path, buf, sizeof(buf));
+        r = read_small_file(dir_fd, path, buf, sizeof(buf));
         if (r < 0)
                 return r;
         p = strstr(buf, "populated ");
@@ -185,7 +172,7 @@ static bool cg_find_live(int dir_fd, const char *name, unsigned depth, pid_t *re
                 const char *close;
                 snprintf(path, sizeof(path), "/proc/%u/stat", pid);
                 /* "PID (comm) S ...": gone meanwhile, or a zombie, is not live. */
-                live = read_at(AT_FDCWD, path, buf, sizeof(buf)) >= 0 && (close = strrchr(buf, ')')) &&
+                live = read_small_file(AT_FDCWD, path, buf, sizeof(buf)) >= 0 && (close = strrchr(buf, ')')) &&
                        close[1] == ' ' && close[2] != 'Z' && close[2] != 'X';
                 if (live) {
                         *ret_pid = (pid_t) pid;
@@ -448,7 +435,7 @@ static int read_keyed(int dir_fd, const char *file, const char *key, uint64_t *r
         size_t k = strlen(key);
         int r;
 
-        r = read_at(dir_fd, file, buf, sizeof(buf));
+        r = read_small_file(dir_fd, file, buf, sizeof(buf));
         if (r < 0)
                 return r;
         for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
@@ -472,7 +459,7 @@ int cgroup_tree_usage(CgroupTree *t, uint64_t generation, uint64_t *ret_cpu_usec
         if (r < 0)
                 return r;
         *ret_memory = UINT64_MAX;
-        if (read_at(fd, "memory.current", buf, sizeof(buf)) >= 0)
+        if (read_small_file(fd, "memory.current", buf, sizeof(buf)) >= 0)
                 (void) sscanf(buf, "%" SCNu64, ret_memory);
         return 0;
 }
