@@ -278,6 +278,7 @@ static int on_publish(sd_event_source *source, void *userdata) {
         sync_stall_watch(m);
         balance_sync(m->balance);
         worker_fdstore_prune(m->fdstore, m->service);
+        worker_fdstore_listeners_changed(m->fdstore);
         (void) publish_now(m);
         return 0;
 }
@@ -817,8 +818,9 @@ static void end_unknown_cgroups(Manager *m) {
                 for (size_t i = 0; i < g->n_slots; i++)
                         if (g->slots[i]->worker && g->slots[i]->worker->pid > 0)
                                 adopted[n++] = g->slots[i]->worker->pid;
+        /* After a reexec, what is unknown was already being ended by the previous image: no new wait. */
         (void) cgroup_tree_end_unknown(m->cgroups, cgroup_known_generation, m, adopted, n, m->config->kill_signal,
-                                       m->config->stop_timeout);
+                                       reexec_taking_over() ? 0 : m->config->stop_timeout);
 }
 
 /* Finishes what was taken over, and starts a generation if none serves. */
@@ -948,8 +950,6 @@ int manager_start(Manager *m) {
             (r = setup_service(m)) < 0 ||
             (r = setup_timers(m)) < 0)
                 return start_failed(m, r, "it cannot set up its sockets, service or timers");
-        /* What workers stored before, for the slots' next workers (the first ones start next). */
-        worker_fdstore_restore(m->fdstore, &m->inherited);
         if (adopt) {
                 TakeoverHost host = { .service = m->service, .config = m->config, .workers = &m->workers,
                                       .same_process = reexec_taking_over(), .may_go_back = reexec_may_refuse() };
@@ -965,6 +965,10 @@ int manager_start(Manager *m) {
          * image ends what runs in unknown cgroups, starts workers and lets unclaimed fds go. A new image of a
          * reexec can no longer execute the running one again: a failure from here on ends rpsupd. Every
          * failure above goes through start_failed(). */
+
+        /* What workers stored before, for the slots' next workers (the first ones start next). After the
+         * point of no return: it drops, from systemd's store too, what this image's budgets refuse. */
+        worker_fdstore_restore(m->fdstore, &m->inherited);
         r = start_service(m);
         if (r < 0)
                 return r;

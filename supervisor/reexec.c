@@ -162,6 +162,13 @@ int reexec_receive(int argc, char *argv[]) {
                             &rx.record.failed, &rx.since) != 4)
                 rx.record = (ReexecRecord) {};
 
+        /* One name per fd, as systemd's LISTEN_FDNAMES: an image that passed others is not one to trust. */
+        size_t names = rx.names && rx.names[0] ? 1 : 0;
+        for (const char *c = rx.names; c && *c; c++)
+                names += *c == ':';
+        if (names != n)
+                return -EBADMSG;
+
         r = place_fds(fds, n, &rx.fallback_fd, &rx.config_fd);
         if (r < 0)
                 return r;
@@ -515,24 +522,22 @@ int reexec_refuse(const char *reason, const char *runtime_dir) {
                 return log_error_errno(-EBADF, "The running image's binary was not passed: cannot go back.");
         fds_s = calloc(rx.n_fds * 12 + 1, 1);
         names = strdup(rx.names ?: "");
-        names_s = calloc(strlen(rx.names ?: "") + 1, 1);
+        names_s = calloc(strlen(rx.names ?: "") + rx.n_fds + 1, 1);
         if (!fds_s || !names || !names_s)
                 return log_oom();
         /* Every fd passed goes back under its name, but one that a failed set-up closed (its number may name
          * another fd of this image now): the old image does without it, as a restarted rpsupd does. */
+        /* With running offsets: strcat() from the start each time is quadratic in the thousands of fds. */
+        size_t fo = 0, no = 0;
         for (name = strtok_r(names, ":", &save); i < rx.n_fds; i++, name = name ? strtok_r(NULL, ":", &save) : NULL) {
-                char b[16];
                 if (!passed_fd_intact(i)) {
                         log_error("The passed fd %d (\"%s\") was closed while this image set up: it does not go "
                                   "back.", 3 + (int) i, name ?: "");
                         lost++;
                         continue;
                 }
-                snprintf(b, sizeof(b), "%s%d", i - lost > 0 ? ":" : "", 3 + (int) i);
-                strcat(fds_s, b);
-                if (i - lost > 0)
-                        strcat(names_s, ":");
-                strcat(names_s, name ?: "");
+                fo += (size_t) sprintf(fds_s + fo, "%s%d", i - lost > 0 ? ":" : "", 3 + (int) i);
+                no += (size_t) sprintf(names_s + no, "%s%s", i - lost > 0 ? ":" : "", name ?: "");
                 if (fd_set_cloexec(3 + (int) i, false) < 0)
                         return log_error_errno(-errno, "Cannot pass fd %d back: %m", 3 + (int) i);
         }

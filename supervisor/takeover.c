@@ -344,8 +344,8 @@ void takeover_end_cgroup_leftovers(const Config *c) {
 
 static int on_stray_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
         log_debug("Reaped process %d, a child of the previous image that was not a worker.", (int) si->si_pid);
+        /* Drops the loop's reference, the last one: sd-event frees the source once this callback returns. */
         (void) sd_event_source_set_floating(source, false);
-        sd_event_source_unref(source);
         return 0;
 }
 

@@ -44,6 +44,11 @@ struct WorkerFdStore {
         bool armed;             /* prune: the generations are built */
         int fd_ceiling;         /* RLIMIT_NOFILE less FD_RESERVE: rpsupd's own work needs those */
         const ListenerSet *listeners; /* rpsupd's: a worker may not store one */
+        /* Their dev/inode, read once per turn of the loop at most (worker_fdstore_listeners_changed()), not
+         * per fd a worker sends. */
+        struct { dev_t dev; ino_t ino; } *listener_ids;
+        size_t n_listener_ids, listener_ids_of; /* ... of a set of this many */
+        bool listener_ids_valid;
         /* Each slot's fds, and the bytes of their FDNAMEs with a separator each (its next worker's
          * LISTEN_FDNAMES); the bytes of all store names with a separator each (rpsupd's LISTEN_FDNAMES). */
         size_t count[WORKERS_MAX];
@@ -143,6 +148,7 @@ WorkerFdStore *worker_fdstore_free(WorkerFdStore *s) {
         for (size_t i = 0; i < s->n; i++)
                 stored_fd_free(s->fds[i]);
         free(s->fds);
+        free(s->listener_ids);
         sd_event_unref(s->event);
         free(s);
         return NULL;
@@ -301,7 +307,7 @@ static int keep(WorkerFdStore *s, int fd, unsigned index, uint64_t seq, bool pol
 
 /* A listening socket (SO_ACCEPTCONN), or one of rpsupd's listeners (a datagram one): kept for a next worker,
  * a retired generation's listener would stay open, in its reuseport group, queueing connections. */
-static bool is_listener(const WorkerFdStore *s, int fd, const struct stat *st) {
+static bool is_listener(WorkerFdStore *s, int fd, const struct stat *st) {
         struct sockaddr_storage peer;
         socklen_t l = sizeof(peer);
         int v = 0;
@@ -315,13 +321,34 @@ static bool is_listener(const WorkerFdStore *s, int fd, const struct stat *st) {
         l = sizeof(peer);
         if (!s->listeners || getpeername(fd, (struct sockaddr *) &peer, &l) >= 0)
                 return false;
-        for (const Listener *li = s->listeners->listeners; li; li = li->next) {
-                struct stat ls;
-
-                if (li->fd >= 0 && fstat(li->fd, &ls) >= 0 && ls.st_ino == st->st_ino && ls.st_dev == st->st_dev)
-                        return true;
+        if (!s->listener_ids_valid || s->listener_ids_of != s->listeners->n) {
+                size_t n = 0;
+                for (const Listener *li = s->listeners->listeners; li; li = li->next)
+                        n++;
+                free(s->listener_ids);
+                s->listener_ids = calloc(n ?: 1, sizeof(*s->listener_ids));
+                s->n_listener_ids = 0;
+                if (!s->listener_ids)
+                        return true; /* refused when it cannot be told: out of memory */
+                for (const Listener *li = s->listeners->listeners; li; li = li->next) {
+                        struct stat ls;
+                        if (li->fd >= 0 && fstat(li->fd, &ls) >= 0) {
+                                s->listener_ids[s->n_listener_ids].dev = ls.st_dev;
+                                s->listener_ids[s->n_listener_ids++].ino = ls.st_ino;
+                        }
+                }
+                s->listener_ids_valid = true;
+                s->listener_ids_of = s->listeners->n;
         }
+        for (size_t i = 0; i < s->n_listener_ids; i++)
+                if (s->listener_ids[i].ino == st->st_ino && s->listener_ids[i].dev == st->st_dev)
+                        return true;
         return false;
+}
+
+void worker_fdstore_listeners_changed(WorkerFdStore *s) {
+        if (s)
+                s->listener_ids_valid = false;
 }
 
 void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned slot_max, const char *name, bool poll,
@@ -358,6 +385,13 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
                         fds[i] = safe_close(fds[i]);
                         continue;
                 }
+                /* The cheap refusals first: what follows looks at the store and the listeners. */
+                if (in_slot >= slot_max) {
+                        log_ratelimit(LOG_WARNING, "Slot %u keeps %zu fds, FileDescriptorStoreMax=%u: the fd \"%s\" "
+                                      "of worker %d is refused and closed.", index, in_slot, slot_max, name, (int) pid);
+                        fds[i] = safe_close(fds[i]);
+                        continue;
+                }
                 if (fstat(fds[i], &st) < 0) {
                         fds[i] = safe_close(fds[i]);
                         continue;
@@ -373,12 +407,6 @@ void worker_fdstore_add(WorkerFdStore *s, unsigned index, pid_t pid, unsigned sl
                 if (slot_has(s, index, fds[i], &st)) {
                         log_debug("Worker %d stored the fd \"%s\" again: slot %u keeps it once.", (int) pid, name,
                                   index);
-                        fds[i] = safe_close(fds[i]);
-                        continue;
-                }
-                if (in_slot >= slot_max) {
-                        log_ratelimit(LOG_WARNING, "Slot %u keeps %zu fds, FileDescriptorStoreMax=%u: the fd \"%s\" "
-                                      "of worker %d is refused and closed.", index, in_slot, slot_max, name, (int) pid);
                         fds[i] = safe_close(fds[i]);
                         continue;
                 }

@@ -34,6 +34,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerFdStore *, worker_fdstore_free);
 
 /* rpsupd's listeners, which no worker may store (nor any listening socket). */
 void worker_fdstore_set_listeners(WorkerFdStore *s, const ListenerSet *listeners);
+/* rpsupd's listeners may have changed (once per turn of the loop): what a worker may not store is read
+ * again when next needed. */
+void worker_fdstore_listeners_changed(WorkerFdStore *s);
 
 /* FDSTORE=1 from the worker `pid` of slot `index`: keeps fds[] (FDNAME= `name`, NULL: "stored"; watched for
  * hang-ups if `poll`), at most `slot_max` in the slot (its generation's FileDescriptorStoreMax=) and

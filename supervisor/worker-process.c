@@ -203,6 +203,7 @@ int worker_process_spawn(WorkerHost *h, Worker *w) {
         if (!wp) {
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
+                cgroup_tree_worker_gone(h->cgroups, cgroup); /* and what it started, if it did exec */
                 return -ENOMEM;
         }
         *wp = (WorkerProcess) { .host = h, .worker = w, .pidfd = -EBADF, .go_fd = -EBADF };

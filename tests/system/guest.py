@@ -125,12 +125,15 @@ def notify_start(strategy):
     main = int(prop("MainPID"))
     cgroup = prop("ControlGroup")
 
-    def in_unit(pid):
-        return any(line.rstrip().endswith(":" + cgroup) for line in open(f"/proc/{pid}/cgroup"))
+    def in_unit(pid, below):
+        """In the unit's cgroup, below it in cgroup `below` (Delegate=yes: rpsupd's leaf, a worker's own)."""
+        paths = [line.rstrip().split(":", 2)[2] for line in open(f"/proc/{pid}/cgroup")]
+        return any(p.startswith(cgroup + "/") and below(p[len(cgroup) + 1:]) for p in paths)
 
     log(f"cgroup {cgroup}: MainPID {main}, workers {live_pids(st)}")
-    check(in_unit(main) and all(in_unit(p) for p in live_pids(st)),
-          "rpsupd and its workers are not all in the unit's cgroup")
+    check(in_unit(main, lambda sub: sub == "supervisor") and
+          all(in_unit(p, lambda sub: sub.startswith("gen-1/worker-")) for p in live_pids(st)),
+          "rpsupd is not in the unit's supervisor leaf, or its workers are not in generation 1's cgroups")
     rc, out, _ = systemctl("status", "--no-pager", "-l", UNIT)
     check("rpsupd web" in out and out.count("rpsup-example-worker") >= 2, f"systemctl status shows:\n{out}")
     check(parse_reply(request(PORT))["generation"] == "1", "the service does not answer")
@@ -616,7 +619,10 @@ def fdstore(strategy):
     """A worker that stores its connections (FDSTORE=1, tests/integration/fdstore-worker.py) keeps them
     under real systemd across a reload, a worker crash and an rpsupd SIGKILL: systemd's fd store carries
     them while rpsupd restarts, and the restarted rpsupd hands them to the next workers."""
-    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "fdstore-worker.py")
+    # In /etc/rpsup: the unit's PrivateTmp= hides a tree under /tmp (where CI clones it) from the workers.
+    worker = "/etc/rpsup/fdstore-worker.py"
+    shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "fdstore-worker.py"),
+                worker)
     write_config(strategy, extra="Ready=notify\nFileDescriptorStoreMax=64")
     with open("/etc/rpsup/web.conf") as f:
         text = f.read().replace(f"ExecStart={WORKER} ", f"ExecStart=/usr/bin/python3 {os.path.abspath(worker)} ")
