@@ -155,8 +155,9 @@ int spawn_worker(const SpawnParams *p, pid_t *ret_pid, int *ret_pidfd, int *ret_
 
         /* In its cgroup, a new worker needs no go-ahead: a worker the state file does not name yet is found
          * there by the next rpsupd. A worker that keeps rpsupd's user shares rpsupd's memory until it
-         * exec'd (rpsupd waits meanwhile: only that user, root, could stop it on the way). One that changes
-         * its user gets a copy: once it has, any process of that user could stop it, and rpsupd with it. */
+         * exec'd (rpsupd waits meanwhile: only that user, rpsupd's own, could stop it on the way). One that
+         * changes its user gets a copy: once it has, any process of that user could stop it, and rpsupd
+         * with it. */
         if (p->cgroup_fd >= 0) {
                 int fd = -EBADF;
 

@@ -357,9 +357,34 @@ StopTimeoutSec=5
         for pid in self.our_processes() | self.pids:
             if pid != os.getpid():
                 kill_pid(pid, signal.SIGKILL)
+        self.remove_cgroups()
         if self.systemd:
             self.systemd.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def remove_cgroups(self):
+        """The cgroup subtree an rpsupd that did not stop left (named in the runtime directory), once the
+        processes in it, ended above, are gone."""
+        try:
+            with open(os.path.join(self.runtime, self.name, "cgroup")) as f:
+                subtree = f.readline().strip()
+        except OSError:
+            return
+        if not os.path.basename(subtree).startswith(f"rpsup-{self.name}."):
+            return
+        for mount in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+            root = mount + subtree
+            if not os.path.isdir(root):
+                continue
+
+            def removed():
+                for d, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+                    try:
+                        os.rmdir(d)
+                    except OSError:
+                        return False
+                return True
+            wait_until(removed, timeout=5)
 
 
 class PidProcess:
