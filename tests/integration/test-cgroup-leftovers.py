@@ -133,6 +133,8 @@ def test_cgroups():
         check(wait_until(lambda: len(daemons(r)) == 1, timeout=10), "the restarted worker's daemon did not start")
     finally:
         rc = r.stop()
+        # SIGKILL was sent before rpsupd exited; the processes go a moment later.
+        wait_until(lambda: not r.our_processes(), timeout=5)
         left = r.our_processes()
         rlog = r.log()
         r.cleanup()
@@ -157,6 +159,7 @@ def test_process_groups():
     finally:
         del os.environ["RPSUP_CGROUP"]
         r.stop()
+        wait_until(lambda: r.our_processes() <= escaped, timeout=5)
         left = r.our_processes()
         for pid in left & escaped:
             os.kill(pid, signal.SIGKILL)

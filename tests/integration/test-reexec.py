@@ -196,6 +196,13 @@ def test(mode, strategy):
             elif mode == "config":
                 check_config_refusals(r, pid, workers, inodes, binary)
             else:
+                # Not for everyone: an unprivileged user is refused before anything is done.
+                rc, _, err = r.ctl("reexec", r.name, user=65534)
+                check(rc == 1 and "not allowed" in err, f"rpsupctl reexec as uid 65534: exit {rc}: {err}")
+                st = same_process(r, pid, workers, inodes)
+                check(st["service"]["reexec_seq"] == 0, "a refused caller's reexec was attempted")
+                log(f"uid 65534: rpsupctl exit {rc}: {err.strip()}")
+
                 install(ABI_NEXT, binary)
                 rc, _, err = reexec(r)
                 log(f"refusing binary: rpsupctl exit {rc}: {err.strip()}")
