@@ -118,79 +118,92 @@ static int signal_member(pid_t pid, int sig, ino_t cg) {
         return -ESRCH;
 }
 
-/* Sends sig to every process in the cgroup and below it (at most CGROUP_KILL_PIDS_MAX). Returns how many. */
-static unsigned cg_signal_tree(int dir_fd, const char *name, int sig, unsigned depth) {
+/* Calls f for each process in the cgroup and below it (depth levels; at most CGROUP_KILL_PIDS_MAX per cgroup)
+ * with the inode of the cgroup it was listed in, until f returns true. Returns whether one did. */
+typedef bool (*CgroupVisit)(pid_t pid, ino_t cg, void *userdata);
+
+static bool cg_walk(int dir_fd, const char *name, unsigned depth, CgroupVisit f, void *userdata) {
         _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_fclose_ FILE *f = NULL;
-        unsigned n = 0, pid;
+        _cleanup_fclose_ FILE *procs = NULL;
+        unsigned pid, n = 0;
+        bool done = false;
         struct stat st;
         DIR *d;
         int pfd;
 
         if (fd < 0 || fstat(fd, &st) < 0)
-                return 0;
+                return false;
         pfd = openat(fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-        if (pfd >= 0 && (f = fdopen(pfd, "re")))
-                while (n < CGROUP_KILL_PIDS_MAX && fscanf(f, "%u", &pid) == 1)
-                        if ((pid_t) pid != getpid() && signal_member((pid_t) pid, sig, st.st_ino) >= 0)
-                                n++;
-        if (pfd >= 0 && !f)
+        if (pfd >= 0 && !(procs = fdopen(pfd, "re")))
                 safe_close(pfd);
-        if (depth == 0)
-                return n;
+        while (procs && !done && n++ < CGROUP_KILL_PIDS_MAX && fscanf(procs, "%u", &pid) == 1)
+                done = (pid_t) pid != getpid() && f((pid_t) pid, st.st_ino, userdata);
+        if (done || depth == 0)
+                return done;
         int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (dfd < 0 || !(d = fdopendir(dfd))) {
                 safe_close(dfd);
-                return n;
+                return false;
         }
-        for (struct dirent *de; (de = readdir(d));)
+        for (struct dirent *de; !done && (de = readdir(d));)
                 if (de->d_type == DT_DIR && de->d_name[0] != '.')
-                        n += cg_signal_tree(fd, de->d_name, sig, depth - 1);
+                        done = cg_walk(fd, de->d_name, depth - 1, f, userdata);
         closedir(d);
-        return n;
+        return done;
+}
+
+typedef struct SignalAll {
+        int sig;
+        unsigned n;
+} SignalAll;
+
+static bool visit_signal(pid_t pid, ino_t cg, void *userdata) {
+        SignalAll *a = userdata;
+
+        if (signal_member(pid, a->sig, cg) >= 0)
+                a->n++;
+        return false;
+}
+
+/* Sends sig to every process in the cgroup and below it. Returns how many. */
+static unsigned cg_signal_tree(int dir_fd, const char *name, int sig, unsigned depth) {
+        SignalAll a = { .sig = sig };
+
+        (void) cg_walk(dir_fd, name, depth, visit_signal, &a);
+        return a.n;
+}
+
+typedef struct FindLive {
+        pid_t pid;
+        char state;
+} FindLive;
+
+static bool visit_live(pid_t pid, ino_t cg, void *userdata) {
+        FindLive *l = userdata;
+        char path[64], buf[512];
+        const char *close;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        /* "PID (comm) S ...": gone meanwhile, or a zombie, is not live. */
+        if (read_small_file(AT_FDCWD, path, buf, sizeof(buf)) < 0 || !(close = strrchr(buf, ')')) ||
+            close[1] != ' ' || close[2] == 'Z' || close[2] == 'X')
+                return false;
+        *l = (FindLive) { .pid = pid, .state = close[2] };
+        return true;
 }
 
 /* Whether a process that has not exited runs in the cgroup or below it (the first one found in *ret_pid, its
- * state in *ret_state). A zombie still counts in
- * "populated" until its parent reaps it, and an orphan's new parent (PID 1, or a subreaper) may take its
- * time: what rpsupd waits for is the processes, not their reaping. */
+ * state in *ret_state). A zombie still counts in "populated" until its parent reaps it, and an orphan's new
+ * parent (PID 1, or a subreaper) may take its time: what rpsupd waits for is the processes, not their
+ * reaping. */
 static bool cg_find_live(int dir_fd, const char *name, unsigned depth, pid_t *ret_pid, char *ret_state) {
-        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_fclose_ FILE *f = NULL;
-        unsigned pid, n = 0;
-        bool live = false;
-        DIR *d;
-        int pfd;
+        FindLive l = {};
 
-        if (fd < 0)
+        if (!cg_walk(dir_fd, name, depth, visit_live, &l))
                 return false;
-        pfd = openat(fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-        if (pfd >= 0 && !(f = fdopen(pfd, "re")))
-                safe_close(pfd);
-        while (f && !live && n++ < CGROUP_KILL_PIDS_MAX && fscanf(f, "%u", &pid) == 1) {
-                char path[64], buf[512];
-                const char *close;
-                snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-                /* "PID (comm) S ...": gone meanwhile, or a zombie, is not live. */
-                live = read_small_file(AT_FDCWD, path, buf, sizeof(buf)) >= 0 && (close = strrchr(buf, ')')) &&
-                       close[1] == ' ' && close[2] != 'Z' && close[2] != 'X';
-                if (live) {
-                        *ret_pid = (pid_t) pid;
-                        *ret_state = close[2];
-                }
-        }
-        if (live || depth == 0)
-                return live;
-        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0 || !(d = fdopendir(dfd))) {
-                safe_close(dfd);
-                return false;
-        }
-        for (struct dirent *de; !live && (de = readdir(d));)
-                if (de->d_type == DT_DIR && de->d_name[0] != '.')
-                        live = cg_find_live(fd, de->d_name, depth - 1, ret_pid, ret_state);
-        closedir(d);
-        return live;
+        *ret_pid = l.pid;
+        *ret_state = l.state;
+        return true;
 }
 
 static bool cg_has_live(int dir_fd, const char *name, unsigned depth) {

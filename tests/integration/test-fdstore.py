@@ -170,14 +170,18 @@ def test_keep():
         # rpsupd sends what systemd's socket takes at once and queues the rest.
         wait_until(lambda: not [n for n, _ in r.systemd.stored() if n.startswith("wfd.1.")], timeout=5,
                    what="slot 1's fds out of systemd's fd store")
-        # A stop drains what is open, stored or not (no worker follows): the clients leave first.
-        for c in clients:
-            c.close()
-        check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
+        stop_after(r, clients)
     finally:
         for c in clients:
             c.close()
         r.cleanup()
+
+
+def stop_after(r, clients):
+    """A stop drains what is open, stored or not (no worker follows): the clients leave first."""
+    for c in clients:
+        c.close()
+    check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
 
 
 def test_limits():
@@ -222,10 +226,7 @@ def test_limits():
         check(len(lines) == 1, f"expected one line for worker {pid}: {lines}")
         # What the slot kept before stays (the new worker got it).
         check(stored_by_slot(r.status()) == {0: 3}, f"stored: {stored_by_slot(r.status())}")
-        # A stop drains what is open, stored or not (no worker follows): the clients leave first.
-        for c in clients:
-            c.close()
-        check(r.stop() == 0, "rpsupd did not exit 0 on SIGTERM")
+        stop_after(r, clients)
     finally:
         for c in clients:
             c.close()
